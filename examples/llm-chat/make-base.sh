@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds the example's offline base image, sealift-example/busybox:1.36, from the host's static busybox
+# (Debian's busybox-static). No registry is involved: the image starts FROM scratch.
+set -eu
+tag=${1:-sealift-example/busybox:1.36}
+busybox=${BUSYBOX:-/bin/busybox}
+if docker image inspect "$tag" >/dev/null 2>&1; then exit 0; fi
+[ -x "$busybox" ] || { echo "make-base: $busybox not found; install it: apt-get install -y busybox-static" >&2; exit 1; }
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+cp "$busybox" "$ctx/busybox"
+cat > "$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /tmp /root /etc /var/www && chmod 1777 /tmp \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group
+CMD ["sh"]
+DOCKERFILE
+docker build -q -t "$tag" "$ctx" >/dev/null
+echo "make-base: built $tag"

@@ -1,0 +1,207 @@
+/**
+ * Reads a bundle as a sequence of entries, from the .tar.gz itself (streamed, never unpacked to
+ * disk) or from the folder it was extracted to. Every entry name is checked here, once, for both.
+ */
+import { constants as fsConstants, createReadStream, promises as fs } from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
+import { SealiftError, cancelled } from "../errors.js";
+import { createHashTap, type HashTap } from "../util/hash-tap.js";
+import { IMAGES_DIR, entryRank } from "./layout.js";
+
+export interface BundleEntry {
+  /** Path relative to the bundle's top folder, with "/" separators, no trailing slash. */
+  path: string;
+  type: "file" | "directory" | "symlink";
+  size: number;
+  linkTarget?: string;
+  /** The content (files only). Consume it or leave it: the reader drains what is left. */
+  stream: Readable;
+}
+
+export interface BundleSource {
+  kind: "archive" | "directory";
+  /** The .tar.gz file or the bundle folder. */
+  location: string;
+  /** Bytes a full read goes through (compressed size for an archive). */
+  totalBytes(): Promise<number>;
+  /** Reads the bundle from its start; `onBytes` reports bytes of the location read so far. */
+  entries(options?: { signal?: AbortSignal; onBytes?: (bytes: number) => void }): AsyncGenerator<BundleEntry>;
+  /** After a full read of an archive: the sha256 of the .tar.gz file. */
+  archiveDigest(): string | undefined;
+}
+
+function unsafe(name: string, why: string): SealiftError {
+  return new SealiftError("BUNDLE_UNSAFE_ENTRY", `bundle entry ${JSON.stringify(name)} ${why}`, {
+    hint: "this is not a bundle sealift wrote, or it was tampered with; do not install it, get a fresh copy",
+  });
+}
+
+/** Checks a relative entry path: no "..", ".", empty segments, absolute paths, backslashes or bad UTF-8. */
+export function checkRelativePath(name: string, original = name): string {
+  const trimmed = name.replace(/\/+$/, "");
+  if (!trimmed) throw unsafe(original, "has an empty name");
+  if (trimmed.startsWith("/")) throw unsafe(original, "is an absolute path");
+  if (/[\0\\]|\uFFFD/.test(trimmed)) throw unsafe(original, "has a character that is not allowed (NUL, backslash or invalid UTF-8)");
+  for (const segment of trimmed.split("/")) {
+    if (segment === "" || segment === "." || segment === "..") throw unsafe(original, "leaves its folder or is not normalised");
+  }
+  return trimmed;
+}
+
+/** Symlinks are allowed only inside images/ (docker save writes some) and must stay there. */
+function checkLink(entryPath: string, target: string): void {
+  if (!entryPath.startsWith(IMAGES_DIR)) throw unsafe(entryPath, "is a link outside images/");
+  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(entryPath), target));
+  if (path.posix.isAbsolute(target) || !resolved.startsWith(IMAGES_DIR)) {
+    throw unsafe(entryPath, `links to ${target}, outside images/`);
+  }
+}
+
+function damaged(location: string, cause: unknown): SealiftError {
+  const message = (cause as Error)?.message ?? String(cause);
+  return new SealiftError("BUNDLE_UNREADABLE", `${location} is damaged or truncated: ${message}`, {
+    hint: "the file was damaged in transfer or is incomplete; copy it again and re-run",
+    cause,
+  });
+}
+
+export function archiveSource(file: string): BundleSource {
+  let digest: string | undefined;
+  return {
+    kind: "archive",
+    location: file,
+    async totalBytes() {
+      return (await fs.stat(file)).size;
+    },
+    archiveDigest: () => digest,
+    async *entries({ signal, onBytes } = {}) {
+      const tap: HashTap = createHashTap(onBytes);
+      const extract = tar.extract();
+      const flowing = pipeline(createReadStream(file), tap, createGunzip(), extract, { signal });
+      let failure: unknown;
+      flowing.catch((error: unknown) => (failure = error));
+      let top: string | undefined;
+      const seen = new Set<string>();
+      let complete = false;
+      try {
+        for await (const entry of extract) {
+          const header = entry.header;
+          const name = header.name;
+          const slash = name.indexOf("/");
+          const head = slash < 0 ? name : name.slice(0, slash);
+          top ??= head;
+          if (head !== top) throw unsafe(name, `is outside the bundle's top folder ${top}/`);
+          const rest = name.slice(top.length + 1);
+          if (!rest || rest === "/") {
+            if (header.type !== "directory") throw unsafe(name, "is not a folder");
+            entry.resume();
+            continue;
+          }
+          const relative = checkRelativePath(rest, name);
+          if (seen.has(relative)) throw unsafe(name, "appears twice in the archive");
+          seen.add(relative);
+          let type: BundleEntry["type"];
+          if (header.type === "file" || header.type === "contiguous-file") type = "file";
+          else if (header.type === "directory") type = "directory";
+          else if (header.type === "symlink") {
+            type = "symlink";
+            checkLink(relative, header.linkname ?? "");
+          } else throw unsafe(name, `is a ${header.type}, which a bundle never holds`);
+          yield {
+            path: relative,
+            type,
+            size: header.size ?? 0,
+            ...(type === "symlink" ? { linkTarget: header.linkname ?? "" } : {}),
+            stream: entry as unknown as Readable,
+          };
+          entry.resume();
+        }
+        await flowing;
+        complete = true;
+        digest = tap.digest();
+      } catch (error) {
+        if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
+        if (error instanceof SealiftError) throw error;
+        throw damaged(file, failure ?? error);
+      } finally {
+        if (!complete) extract.destroy();
+      }
+    },
+  };
+}
+
+export function directorySource(dir: string): BundleSource {
+  const list = async () => {
+    const found: Array<{ path: string; type: BundleEntry["type"]; size: number; linkTarget?: string }> = [];
+    const walk = async (relative: string) => {
+      const names = await fs.readdir(path.join(dir, relative));
+      for (const name of names.sort()) {
+        const rel = relative ? `${relative}/${name}` : name;
+        const stat = await fs.lstat(path.join(dir, rel));
+        if (stat.isDirectory()) await walk(rel);
+        else if (stat.isFile()) found.push({ path: rel, type: "file", size: stat.size });
+        else if (stat.isSymbolicLink()) {
+          const target = await fs.readlink(path.join(dir, rel));
+          checkLink(rel, target);
+          found.push({ path: rel, type: "symlink", size: 0, linkTarget: target });
+        } else throw unsafe(rel, "is neither a file, a folder nor a link");
+      }
+    };
+    await walk("");
+    return found.sort((a, b) => entryRank(a.path) - entryRank(b.path) || (a.path < b.path ? -1 : 1));
+  };
+  return {
+    kind: "directory",
+    location: dir,
+    async totalBytes() {
+      return (await list()).reduce((sum, f) => sum + f.size, 0);
+    },
+    archiveDigest: () => undefined,
+    async *entries({ signal, onBytes } = {}) {
+      let bytes = 0;
+      for (const item of await list()) {
+        if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
+        if (item.type !== "file") {
+          yield { ...item, stream: Readable.from([]) };
+          continue;
+        }
+        const stream = createReadStream(path.join(dir, item.path));
+        stream.on("data", (chunk) => onBytes?.((bytes += chunk.length)));
+        const ended = new Promise<void>((resolve, reject) => {
+          stream.on("close", resolve);
+          stream.on("error", reject);
+        });
+        yield { ...item, stream };
+        if (!stream.destroyed && !stream.readableEnded) stream.resume();
+        await ended;
+      }
+    },
+  };
+}
+
+/** Decides what the operator pointed at: a bundle folder, or a .tar.gz archive. */
+export async function openBundle(location: string): Promise<BundleSource> {
+  let stat;
+  try {
+    stat = await fs.stat(location);
+  } catch (error) {
+    throw new SealiftError("BUNDLE_NOT_FOUND", `no bundle at ${location}`, {
+      hint: "give the path of NAME-complete-YYYYMMDD.tar.gz, or run ./install from the extracted folder",
+      cause: error,
+    });
+  }
+  if (stat.isDirectory()) return directorySource(location);
+  try {
+    await fs.access(location, fsConstants.R_OK);
+  } catch (error) {
+    throw new SealiftError("BUNDLE_UNREADABLE", `${location} cannot be read`, {
+      hint: "check the file's permissions (run as a user who can read it)",
+      cause: error,
+    });
+  }
+  return archiveSource(location);
+}

@@ -1,0 +1,137 @@
+/**
+ * Writes a bundle as one stream: tar entries -> parallel gzip -> sha256 of the archive -> `out`.
+ * Every file is hashed as it is written (one pass); finish() adds SHA256SUMS and manifest.json.
+ */
+import { createHash } from "node:crypto";
+import { Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { cancelled } from "../errors.js";
+import { createHashTap, type HashTap } from "../util/hash-tap.js";
+import { MANIFEST_PATH, SUMS_PATH } from "./layout.js";
+import type { FileRecord, LinkRecord, Manifest } from "./manifest.js";
+import { createParallelGzip } from "./parallel-gzip.js";
+import { formatSha256Sums } from "./sha256sums.js";
+
+export interface BundleWriterOptions {
+  /** The archive's top folder, e.g. "llm-chat-complete-20261122". */
+  topDir: string;
+  mtime: Date;
+  gzipLevel?: number;
+  signal?: AbortSignal;
+  /** Called with the compressed bytes written so far. */
+  onCompressedBytes?: (bytes: number) => void;
+}
+
+export interface WrittenArchive {
+  sha256: string;
+  bytes: number;
+  manifest: Manifest;
+}
+
+export class BundleWriter {
+  readonly files: FileRecord[] = [];
+  readonly links: LinkRecord[] = [];
+  private readonly pack = tar.pack();
+  private readonly archiveTap: HashTap;
+  private readonly done: Promise<void>;
+  private failure: unknown;
+
+  constructor(
+    out: Writable,
+    private readonly options: BundleWriterOptions,
+  ) {
+    this.archiveTap = createHashTap(options.onCompressedBytes);
+    this.done = pipeline(
+      this.pack as unknown as Readable,
+      createParallelGzip({ level: options.gzipLevel }),
+      this.archiveTap,
+      out,
+      { signal: options.signal },
+    );
+    this.done.catch((error: unknown) => {
+      this.failure = error;
+      this.pack.destroy(error as Error);
+    });
+    this.pack.entry({ name: `${options.topDir}/`, type: "directory", mode: 0o755, mtime: options.mtime });
+  }
+
+  private header(path: string, extra: Partial<tar.Header>): tar.Header {
+    return { name: `${this.options.topDir}/${path}`, mtime: this.options.mtime, mode: 0o644, size: 0, ...extra } as tar.Header;
+  }
+
+  private check(): void {
+    if (this.options.signal?.aborted) throw cancelled("pack was cancelled");
+    if (this.failure) throw this.failure;
+  }
+
+  async addBuffer(path: string, data: Buffer | string, mode = 0o644): Promise<FileRecord> {
+    const buffer = typeof data === "string" ? Buffer.from(data) : data;
+    return this.addStream(path, buffer.length, Readable.from([buffer]), mode);
+  }
+
+  /** Streams one file into the archive; `size` must be exact (tar headers come first). */
+  async addStream(path: string, size: number, source: Readable, mode = 0o644): Promise<FileRecord> {
+    this.check();
+    const hash = createHash("sha256");
+    let seen = 0;
+    await new Promise<void>((resolve, reject) => {
+      const entry = this.pack.entry(this.header(path, { size, mode }), (error) => {
+        if (error) reject(error);
+        else if (seen !== size) reject(new Error(`${path}: expected ${size} bytes, got ${seen}`));
+        else resolve();
+      });
+      const fail = (error: unknown) => {
+        source.destroy();
+        entry.destroy(error as Error);
+        reject(error);
+      };
+      source.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        seen += chunk.length;
+        if (!entry.write(chunk)) source.pause();
+      });
+      entry.on("drain", () => source.resume());
+      source.on("end", () => (entry as unknown as NodeJS.WritableStream).end());
+      source.on("error", fail);
+      this.done.catch(fail);
+    });
+    const record = { path, size, sha256: hash.digest("hex") };
+    this.files.push(record);
+    return record;
+  }
+
+  async addSymlink(path: string, target: string): Promise<void> {
+    this.check();
+    await new Promise<void>((resolve, reject) => {
+      this.pack.entry(this.header(path, { type: "symlink", linkname: target, mode: 0o777 }), (error) =>
+        error ? reject(error) : resolve(),
+      );
+    });
+    this.links.push({ path, target });
+  }
+
+  /**
+   * Writes SHA256SUMS and the manifest (built from the file list by `makeManifest`), closes the
+   * archive and waits until `out` has everything.
+   */
+  async finish(
+    makeManifest: (files: FileRecord[], links: LinkRecord[], sumsSha256: string) => Manifest,
+  ): Promise<WrittenArchive> {
+    const files = [...this.files];
+    const sums = formatSha256Sums(files);
+    const sumsSha256 = createHash("sha256").update(sums).digest("hex");
+    const manifest = makeManifest(files, [...this.links], sumsSha256);
+    await this.addBuffer(SUMS_PATH, sums);
+    await this.addBuffer(MANIFEST_PATH, JSON.stringify(manifest, null, 2) + "\n");
+    this.pack.finalize();
+    await this.done;
+    return { sha256: this.archiveTap.digest(), bytes: this.archiveTap.bytes, manifest };
+  }
+
+  /** Stops writing after a failure; the caller removes the partial output. */
+  abort(error: unknown): void {
+    this.failure ??= error;
+    this.pack.destroy(error as Error);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Bundle format v1: where each part lives inside the archive's one top folder, and in which order
+ * the parts are written. Small files come first, so that an installer reading the archive as a
+ * stream has the compose files and source before the image payload, and can stop reading after it.
+ *
+ *   NAME-complete-YYYYMMDD/
+ *     README.txt                      for the operator
+ *     compose/<the project's compose files>, compose/compose.sealift.yaml (pins the shipped images)
+ *     compose/env.template            the project's .env, as the defaults for the questions
+ *     source/source.tar               the project's source (git archive of HEAD)
+ *     images/...                      `docker save` output, unpacked entry by entry (docker-archive)
+ *     install                         the installer for the images' platform
+ *     SHA256SUMS                      `sha256sum -c` compatible, every file above
+ *     manifest.json                   what the bundle holds; carries the digest of SHA256SUMS
+ *
+ * Readers must accept unknown top-level manifest keys and unknown folders listed in the manifest,
+ * so that later parts (build cache, delta base, signature) can be added without a new major format.
+ */
+
+export const BUNDLE_FORMAT = "sealift-bundle";
+export const FORMAT_VERSION = 1;
+
+export const MANIFEST_PATH = "manifest.json";
+export const SUMS_PATH = "SHA256SUMS";
+export const README_PATH = "README.txt";
+export const INSTALLER_PATH = "install";
+export const SOURCE_PATH = "source/source.tar";
+export const COMPOSE_DIR = "compose/";
+export const OVERRIDE_PATH = "compose/compose.sealift.yaml";
+export const ENV_TEMPLATE_PATH = "compose/env.template";
+export const IMAGES_DIR = "images/";
+
+/** The override's file name once installed next to the project's compose files. */
+export const OVERRIDE_FILE = "compose.sealift.yaml";
+
+/** Largest manifest or SHA256SUMS a reader accepts (they are kept in memory). */
+export const MAX_METADATA_BYTES = 16 * 1024 * 1024;
+
+/** NAME-complete-YYYYMMDD, the archive's top folder and (with .tar.gz) its file name. */
+export function bundleBaseName(project: string, date: Date, template = "{name}-complete-{date}"): string {
+  const yyyymmdd = date.toISOString().slice(0, 10).replace(/-/g, "");
+  return template.replace(/\{name\}/g, project).replace(/\{date\}/g, yyyymmdd);
+}
+
+/** Sort key for the order parts are written in (see above). */
+export function entryRank(path: string): number {
+  if (path === README_PATH) return 0;
+  if (path.startsWith(COMPOSE_DIR)) return 1;
+  if (path.startsWith("source/")) return 2;
+  if (path.startsWith(IMAGES_DIR)) return 4;
+  if (path === INSTALLER_PATH) return 5;
+  if (path === SUMS_PATH) return 8;
+  if (path === MANIFEST_PATH) return 9;
+  return 3;
+}

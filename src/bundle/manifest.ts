@@ -1,0 +1,85 @@
+/**
+ * manifest.json: declared once here, giving both the TypeScript type and the runtime check that
+ * the packager and the installer apply.
+ */
+import { z } from "zod";
+import { BUNDLE_FORMAT, FORMAT_VERSION } from "./layout.js";
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the bundle");
+
+export const fileRecordSchema = z.object({ path: relativePath, size: z.number().int().nonnegative(), sha256: sha256Hex });
+export type FileRecord = z.infer<typeof fileRecordSchema>;
+
+export const linkRecordSchema = z.object({ path: relativePath, target: z.string().min(1) });
+export type LinkRecord = z.infer<typeof linkRecordSchema>;
+
+export const variableSchema = z.object({ name: z.string(), default: z.string(), secret: z.boolean() });
+
+export const serviceRecordSchema = z.object({
+  name: z.string().min(1),
+  /** The reference compose runs: the pinned tag for built services, the image as written otherwise. */
+  image: z.string().min(1),
+  imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  built: z.boolean(),
+  platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }),
+  /** Layer diffIDs, base first. */
+  layers: z.array(z.string()),
+  /** Published host ports as declared (variables not yet replaced). */
+  ports: z.array(z.string()),
+  healthcheck: z.boolean(),
+});
+export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
+
+export const manifestSchema = z.looseObject({
+  format: z.literal(BUNDLE_FORMAT),
+  formatVersion: z.literal(FORMAT_VERSION),
+  tool: z.object({ name: z.literal("sealift"), version: z.string() }),
+  createdAt: z.iso.datetime(),
+  project: z.object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
+    release: z.string().min(1),
+    composeFiles: z.array(relativePath).min(1),
+    override: relativePath,
+    envTemplate: relativePath.nullable(),
+    variables: z.array(variableSchema),
+  }),
+  source: z.object({
+    path: relativePath,
+    git: z.object({ commit: z.string().nullable(), dirty: z.boolean(), changedFiles: z.array(z.string()) }).nullable(),
+  }),
+  build: z.object({
+    dockerClient: z.string(),
+    dockerServer: z.string(),
+    builder: z.enum(["buildx", "buildkit", "legacy"]),
+    compose: z.object({ flavour: z.enum(["v1", "v2"]), version: z.string() }).nullable(),
+  }),
+  images: z.object({ format: z.literal("docker-archive"), dir: relativePath, bytes: z.number().int().nonnegative() }),
+  services: z.array(serviceRecordSchema).min(1),
+  installer: z.object({ path: relativePath, platform: z.string() }),
+  requirements: z.object({
+    dockerMinVersion: z.string(),
+    /** Bytes the images take once loaded (sum of unique layers, uncompressed). */
+    dockerDataBytes: z.number().int().nonnegative(),
+    /** Bytes the installed source and compose files take. */
+    installDirBytes: z.number().int().nonnegative(),
+  }),
+  files: z.array(fileRecordSchema).min(1),
+  links: z.array(linkRecordSchema),
+  /** sha256 of SHA256SUMS: the manifest vouches for the list that vouches for every file. */
+  sha256sums: sha256Hex,
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Validates parsed JSON; returns readable problems ("services.0.imageId: ...") or the manifest. */
+export function parseManifest(json: unknown): { ok: true; manifest: Manifest } | { ok: false; problems: string[] } {
+  const result = manifestSchema.safeParse(json);
+  if (result.success) return { ok: true, manifest: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.slice(0, 10).map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),
+  };
+}

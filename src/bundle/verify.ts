@@ -1,0 +1,197 @@
+/**
+ * The integrity chain, checked in one read of the bundle before anything on the host changes:
+ * archive digest (against NAME.tar.gz.sha256 when present) -> manifest schema -> digest of
+ * SHA256SUMS in the manifest -> every file against SHA256SUMS; extra or missing files are refused.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { SealiftError } from "../errors.js";
+import type { BundleSource } from "./bundle-reader.js";
+import { COMPOSE_DIR, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
+import { parseManifest, type Manifest } from "./manifest.js";
+import { parseSha256Sums } from "./sha256sums.js";
+
+export interface VerifiedBundle {
+  source: BundleSource;
+  manifest: Manifest;
+  /** sha256 of manifest.json as shipped: identifies the release in install records. */
+  manifestDigest: string;
+  /** Set when the archive was checked against its .sha256 file. */
+  archiveSha256?: string;
+  sidecarChecked: boolean;
+  filesChecked: number;
+  bytesChecked: number;
+  /** The compose/ files' contents (small), kept from the same read for the installer's plan. */
+  composeFiles: Map<string, Buffer>;
+}
+
+const COPY_AGAIN = "the file was damaged in transfer; copy it again and re-run";
+
+function mismatch(what: string, expected: string, got: string): SealiftError {
+  return new SealiftError(
+    "BUNDLE_CHECKSUM_MISMATCH",
+    `${what}: expected sha256 ${expected}, got ${got}`,
+    { hint: COPY_AGAIN },
+  );
+}
+
+async function readAll(stream: NodeJS.ReadableStream, limit: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${name} is larger than ${limit} bytes`, { hint: COPY_AGAIN });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function hashStream(stream: NodeJS.ReadableStream): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+export function readSidecar(archive: string): string | undefined {
+  const sidecar = `${archive}.sha256`;
+  if (!existsSync(sidecar)) return undefined;
+  const digest = readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "";
+  if (!/^[0-9a-f]{64}$/.test(digest)) {
+    throw new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${sidecar} does not hold a sha256 digest`, {
+      hint: "copy the .sha256 file again, or remove it to skip the archive-level check",
+    });
+  }
+  return digest;
+}
+
+export async function verifyBundle(
+  source: BundleSource,
+  options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {},
+): Promise<VerifiedBundle> {
+  const expectedArchive = source.kind === "archive" ? readSidecar(source.location) : undefined;
+  const seen = new Map<string, { sha256: string; size: number }>();
+  const links = new Map<string, string>();
+  let manifestBytes: Buffer | undefined;
+  let sumsBytes: Buffer | undefined;
+  let bytesChecked = 0;
+  const composeFiles = new Map<string, Buffer>();
+
+  for await (const entry of source.entries(options)) {
+    if (entry.type === "directory") continue;
+    if (entry.type === "symlink") {
+      links.set(entry.path, entry.linkTarget ?? "");
+      continue;
+    }
+    if (entry.path === MANIFEST_PATH) manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+    else if (entry.path === SUMS_PATH) sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+    else if (entry.path.startsWith(COMPOSE_DIR) && entry.size <= MAX_METADATA_BYTES) {
+      const content = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      composeFiles.set(entry.path, content);
+      seen.set(entry.path, { sha256: createHash("sha256").update(content).digest("hex"), size: content.length });
+      bytesChecked += content.length;
+    } else {
+      const result = await hashStream(entry.stream);
+      if (result.size !== entry.size) {
+        throw new SealiftError("BUNDLE_UNREADABLE", `${entry.path}: its header says ${entry.size} bytes, it holds ${result.size}`, {
+          hint: COPY_AGAIN,
+        });
+      }
+      seen.set(entry.path, result);
+      bytesChecked += result.size;
+    }
+  }
+
+  const archiveSha256 = source.archiveDigest();
+  if (expectedArchive && archiveSha256 && expectedArchive !== archiveSha256) {
+    throw mismatch(source.location, expectedArchive, archiveSha256);
+  }
+  if (!manifestBytes) {
+    throw new SealiftError("BUNDLE_FILE_MISSING", `${MANIFEST_PATH} is missing from ${source.location}`, {
+      hint: "this is not a complete sealift bundle; copy it again",
+    });
+  }
+  if (!sumsBytes) {
+    throw new SealiftError("BUNDLE_FILE_MISSING", `${SUMS_PATH} is missing from ${source.location}`, {
+      hint: "this is not a complete sealift bundle; copy it again",
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(manifestBytes.toString("utf8"));
+  } catch (error) {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} is not valid JSON`, { hint: COPY_AGAIN, cause: error });
+  }
+  const parsed = parseManifest(json);
+  if (!parsed.ok) {
+    const version = (json as { formatVersion?: unknown })?.formatVersion;
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} does not match bundle format v1`, {
+      hint:
+        typeof version === "number" && version > 1
+          ? `this bundle has format v${version}; use the installer that came with it (./install inside the bundle)`
+          : COPY_AGAIN,
+      details: parsed.problems,
+    });
+  }
+  const manifest = parsed.manifest;
+  const sumsDigest = createHash("sha256").update(sumsBytes).digest("hex");
+  if (sumsDigest !== manifest.sha256sums) throw mismatch(SUMS_PATH, manifest.sha256sums, sumsDigest);
+  const sums = parseSha256Sums(sumsBytes.toString("utf8"));
+  if ("error" in sums) {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH}: ${sums.error}`, { hint: COPY_AGAIN });
+  }
+  if (sums.size !== manifest.files.length) {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH} and ${MANIFEST_PATH} list different files`, {
+      hint: COPY_AGAIN,
+    });
+  }
+
+  for (const file of manifest.files) {
+    if (sums.get(file.path) !== file.sha256) {
+      throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH} and ${MANIFEST_PATH} disagree on ${file.path}`, {
+        hint: COPY_AGAIN,
+      });
+    }
+    const actual = seen.get(file.path);
+    if (!actual) {
+      throw new SealiftError("BUNDLE_FILE_MISSING", `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`, {
+        hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
+      });
+    }
+    if (actual.sha256 !== file.sha256 || actual.size !== file.size) throw mismatch(file.path, file.sha256, actual.sha256);
+    seen.delete(file.path);
+  }
+  const extra = [...seen.keys()];
+  if (extra.length) {
+    throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${extra.slice(0, 5).join(", ")}`, {
+      hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+    });
+  }
+  const expectedLinks = new Map(manifest.links.map((l) => [l.path, l.target]));
+  for (const [linkPath, target] of links) {
+    if (expectedLinks.get(linkPath) !== target) {
+      throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${linkPath}`, { hint: COPY_AGAIN });
+    }
+    expectedLinks.delete(linkPath);
+  }
+  if (expectedLinks.size) {
+    throw new SealiftError("BUNDLE_FILE_MISSING", `links missing from the bundle: ${[...expectedLinks.keys()].join(", ")}`, {
+      hint: COPY_AGAIN,
+    });
+  }
+  return {
+    source,
+    manifest,
+    manifestDigest: createHash("sha256").update(manifestBytes).digest("hex"),
+    ...(archiveSha256 ? { archiveSha256 } : {}),
+    sidecarChecked: !!expectedArchive,
+    filesChecked: manifest.files.length,
+    bytesChecked,
+    composeFiles,
+  };
+}

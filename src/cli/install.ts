@@ -1,0 +1,185 @@
+/**
+ * `install`: the installer's command table (compiled into the single binary shipped in bundles).
+ */
+import { Command, Option } from "commander";
+import { SealiftError } from "../errors.js";
+import { install, installSummary, serviceRows } from "../installer/install.js";
+import { describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
+import { formatTable } from "../util/format.js";
+import { TOOL_VERSION } from "../version.js";
+import { Reporter } from "./reporter.js";
+import { reportError, runMain } from "./run-main.js";
+import { EXIT_CODES_HELP } from "./sealift.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error("--timeout takes a number of seconds greater than 0");
+  return n;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+export function installProgram(): Command {
+  const program = new Command("install")
+    .description(
+      "Install a sealift bundle on this host, offline: verify it, check the host, ask the settings " +
+        "(or take flags), load the images, start the app with compose and wait until it is healthy.\n\n" +
+        "Run it as ./install inside the extracted bundle folder, or give it the archive: install NAME-complete-YYYYMMDD.tar.gz",
+    )
+    .version(TOOL_VERSION)
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .enablePositionalOptions()
+    .argument("[bundle]", "NAME-complete-YYYYMMDD.tar.gz or its extracted folder (default: the folder holding this installer)")
+    .option("-d, --dir <dir>", "install directory (default: /opt/NAME; asked on a terminal)")
+    .option("-y, --yes", "ask nothing: take the defaults for whatever no flag or answers file gives", false)
+    .option("-a, --answers <file>", "answers file (YAML or JSON): dir, importCache, keepEnv, env: {KEY: VALUE}")
+    .option("-s, --set <KEY=VALUE>", "a setting of the app's .env (repeatable)", collect, [])
+    .option("--keep-env", "on upgrade keep the existing .env (default; asked on a terminal)")
+    .option("--replace-env", "on upgrade write .env anew from the answers")
+    .option("--no-cache-import", "do not import the bundle's build cache")
+    .option("--verify-only", "check the bundle and stop; change nothing", false)
+    .option("--force", "go on despite preflight failures that can be overridden (disk space, architecture)", false)
+    .addOption(new Option("--timeout <seconds>", "how long to wait for the services to be healthy").default(180).argParser(seconds))
+    .option("--json", "print a machine-readable summary on stdout", false)
+    .addHelpText(
+      "after",
+      `
+Steps: verify -> preflight -> questions -> load images -> build cache -> extract -> compose up -> wait healthy.
+Without a terminal the installer never prompts: pass --yes or --answers (else it exits 2 at once).
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (bundle: string | undefined, flags) => {
+      if (flags.keepEnv && flags.replaceEnv) throw new SealiftError("USAGE", "--keep-env and --replace-env exclude each other", { hint: "give one" });
+      await runMain(
+        async ({ signal }) => {
+          const reporter = new Reporter(process.stderr, flags.json);
+          const result = await install({
+            bundle,
+            dir: flags.dir,
+            yes: flags.yes,
+            answersFile: flags.answers,
+            set: flags.set,
+            keepEnv: flags.replaceEnv ? false : flags.keepEnv ? true : undefined,
+            importCache: flags.cacheImport === false ? false : undefined,
+            verifyOnly: flags.verifyOnly,
+            force: flags.force,
+            timeoutMs: flags.timeout * 1000,
+            reporter,
+            signal,
+            io: { signal },
+          });
+          if (flags.json) {
+            const m = result.verified.manifest;
+            printJson({
+              ok: true,
+              project: m.project.name,
+              release: m.project.release,
+              manifestSha256: result.verified.manifestDigest,
+              verified: { files: result.verified.filesChecked, bytes: result.verified.bytesChecked, archiveSidecar: result.verified.sidecarChecked },
+              installed: result.installed
+                ? {
+                    dir: result.installed.dir,
+                    record: result.installed.record,
+                    durationMs: result.installed.durationMs,
+                    imagesLoaded: result.installed.imagesLoaded,
+                    imagesAlreadyPresent: result.installed.imagesPresent,
+                    services: result.installed.containers.map((c) => ({ service: c.service, status: c.status, health: c.health, ports: c.ports })),
+                  }
+                : null,
+              warnings: reporter.warnings,
+            });
+          } else process.stdout.write(installSummary(result));
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
+    .command("status")
+    .description("Show the installed release, its services' state and whether its images are present.")
+    .option("-d, --dir <dir>", "install directory")
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const report = await status(resolveDir(flags.dir), signal);
+          if (flags.json) printJson({ ok: true, ...report });
+          else {
+            const r = report.record;
+            process.stdout.write(
+              [
+                `${r.project} release ${r.release}: ${r.status}, ${report.healthy ? "healthy" : "NOT healthy"} (installed ${r.installedAt} in ${r.dir})`,
+                ...serviceRows(report.containers).map((l) => `  ${l}`),
+                ...formatTable([["IMAGE", "ID", "PRESENT"], ...report.images.map((i) => [i.image, i.imageId.slice(7, 19), i.present ? "yes" : "NO"])]).map((l) => `  ${l}`),
+              ].join("\n") + "\n",
+            );
+          }
+          return report.healthy ? 0 : 1;
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
+    .command("rebuild")
+    .description("Rebuild the app's images from the installed source, offline, and bring it up again.")
+    .option("-d, --dir <dir>", "install directory")
+    .option("-y, --yes", "ask nothing", false)
+    .addOption(new Option("--timeout <seconds>", "how long to wait for the services to be healthy").default(180).argParser(seconds))
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const result = await rebuild(resolveDir(flags.dir), {
+            timeoutMs: flags.timeout * 1000,
+            reporter: new Reporter(process.stderr, flags.json),
+            signal,
+          });
+          if (flags.json) printJson({ ok: true, project: result.record.project, services: result.services, durationMs: result.durationMs });
+          else process.stdout.write(describeRebuild(result));
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
+    .command("uninstall")
+    .description("Stop and remove the app's containers (compose down). Volumes and files are kept unless --volumes.")
+    .option("-d, --dir <dir>", "install directory")
+    .option("--volumes", "also delete the app's named volumes and their data (asks to confirm unless --yes)", false)
+    .option("-y, --yes", "ask nothing", false)
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const dir = resolveDir(flags.dir);
+          const record = await uninstall(dir, {
+            volumes: flags.volumes,
+            yes: flags.yes,
+            reporter: new Reporter(process.stderr, flags.json),
+            signal,
+            io: { signal },
+          });
+          if (flags.json) printJson({ ok: true, project: record.project, dir, volumesRemoved: flags.volumes });
+          else process.stdout.write(`${record.project} is uninstalled; its files stay in ${dir}${flags.volumes ? "" : " and its volumes are kept"}\n`);
+        },
+        { json: () => flags.json },
+      );
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await installProgram().parseAsync(argv);
+  } catch (error) {
+    reportError(error, { json: argv.includes("--json") });
+  }
+}

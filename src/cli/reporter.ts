@@ -1,0 +1,96 @@
+/**
+ * What the user sees while a command runs: plain log lines, warnings with a code, and progress
+ * for long steps. All of it goes to stderr, so that stdout holds only the result (or JSON).
+ * On a terminal progress redraws one line; elsewhere it prints a line when a step ends.
+ */
+import { formatBytes, formatDuration } from "../util/format.js";
+
+export interface Warning {
+  code: string;
+  message: string;
+}
+
+export interface Progress {
+  update(done: number): void;
+  /** Ends the line: "label: summary (time, rate)". */
+  finish(summary?: string): void;
+}
+
+export class Reporter {
+  readonly warnings: Warning[] = [];
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    /** In --json mode nothing but warnings goes to stderr. */
+    private readonly quiet = false,
+  ) {
+    this.tty = !!stream.isTTY && !quiet && process.env.TERM !== "dumb";
+  }
+
+  get interactive(): boolean {
+    return this.tty;
+  }
+
+  info(message: string): void {
+    if (!this.quiet) this.stream.write(`${message}\n`);
+  }
+
+  warn(code: string, message: string): void {
+    this.warnings.push({ code, message });
+    this.stream.write(`warning[${code}]: ${message}\n`);
+  }
+
+  /** A step with a known (or unknown: 0) total of bytes. */
+  progress(label: string, total = 0): Progress {
+    const started = performance.now();
+    let last = 0;
+    let current = 0;
+    const line = () => {
+      const seconds = (performance.now() - started) / 1000;
+      const rate = seconds > 0 ? current / seconds : 0;
+      const amount = total ? `${formatBytes(current)} / ${formatBytes(total)}` : formatBytes(current);
+      const eta = total && rate > 0 && current < total ? `  ${Math.ceil((total - current) / rate)} s left` : "";
+      return `${label}  ${amount}  ${formatBytes(rate)}/s${eta}`;
+    };
+    return {
+      update: (done: number) => {
+        current = done;
+        if (!this.tty) return;
+        const now = performance.now();
+        if (now - last < 100) return;
+        last = now;
+        this.stream.write(`\r\x1b[2K${line()}`);
+      },
+      finish: (summary?: string) => {
+        if (this.quiet) return;
+        const elapsed = performance.now() - started;
+        const rate = elapsed > 0 && current ? `, ${formatBytes((current * 1000) / elapsed)}/s` : "";
+        const text = `${label}: ${summary ?? formatBytes(current)} (${formatDuration(elapsed)}${rate})`;
+        this.stream.write(this.tty ? `\r\x1b[2K${text}\n` : `${text}\n`);
+      },
+    };
+  }
+
+  /** A status line for steps measured in lines of output (docker build). */
+  status(label: string): { line(text: string): void; finish(summary: string): void } {
+    const started = performance.now();
+    let last = 0;
+    if (!this.tty) this.info(`${label} ...`);
+    return {
+      line: (text: string) => {
+        if (!this.tty) return;
+        const now = performance.now();
+        if (now - last < 100) return;
+        last = now;
+        const width = Math.max(20, (this.stream.columns ?? 100) - label.length - 4);
+        this.stream.write(`\r\x1b[2K${label}: ${text.slice(0, width)}`);
+      },
+      finish: (summary: string) => {
+        if (this.quiet) return;
+        const text = `${label}: ${summary} (${formatDuration(performance.now() - started)})`;
+        this.stream.write(this.tty ? `\r\x1b[2K${text}\n` : `${text}\n`);
+      },
+    };
+  }
+}

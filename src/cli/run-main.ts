@@ -1,0 +1,82 @@
+/**
+ * The top-level handler both CLIs share: turns SIGINT/SIGTERM into an AbortSignal, runs the
+ * command, and turns any error into its message, hint and documented exit code. Nothing else in
+ * sealift prints errors or calls process.exit.
+ */
+import { CommanderError } from "commander";
+import { ExitCode, SealiftError, isSealiftError } from "../errors.js";
+
+export interface MainContext {
+  signal: AbortSignal;
+}
+
+function toSealiftError(error: unknown): SealiftError {
+  if (isSealiftError(error)) return error;
+  if (error instanceof CommanderError) return new SealiftError("USAGE", error.message.replace(/^error: /, ""), { hint: "see --help" });
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === "ENOSPC") {
+    return new SealiftError("DISK_FULL", `no space left on the device: ${(error as Error).message}`, {
+      hint: "free some space (or choose another folder) and run the command again",
+      cause: error,
+    });
+  }
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    return new SealiftError("OUT_NOT_WRITABLE", `permission denied: ${(error as Error).message}`, {
+      hint: "choose a folder you can write to, or run as a user who can",
+      cause: error,
+    });
+  }
+  if ((error as Error)?.name === "AbortError") {
+    return new SealiftError("CANCELLED", "cancelled", { hint: "run the command again to start over" });
+  }
+  return new SealiftError("INTERNAL", (error as Error)?.stack ?? String(error), {
+    hint: "this is a bug in sealift; please report it with the output above",
+  });
+}
+
+export function formatError(error: SealiftError): string {
+  const lines = [`error[${error.code}]: ${error.message}`];
+  for (const detail of error.details) lines.push(`  ${detail}`);
+  if (error.hint) lines.push(`hint: ${error.hint}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Prints an error (and in --json mode a JSON line on stdout) and sets the exit code. */
+export function reportError(raw: unknown, options: { json: boolean; cancelled?: boolean }): void {
+  if (raw instanceof CommanderError && (raw.exitCode === 0 || raw.code === "commander.helpDisplayed")) {
+    process.exitCode = 0;
+    return;
+  }
+  let error = toSealiftError(raw);
+  if (options.cancelled && error.code !== "CANCELLED") {
+    error = new SealiftError("CANCELLED", `cancelled while: ${error.message}`, { hint: "run the command again" });
+  }
+  process.stderr.write(formatError(error));
+  if (options.json) {
+    const { code, message, hint, exitCode } = error;
+    process.stdout.write(JSON.stringify({ ok: false, error: { code, message, hint, exitCode } }) + "\n");
+  }
+  process.exitCode = error.exitCode;
+}
+
+export async function runMain(
+  command: (context: MainContext) => Promise<number | void>,
+  options: { json?: () => boolean } = {},
+): Promise<void> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(ExitCode.cancelled); // a second Ctrl-C: leave now
+    process.stderr.write(`\n${signal} received: stopping and cleaning up ...\n`);
+    controller.abort(new SealiftError("CANCELLED", `cancelled by ${signal}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    process.exitCode = (await command({ signal: controller.signal })) ?? ExitCode.ok;
+  } catch (raw) {
+    reportError(raw, { json: options.json?.() ?? false, cancelled: controller.signal.aborted });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

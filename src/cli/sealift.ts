@@ -1,0 +1,159 @@
+/**
+ * `sealift`: the packager's command table. Each command reads its flags and calls the core.
+ */
+import { Command, Option } from "commander";
+import path from "node:path";
+import { openBundle } from "../bundle/bundle-reader.js";
+import { verifyBundle } from "../bundle/verify.js";
+import { pack } from "../packager/pack.js";
+import { formatBytes, formatDuration } from "../util/format.js";
+import { TOOL_VERSION } from "../version.js";
+import { Reporter } from "./reporter.js";
+import { reportError, runMain } from "./run-main.js";
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    done
+  1    failed (a build, docker or compose command failed; the message names it)
+  2    usage: bad flags, bad answers, or a project that cannot be packed as it is
+  3    integrity: the bundle is damaged, incomplete or not a sealift bundle
+  4    preflight: this host cannot run the app as it is (docker, disk, ports, architecture)
+  130  cancelled (Ctrl-C or SIGTERM); nothing is left half-written`;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function sealiftProgram(): Command {
+  let json = false;
+  const program = new Command("sealift")
+    .description("Carry a docker-compose application across an air gap: pack it into one checksummed bundle.")
+    .version(TOOL_VERSION)
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP);
+
+  program
+    .command("pack")
+    .description(
+      "Build and save the project's images, add its source and compose files, and write " +
+        "DIR/NAME-complete-YYYYMMDD.tar.gz with its .sha256. Never pulls unless --pull.",
+    )
+    .argument("[project-dir]", "the compose project's folder", ".")
+    .option("-f, --file <compose-file>", "compose file, relative to the project (repeatable; default: as compose picks)", collect)
+    .option("-o, --out <dir>", "where to write the bundle", "dist")
+    .option("-n, --name <name>", "bundle name (default: the compose project name)")
+    .option("--output-template <template>", "file name without .tar.gz; {name} and {date} are replaced", "{name}-complete-{date}")
+    .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
+    .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
+    .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
+    .addOption(
+      new Option("--gzip-level <n>", "gzip level, 1 (fast) to 9 (small)").default(6).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error("--gzip-level takes a whole number from 1 to 9");
+        return n;
+      }),
+    )
+    .option("-y, --yes", "do not ask anything (pack never asks today; accepted for scripts)", false)
+    .option("--json", "print a machine-readable summary on stdout", false)
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(async (projectDir: string, flags, command: Command) => {
+      json = flags.json;
+      await runMain(
+        async ({ signal }) => {
+          const reporter = new Reporter(process.stderr, flags.json);
+          const result = await pack({
+            projectDir,
+            composeFiles: flags.file,
+            outDir: flags.out,
+            name: flags.name,
+            outputTemplate: flags.outputTemplate,
+            allowDirty: flags.allowDirty,
+            pull: flags.pull,
+            installer: flags.installer,
+            gzipLevel: flags.gzipLevel,
+            reporter,
+            signal,
+          });
+          if (flags.json) {
+            process.stdout.write(
+              JSON.stringify(
+                {
+                  ok: true,
+                  archive: result.archive,
+                  sidecar: result.sidecar,
+                  bytes: result.bytes,
+                  sha256: result.sha256,
+                  release: result.release,
+                  images: result.images,
+                  durationsMs: result.durationsMs,
+                  warnings: reporter.warnings,
+                },
+                null,
+                2,
+              ) + "\n",
+            );
+          } else {
+            const rel = path.relative(process.cwd(), result.archive) || result.archive;
+            process.stdout.write(
+              [
+                `packed ${result.manifest.project.name} release ${result.release} in ${formatDuration(result.durationsMs.total)}`,
+                `  ${rel}  ${formatBytes(result.bytes)}`,
+                `  ${rel}.sha256  (sha256 ${result.sha256})`,
+                ...result.images.map((i) => `  ${i.service}: ${i.image} ${i.id.slice(7, 19)}`),
+                `install it on the target: tar xzf ${path.basename(result.archive)} && cd ${path.basename(result.archive, ".tar.gz")} && ./install`,
+              ].join("\n") + "\n",
+            );
+          }
+        },
+        { json: () => command.opts().json },
+      );
+    });
+
+  program
+    .command("verify")
+    .description("Check a bundle (archive or extracted folder): checksums, manifest, every file; change nothing.")
+    .argument("<bundle>", "NAME-complete-YYYYMMDD.tar.gz or its extracted folder")
+    .option("--json", "print a machine-readable report on stdout", false)
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(async (bundle: string, flags) => {
+      json = flags.json;
+      await runMain(
+        async ({ signal }) => {
+          const verified = await verifyBundle(await openBundle(bundle), { signal });
+          const m = verified.manifest;
+          if (flags.json) {
+            process.stdout.write(
+              JSON.stringify({
+                ok: true,
+                project: m.project.name,
+                release: m.project.release,
+                manifestSha256: verified.manifestDigest,
+                archiveSha256: verified.archiveSha256 ?? null,
+                sidecarChecked: verified.sidecarChecked,
+                filesChecked: verified.filesChecked,
+                bytesChecked: verified.bytesChecked,
+              }) + "\n",
+            );
+          } else {
+            process.stdout.write(
+              `ok: ${m.project.name} release ${m.project.release}: ${verified.filesChecked} files (${formatBytes(verified.bytesChecked)}) match SHA256SUMS and the manifest` +
+                (verified.sidecarChecked ? "; the archive matches its .sha256" : "") +
+                "\n",
+            );
+          }
+        },
+        { json: () => json },
+      );
+    });
+  return program;
+}
+
+/** Entry point: a usage error from commander gets the same treatment as any other error. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await sealiftProgram().parseAsync(argv);
+  } catch (error) {
+    reportError(error, { json: argv.includes("--json") });
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * What this host's Docker is and can do, detected rather than assumed: which client to call, how it
+ * builds (buildx, built-in BuildKit, or the legacy builder), which compose it has, and the engine.
+ */
+import { realpathSync, accessSync, constants } from "node:fs";
+import path from "node:path";
+import { SealiftError } from "../errors.js";
+import { runCommand } from "./run-command.js";
+
+export type Builder = "buildx" | "buildkit" | "legacy";
+
+export interface ComposeTool {
+  flavour: "v2" | "v1";
+  version: string;
+  /** Program and leading arguments: ["docker", "compose"] or ["docker-compose"]. */
+  command: readonly [string, ...string[]];
+}
+
+export interface DockerHost {
+  /** The docker client every call goes through. */
+  docker: string;
+  clientVersion: string;
+  serverVersion: string;
+  builder: Builder;
+  /** Normalised like image platforms: amd64, arm64, ... */
+  architecture: string;
+  os: string;
+  dockerRootDir: string;
+  storageDriver: string;
+  /** Docker 24+ can keep images in containerd's store; layer-level tricks differ there. */
+  containerdImageStore: boolean;
+  compose: ComposeTool | null;
+  /** Environment to pass to docker build for the chosen builder. */
+  buildEnv: Record<string, string>;
+}
+
+const DOCKER_START_HINT =
+  "start the Docker daemon (`systemctl start docker`, or `dockerd &` where there is no systemd) and run this again; " +
+  "if the daemon is elsewhere, set DOCKER_HOST";
+
+export function normaliseArch(arch: string): string {
+  const map: Record<string, string> = { x86_64: "amd64", aarch64: "arm64", armv7l: "arm", i386: "386" };
+  return map[arch] ?? arch;
+}
+
+/** Compares dotted versions numerically: "20.10.24+dfsg1" >= "20.10" -> true. */
+export function versionAtLeast(version: string, minimum: string): boolean {
+  const parse = (v: string) => (v.match(/\d+(\.\d+)*/)?.[0] ?? "0").split(".").map(Number);
+  const a = parse(version);
+  const b = parse(minimum);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+/** Every distinct `docker` executable on PATH, in PATH order, or the one SEALIFT_DOCKER names. */
+function dockerCandidates(): string[] {
+  if (process.env.SEALIFT_DOCKER) return [process.env.SEALIFT_DOCKER];
+  const seen = new Set<string>();
+  const found: string[] = [];
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, "docker");
+    try {
+      accessSync(candidate, constants.X_OK);
+      const real = realpathSync(candidate);
+      if (!seen.has(real)) {
+        seen.add(real);
+        found.push(candidate);
+      }
+    } catch {
+      // not here
+    }
+  }
+  return found;
+}
+
+interface ClientProbe {
+  docker: string;
+  clientVersion: string;
+  serverVersion: string | null;
+  serverError: string;
+  buildx: boolean;
+  composeV2: string | null;
+}
+
+async function probeClient(docker: string, signal?: AbortSignal): Promise<ClientProbe> {
+  const version = await runCommand(docker, ["version", "--format", "{{json .}}"], {
+    allowFailure: true,
+    signal,
+    timeoutMs: 20_000,
+  });
+  let clientVersion = "";
+  let serverVersion: string | null = null;
+  try {
+    const parsed = JSON.parse(version.stdout.trim().split("\n")[0] ?? "{}") as {
+      Client?: { Version?: string };
+      Server?: { Version?: string } | null;
+    };
+    clientVersion = parsed.Client?.Version ?? "";
+    serverVersion = parsed.Server?.Version ?? null;
+  } catch {
+    // an old client or garbage: treated as no server below
+  }
+  const [buildx, compose] = await Promise.all([
+    runCommand(docker, ["buildx", "version"], { allowFailure: true, signal, timeoutMs: 10_000 }),
+    runCommand(docker, ["compose", "version", "--short"], { allowFailure: true, signal, timeoutMs: 10_000 }),
+  ]);
+  return {
+    docker,
+    clientVersion,
+    serverVersion,
+    serverError: version.stderr.trim(),
+    buildx: buildx.exitCode === 0,
+    composeV2: compose.exitCode === 0 ? compose.stdout.trim().replace(/^v/, "") : null,
+  };
+}
+
+/**
+ * The client used for building: one with buildx first; else one older than 23.0, which still
+ * drives the engine's built-in BuildKit with DOCKER_BUILDKIT=1 (newer clients refuse without
+ * buildx); else the first, with the legacy builder.
+ */
+function chooseClient(probes: ClientProbe[]): { probe: ClientProbe; builder: Builder } {
+  const withBuildx = probes.find((p) => p.buildx);
+  if (withBuildx) return { probe: withBuildx, builder: "buildx" };
+  const classic = probes.find((p) => p.clientVersion && !versionAtLeast(p.clientVersion, "23.0"));
+  if (classic) return { probe: classic, builder: "buildkit" };
+  return { probe: probes[0]!, builder: "legacy" };
+}
+
+async function detectCompose(probes: ClientProbe[], signal?: AbortSignal): Promise<ComposeTool | null> {
+  const plugin = probes.find((p) => p.composeV2);
+  if (plugin) return { flavour: "v2", version: plugin.composeV2!, command: [plugin.docker, "compose"] };
+  const standalone = await runCommand("docker-compose", ["version", "--short"], {
+    allowFailure: true,
+    signal,
+    timeoutMs: 20_000,
+  }).catch(() => null);
+  if (!standalone || standalone.exitCode !== 0) return null;
+  const version = standalone.stdout.trim().replace(/^v/, "");
+  return { flavour: versionAtLeast(version, "2.0") ? "v2" : "v1", version, command: ["docker-compose"] };
+}
+
+export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost> {
+  const candidates = dockerCandidates();
+  if (candidates.length === 0) {
+    throw new SealiftError("DOCKER_UNREACHABLE", "no `docker` command was found on PATH", {
+      hint: "install Docker (20.10 or newer) or put its client on PATH; SEALIFT_DOCKER may name it",
+    });
+  }
+  const probes = await Promise.all(candidates.map((c) => probeClient(c, signal)));
+  const reachable = probes.filter((p) => p.serverVersion);
+  if (reachable.length === 0) {
+    const first = probes[0]!;
+    throw new SealiftError("DOCKER_UNREACHABLE", "the Docker daemon does not answer", {
+      hint: DOCKER_START_HINT,
+      details: first.serverError ? first.serverError.split("\n").slice(-3) : [],
+    });
+  }
+  const { probe, builder } = chooseClient(reachable);
+  const info = await runCommand(probe.docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000 });
+  const parsed = JSON.parse(info.stdout) as {
+    Architecture?: string;
+    OSType?: string;
+    DockerRootDir?: string;
+    Driver?: string;
+    DriverStatus?: [string, string][];
+  };
+  const driverStatus = JSON.stringify(parsed.DriverStatus ?? []);
+  return {
+    docker: probe.docker,
+    clientVersion: probe.clientVersion,
+    serverVersion: probe.serverVersion!,
+    builder,
+    architecture: normaliseArch(parsed.Architecture ?? "unknown"),
+    os: parsed.OSType ?? "linux",
+    dockerRootDir: parsed.DockerRootDir ?? "/var/lib/docker",
+    storageDriver: parsed.Driver ?? "",
+    containerdImageStore: driverStatus.includes("io.containerd.snapshotter"),
+    compose: await detectCompose(reachable, signal),
+    buildEnv: builder === "buildkit" ? { DOCKER_BUILDKIT: "1" } : builder === "legacy" ? { DOCKER_BUILDKIT: "0" } : {},
+  };
+}

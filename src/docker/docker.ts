@@ -1,0 +1,149 @@
+/**
+ * Docker operations sealift needs, all through the host's chosen client (see docker-host.ts).
+ */
+import type { Readable } from "node:stream";
+import type { DockerHost } from "./docker-host.js";
+import { normaliseArch } from "./docker-host.js";
+import { runCommand, streamCommand, type StreamingCommand } from "./run-command.js";
+
+export interface ImageInfo {
+  id: string;
+  repoTags: string[];
+  architecture: string;
+  os: string;
+  variant?: string;
+  /** diffIDs of the image's layers, base first. */
+  layers: string[];
+  size: number;
+}
+
+/** `docker image inspect` of one reference, or null when the host does not have it. */
+export async function inspectImage(host: DockerHost, ref: string, signal?: AbortSignal): Promise<ImageInfo | null> {
+  const result = await runCommand(host.docker, ["image", "inspect", ref], { allowFailure: true, signal });
+  if (result.exitCode !== 0) return null;
+  const [raw] = JSON.parse(result.stdout) as Array<{
+    Id: string;
+    RepoTags?: string[] | null;
+    Architecture?: string;
+    Os?: string;
+    Variant?: string;
+    RootFS?: { Layers?: string[] };
+    Size?: number;
+  }>;
+  if (!raw) return null;
+  return {
+    id: raw.Id,
+    repoTags: raw.RepoTags ?? [],
+    architecture: normaliseArch(raw.Architecture ?? "unknown"),
+    os: raw.Os ?? "linux",
+    ...(raw.Variant ? { variant: raw.Variant } : {}),
+    layers: raw.RootFS?.Layers ?? [],
+    size: raw.Size ?? 0,
+  };
+}
+
+export interface BuildRequest {
+  context: string;
+  dockerfile?: string;
+  tag: string;
+  target?: string;
+  args: Record<string, string>;
+  /** Progress lines from the builder, as they come. */
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function buildImage(host: DockerHost, request: BuildRequest) {
+  const args =
+    host.builder === "buildx" ? ["buildx", "build", "--load", "--progress=plain"] : ["build"];
+  if (host.builder === "buildkit") args.push("--progress=plain");
+  args.push("-t", request.tag);
+  if (request.dockerfile) args.push("-f", request.dockerfile);
+  if (request.target) args.push("--target", request.target);
+  for (const [key, value] of Object.entries(request.args)) args.push("--build-arg", `${key}=${value}`);
+  args.push(request.context);
+  return runCommand(host.docker, args, {
+    env: host.buildEnv,
+    signal: request.signal,
+    onLine: request.onLine ? (line) => request.onLine!(line) : undefined,
+    failureCode: "BUILD_FAILED",
+  });
+}
+
+/** `docker save` of all the images in one stream: each shared layer is written once. */
+export function saveImages(host: DockerHost, refs: readonly string[], signal?: AbortSignal): StreamingCommand {
+  return streamCommand(host.docker, ["save", ...refs], { signal });
+}
+
+/** Feeds a docker-archive stream to `docker load`; returns the references it loaded. */
+export async function loadImages(host: DockerHost, archive: Readable, signal?: AbortSignal): Promise<string[]> {
+  const result = await runCommand(host.docker, ["load"], {
+    input: archive,
+    signal,
+    failureCode: "LOAD_FAILED",
+    failureHint: "check the daemon's log and its free space, then run the installer again: it resumes",
+  });
+  return [...result.stdout.matchAll(/Loaded image(?: ID)?: (\S+)/g)].map((m) => m[1]!);
+}
+
+export async function tagImage(host: DockerHost, source: string, target: string, signal?: AbortSignal) {
+  await runCommand(host.docker, ["tag", source, target], { signal });
+}
+
+export async function pullImage(host: DockerHost, ref: string, signal?: AbortSignal) {
+  await runCommand(host.docker, ["pull", ref], { signal, failureCode: "IMAGE_MISSING" });
+}
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  service: string;
+  image: string;
+  status: string;
+  health: string | null;
+  exitCode: number;
+  ports: Array<{ hostIp: string; hostPort: string; containerPort: string }>;
+}
+
+/** The containers compose made for a project, with their state and health. */
+export async function projectContainers(
+  host: DockerHost,
+  project: string,
+  signal?: AbortSignal,
+): Promise<ContainerState[]> {
+  const ids = await runCommand(
+    host.docker,
+    ["ps", "-aq", "--no-trunc", "--filter", `label=com.docker.compose.project=${project}`],
+    { signal },
+  );
+  const list = ids.stdout.split("\n").filter(Boolean);
+  if (list.length === 0) return [];
+  const inspected = await runCommand(host.docker, ["inspect", ...list], { signal, allowFailure: true });
+  const raw = JSON.parse(inspected.stdout || "[]") as Array<{
+    Id: string;
+    Name: string;
+    Config: { Image: string; Labels?: Record<string, string> };
+    State: { Status: string; ExitCode: number; Health?: { Status: string } };
+    NetworkSettings?: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  }>;
+  return raw.map((c) => ({
+    id: c.Id,
+    name: c.Name.replace(/^\//, ""),
+    service: c.Config.Labels?.["com.docker.compose.service"] ?? "",
+    image: c.Config.Image,
+    status: c.State.Status,
+    health: c.State.Health?.Status ?? null,
+    exitCode: c.State.ExitCode,
+    ports: Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([containerPort, bindings]) =>
+      (bindings ?? []).map((b) => ({ hostIp: b.HostIp, hostPort: b.HostPort, containerPort })),
+    ),
+  }));
+}
+
+export async function containerLogs(host: DockerHost, id: string, lines: number, signal?: AbortSignal) {
+  const result = await runCommand(host.docker, ["logs", "--tail", String(lines), id], {
+    signal,
+    allowFailure: true,
+  });
+  return (result.stdout + result.stderr).trimEnd();
+}

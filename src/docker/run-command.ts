@@ -1,0 +1,158 @@
+/**
+ * The one place that starts external programs (docker, docker compose, docker-compose, git).
+ * Every call returns a result object; a failure becomes a COMMAND_FAILED error that names the
+ * command, its exit code and the end of its stderr, with the original error as `cause`.
+ */
+import { execa, type ResultPromise } from "execa";
+import type { Readable } from "node:stream";
+import { SealiftError, cancelled, type ErrorCode } from "../errors.js";
+
+export interface CommandResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Text or a stream fed to the command's standard input. */
+  input?: string | Readable;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Resolve with the result instead of throwing when the exit code is not 0. */
+  allowFailure?: boolean;
+  /** Called with every line the command writes to stdout or stderr, as it comes. */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+  /** The error code to throw on failure (default COMMAND_FAILED) and a hint for the user. */
+  failureCode?: ErrorCode;
+  failureHint?: string;
+}
+
+const STDERR_TAIL_LINES = 12;
+
+export function describeCommand(file: string, args: readonly string[]): string {
+  return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+}
+
+export function tail(text: string, lines = STDERR_TAIL_LINES): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+export async function runCommand(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
+  const started = performance.now();
+  const command = describeCommand(file, args);
+  const subprocess = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    input: typeof options.input === "string" ? options.input : undefined,
+    stdin: options.input && typeof options.input !== "string" ? "pipe" : "ignore",
+    cancelSignal: options.signal,
+    timeout: options.timeoutMs,
+    reject: false,
+    stripFinalNewline: false,
+    lines: false,
+  });
+  if (options.input && typeof options.input !== "string") {
+    options.input.on("error", (error) => subprocess.stdin?.destroy(error));
+    subprocess.stdin?.on("error", () => undefined);
+    options.input.pipe(subprocess.stdin!);
+  }
+  if (options.onLine) forwardLines(subprocess, options.onLine);
+  const result = await subprocess;
+  const outcome: CommandResult = {
+    command,
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ""),
+    stderr: String(result.stderr ?? ""),
+    durationMs: Math.round(performance.now() - started),
+  };
+  if (result.isCanceled || options.signal?.aborted) throw cancelled(`${command} was cancelled`);
+  if (result.failed && !options.allowFailure) throw commandFailed(outcome, result, options);
+  return outcome;
+}
+
+function forwardLines(
+  subprocess: ResultPromise,
+  onLine: (line: string, stream: "stdout" | "stderr") => void,
+): void {
+  for (const name of ["stdout", "stderr"] as const) {
+    let pending = "";
+    subprocess[name]?.on("data", (chunk: Buffer) => {
+      pending += chunk.toString("utf8");
+      const lines = pending.split(/\r?\n/);
+      pending = lines.pop() ?? "";
+      for (const line of lines) if (line) onLine(line, name);
+    });
+    subprocess[name]?.on("end", () => {
+      if (pending) onLine(pending, name);
+    });
+  }
+}
+
+function commandFailed(
+  outcome: CommandResult,
+  result: { exitCode?: number; signal?: string; timedOut?: boolean; code?: string; cause?: unknown },
+  options: RunOptions,
+): SealiftError {
+  const how = result.timedOut
+    ? `timed out after ${options.timeoutMs} ms`
+    : result.code === "ENOENT"
+      ? "could not be started (not found on PATH)"
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with ${outcome.exitCode}`;
+  const stderr = tail(outcome.stderr || outcome.stdout);
+  return new SealiftError(options.failureCode ?? "COMMAND_FAILED", `${outcome.command} ${how}`, {
+    hint: options.failureHint,
+    details: stderr ? stderr.split("\n") : [],
+    cause: result,
+  });
+}
+
+export interface StreamingCommand {
+  /** The command's stdout, to be consumed by the caller. */
+  stdout: Readable;
+  /** Resolves when the command ended well; rejects like runCommand on failure. */
+  done: Promise<CommandResult>;
+}
+
+/** Starts a command whose standard output is a large stream (docker save, git archive). */
+export function streamCommand(
+  file: string,
+  args: readonly string[],
+  options: Omit<RunOptions, "input" | "onLine" | "allowFailure"> = {},
+): StreamingCommand {
+  const started = performance.now();
+  const command = describeCommand(file, args);
+  const subprocess = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    stdin: "ignore",
+    buffer: { stdout: false, stderr: true },
+    cancelSignal: options.signal,
+    reject: false,
+    encoding: "buffer",
+  });
+  const done = subprocess.then((result) => {
+    const outcome: CommandResult = {
+      command,
+      exitCode: result.exitCode ?? -1,
+      stdout: "",
+      stderr: Buffer.from(result.stderr ?? "").toString("utf8"),
+      durationMs: Math.round(performance.now() - started),
+    };
+    if (result.isCanceled || options.signal?.aborted) throw cancelled(`${command} was cancelled`);
+    if (result.failed) throw commandFailed(outcome, result, options);
+    return outcome;
+  });
+  return { stdout: subprocess.stdout, done };
+}

@@ -1,0 +1,87 @@
+/**
+ * Typed errors with stable codes. Only the top-level handler (src/cli/run-main.ts) turns them into
+ * a message and an exit code; everything else throws them.
+ */
+
+/** Exit codes, documented in both CLIs' --help and in the README. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  integrity: 3,
+  preflight: 4,
+  cancelled: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const ERROR_CODES = {
+  // usage and input
+  USAGE: ExitCode.usage,
+  NO_TTY: ExitCode.usage,
+  ANSWERS_INVALID: ExitCode.usage,
+  COMPOSE_NOT_FOUND: ExitCode.usage,
+  COMPOSE_INVALID: ExitCode.usage,
+  SERVICE_INVALID: ExitCode.usage,
+  DOCKERFILE_MISSING: ExitCode.usage,
+  GIT_DIRTY: ExitCode.usage,
+  GIT_MISSING: ExitCode.usage,
+  OUT_NOT_WRITABLE: ExitCode.usage,
+  // integrity
+  BUNDLE_NOT_FOUND: ExitCode.integrity,
+  BUNDLE_UNREADABLE: ExitCode.integrity,
+  BUNDLE_CHECKSUM_MISMATCH: ExitCode.integrity,
+  BUNDLE_FILE_MISSING: ExitCode.integrity,
+  BUNDLE_FILE_EXTRA: ExitCode.integrity,
+  BUNDLE_MANIFEST_INVALID: ExitCode.integrity,
+  BUNDLE_UNSAFE_ENTRY: ExitCode.integrity,
+  // preflight and host
+  DOCKER_UNREACHABLE: ExitCode.preflight,
+  DOCKER_TOO_OLD: ExitCode.preflight,
+  COMPOSE_MISSING: ExitCode.preflight,
+  PREFLIGHT_FAILED: ExitCode.preflight,
+  DISK_FULL: ExitCode.preflight,
+  INSTALLER_MISSING: ExitCode.failed,
+  // runtime failures
+  IMAGE_MISSING: ExitCode.failed,
+  BUILD_FAILED: ExitCode.failed,
+  COMMAND_FAILED: ExitCode.failed,
+  LOAD_FAILED: ExitCode.failed,
+  UNHEALTHY: ExitCode.failed,
+  NOT_INSTALLED: ExitCode.failed,
+  CANCELLED: ExitCode.cancelled,
+  INTERNAL: ExitCode.failed,
+} as const satisfies Record<string, ExitCode>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class SealiftError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  /** Extra lines shown under the message (a table of failed checks, log tails). */
+  readonly details: readonly string[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown; details?: readonly string[] } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "SealiftError";
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? [];
+  }
+
+  get exitCode(): ExitCode {
+    return ERROR_CODES[this.code];
+  }
+}
+
+export function isSealiftError(error: unknown): error is SealiftError {
+  return error instanceof SealiftError;
+}
+
+/** The error an AbortSignal carries when the user pressed Ctrl-C or the process got SIGTERM. */
+export function cancelled(what = "cancelled"): SealiftError {
+  return new SealiftError("CANCELLED", what, { hint: "nothing was left half-done; run the command again" });
+}

@@ -1,0 +1,80 @@
+/**
+ * Feeds the bundle's images/ entries, as they are read, to one `docker load`: the image payload
+ * goes from the bundle into the daemon without being written out first.
+ */
+import type { Readable } from "node:stream";
+import tar from "tar-stream";
+import { IMAGES_DIR } from "../bundle/layout.js";
+import type { BundleEntry } from "../bundle/bundle-reader.js";
+import type { Manifest } from "../bundle/manifest.js";
+import { inspectImage, loadImages, tagImage } from "../docker/docker.js";
+import type { DockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+
+export interface ImagePlan {
+  /** Services whose image (same ID) is already on the host. */
+  present: string[];
+  /** Services whose image must be loaded. */
+  missing: string[];
+}
+
+export async function planImages(host: DockerHost, manifest: Manifest, signal?: AbortSignal): Promise<ImagePlan> {
+  const plan: ImagePlan = { present: [], missing: [] };
+  for (const service of manifest.services) {
+    const found = await inspectImage(host, service.imageId, signal);
+    (found ? plan.present : plan.missing).push(service.name);
+  }
+  return plan;
+}
+
+export class ImageLoader {
+  private readonly pack = tar.pack();
+  private readonly loading: Promise<string[]>;
+  bytes = 0;
+
+  constructor(host: DockerHost, signal?: AbortSignal) {
+    this.loading = loadImages(host, this.pack as unknown as Readable, signal);
+    this.loading.catch(() => this.pack.destroy());
+  }
+
+  async add(entry: BundleEntry, onBytes?: (bytes: number) => void): Promise<void> {
+    const name = entry.path.slice(IMAGES_DIR.length);
+    if (entry.type === "directory") return;
+    const written = new Promise<void>((resolve, reject) => {
+      if (entry.type === "symlink") {
+        this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) => (e ? reject(e) : resolve()));
+        return;
+      }
+      const sink = this.pack.entry({ name, size: entry.size, mode: 0o644 }, (e) => (e ? reject(e) : resolve()));
+      entry.stream.on("data", (chunk: Buffer) => {
+        this.bytes += chunk.length;
+        onBytes?.(this.bytes);
+        if (!sink.write(chunk)) entry.stream.pause();
+      });
+      sink.on("drain", () => entry.stream.resume());
+      entry.stream.on("end", () => (sink as unknown as NodeJS.WritableStream).end());
+      entry.stream.on("error", reject);
+    });
+    // If docker load dies, stop waiting for it to read.
+    await Promise.race([written, this.loading.then(() => written)]);
+  }
+
+  async finish(): Promise<string[]> {
+    this.pack.finalize();
+    return this.loading;
+  }
+}
+
+/** After loading: every service's image is there with the manifest's ID, under its reference. */
+export async function checkLoadedImages(host: DockerHost, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+  for (const service of manifest.services) {
+    const byId = await inspectImage(host, service.imageId, signal);
+    if (!byId) {
+      throw new SealiftError("LOAD_FAILED", `image ${service.image} (${service.imageId.slice(7, 19)}) of service ${service.name} is not on the host after loading`, {
+        hint: "check the Docker daemon's log and free space, then run the installer again",
+      });
+    }
+    const byRef = await inspectImage(host, service.image, signal);
+    if (byRef?.id !== service.imageId) await tagImage(host, service.imageId, service.image, signal);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The install record, DIR/.sealift/install.json: which release is installed from which bundle,
+ * with which answers (secrets left out). Written only once the app is healthy (or marked failed).
+ */
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { SealiftError } from "../errors.js";
+
+export const RECORD_DIR = ".sealift";
+export const RECORD_FILE = "install.json";
+
+export const recordSchema = z.object({
+  project: z.string(),
+  release: z.string(),
+  manifestSha256: z.string(),
+  status: z.enum(["installed", "failed"]),
+  installedAt: z.string(),
+  bundle: z.string(),
+  dir: z.string(),
+  composeFiles: z.array(z.string()),
+  composeFlavour: z.string(),
+  services: z.array(z.object({ name: z.string(), image: z.string(), imageId: z.string(), built: z.boolean() })),
+  answers: z.object({ importCache: z.boolean(), env: z.record(z.string(), z.string()) }),
+  previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
+});
+export type InstallRecord = z.infer<typeof recordSchema>;
+
+export function recordPath(dir: string): string {
+  return path.join(dir, RECORD_DIR, RECORD_FILE);
+}
+
+export function readRecord(dir: string): InstallRecord | null {
+  const file = recordPath(dir);
+  if (!existsSync(file)) return null;
+  const parsed = recordSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  if (!parsed.success) {
+    throw new SealiftError("NOT_INSTALLED", `${file} is not a sealift install record`, {
+      hint: "it was edited or damaged; re-run the installer from the bundle to write it anew",
+    });
+  }
+  return parsed.data;
+}
+
+export function requireRecord(dir: string): InstallRecord {
+  const record = readRecord(dir);
+  if (!record) {
+    throw new SealiftError("NOT_INSTALLED", `nothing is installed in ${dir} (no ${path.join(RECORD_DIR, RECORD_FILE)})`, {
+      hint: "give the install folder with --dir",
+    });
+  }
+  return record;
+}
+
+export async function writeRecord(dir: string, record: InstallRecord): Promise<string> {
+  const file = recordPath(dir);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+  await fs.rename(`${file}.tmp`, file);
+  return file;
+}

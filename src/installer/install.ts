@@ -1,0 +1,291 @@
+/**
+ * The installer's main job, in order: verify -> preflight -> questions -> load -> (cache) ->
+ * extract -> compose up -> wait healthy -> record. Nothing on the host changes before the bundle
+ * is verified; the install record says "installed" only once every service is healthy.
+ */
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import { isSea } from "node:sea";
+import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
+import { COMPOSE_DIR, ENV_TEMPLATE_PATH, IMAGES_DIR, OVERRIDE_FILE, OVERRIDE_PATH, SOURCE_PATH, entryRank } from "../bundle/layout.js";
+import { verifyBundle, type VerifiedBundle } from "../bundle/verify.js";
+import type { Reporter } from "../cli/reporter.js";
+import { buildComposeModel } from "../compose/compose-project.js";
+import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
+import { composeUp } from "../docker/compose.js";
+import type { ContainerState } from "../docker/docker.js";
+import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+import { formatBytes, formatDuration, formatTable } from "../util/format.js";
+import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
+import { waitHealthy } from "./health.js";
+import { ImageLoader, checkLoadedImages, planImages } from "./image-loader.js";
+import { RECORD_DIR, readRecord, writeRecord } from "./install-record.js";
+import { checksTable, diskCheck, enforce, hostChecks, portChecks, writableCheck } from "./preflight.js";
+import { askYesNo, type PromptIO } from "./prompts.js";
+import { extractTarSafely, moveTree } from "./safe-extract.js";
+
+export interface InstallOptions extends AnswerFlags {
+  /** The archive or folder; default: the folder this installer binary sits in. */
+  bundle?: string;
+  verifyOnly: boolean;
+  force: boolean;
+  timeoutMs: number;
+  reporter: Reporter;
+  signal: AbortSignal;
+  io: PromptIO;
+}
+
+export interface InstallResult {
+  verified: VerifiedBundle;
+  installed?: {
+    dir: string;
+    release: string;
+    record: string;
+    containers: ContainerState[];
+    imagesLoaded: string[];
+    imagesPresent: string[];
+    durationMs: number;
+  };
+}
+
+/** How the operator calls this installer again (for hints): ./install, or its path. */
+export function selfCommand(): string {
+  if (!isSea()) return "sealift-install";
+  const rel = path.relative(process.cwd(), process.execPath);
+  return rel.includes("/") ? rel : `./${rel}`;
+}
+
+export async function locateBundle(given?: string): Promise<BundleSource> {
+  if (given) return openBundle(path.resolve(given));
+  const beside = path.dirname(process.execPath);
+  if (isSea() && existsSync(path.join(beside, "manifest.json"))) return directorySource(beside);
+  throw new SealiftError("USAGE", "no bundle given, and this installer is not inside an extracted bundle", {
+    hint: "run ./install from the extracted NAME-complete-YYYYMMDD folder, or give the archive: install NAME-complete-YYYYMMDD.tar.gz",
+  });
+}
+
+async function verify(source: BundleSource, reporter: Reporter, signal: AbortSignal): Promise<VerifiedBundle> {
+  const progress = reporter.progress(`verifying ${path.basename(source.location)}`, await source.totalBytes());
+  const verified = await verifyBundle(source, { signal, onBytes: (b) => progress.update(b) });
+  progress.finish(
+    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches its .sha256" : ""}`,
+  );
+  return verified;
+}
+
+function existingEnv(dir: string): Record<string, string> | null {
+  const file = path.join(dir, ".env");
+  return existsSync(file) ? envToRecord(parseEnvFile(readFileSync(file, "utf8"))) : null;
+}
+
+function composeModelFor(verified: VerifiedBundle, dir: string, env: Record<string, string>) {
+  const m = verified.manifest;
+  const texts = m.project.composeFiles.map((name) => ({
+    name,
+    text: verified.composeFiles.get(`${COMPOSE_DIR}${name}`)?.toString("utf8") ?? "",
+  }));
+  return buildComposeModel(dir, texts, [], env);
+}
+
+/** Writes .env: the answers; on a kept .env, only the variables it lacks are added. */
+async function writeEnv(dir: string, answers: Answers, verified: VerifiedBundle): Promise<void> {
+  const file = path.join(dir, ".env");
+  const values = verified.manifest.project.variables.map((v) => ({ name: v.name, value: answers.env[v.name] ?? v.default }));
+  if (answers.keepEnv && existsSync(file)) {
+    const current = envToRecord(parseEnvFile(await fs.readFile(file, "utf8")));
+    const added = values.filter((v) => !(v.name in current));
+    if (added.length) await fs.appendFile(file, formatEnvFile(added, `added by sealift for release ${verified.manifest.project.release}`));
+    return;
+  }
+  const header = `settings of ${verified.manifest.project.name}, written by sealift for release ${verified.manifest.project.release}`;
+  await fs.writeFile(`${file}.tmp`, formatEnvFile(values, header), { mode: 0o600 });
+  await fs.rename(`${file}.tmp`, file);
+}
+
+/** One read of the bundle: images to docker load, source and compose files into a staging folder. */
+async function loadAndStage(
+  host: DockerHost,
+  verified: VerifiedBundle,
+  staging: string,
+  needLoad: boolean,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const loader = needLoad ? new ImageLoader(host, signal) : undefined;
+  const progress = needLoad ? reporter.progress("loading images", verified.manifest.images.bytes) : undefined;
+  try {
+    for await (const entry of verified.source.entries({ signal })) {
+      if (entryRank(entry.path) > entryRank(IMAGES_DIR)) break; // the installer binary and metadata: done
+      if (entry.path.startsWith(IMAGES_DIR)) {
+        if (!loader) break;
+        await loader.add(entry, (b) => progress?.update(b));
+      } else if (entry.path === SOURCE_PATH) {
+        await extractTarSafely(entry.stream, path.join(staging, "src"), signal);
+      } else if (entry.path.startsWith(COMPOSE_DIR) && entry.type === "file") {
+        const target = path.join(staging, entry.path);
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(target, entry.stream);
+      }
+    }
+    const loaded = loader ? await loader.finish() : [];
+    progress?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
+    return loaded;
+  } catch (error) {
+    if (loader) await loader.finish().catch(() => undefined);
+    throw error;
+  }
+}
+
+function serviceRows(containers: ContainerState[]): string[] {
+  return formatTable([
+    ["SERVICE", "STATE", "ANSWERS AT"],
+    ...containers
+      .sort((a, b) => a.service.localeCompare(b.service))
+      .map((c) => [
+        c.service,
+        `${c.status}${c.health ? ` (${c.health})` : ""}`,
+        [...new Set(c.ports.map((p) => `http://${p.hostIp === "0.0.0.0" || !p.hostIp ? "127.0.0.1" : p.hostIp}:${p.hostPort}`))].join(" ") || "-",
+      ]),
+  ]);
+}
+
+export async function install(options: InstallOptions): Promise<InstallResult> {
+  const started = performance.now();
+  const { reporter, signal } = options;
+  const source = await locateBundle(options.bundle);
+  const verified = await verify(source, reporter, signal);
+  const manifest = verified.manifest;
+  if (options.verifyOnly) return { verified };
+
+  reporter.info(`\n${manifest.project.name} release ${manifest.project.release} (${manifest.services.length} services)`);
+  const host = await detectDockerHost(signal);
+  const plan = await planImages(host, manifest, signal);
+  const checks = hostChecks(host, manifest);
+  checks.push(
+    await diskCheck("Docker data root", host.dockerRootDir, plan.missing.length ? manifest.requirements.dockerDataBytes : 0),
+  );
+  reporter.info(checksTable(checks).join("\n"));
+  enforce(checks, options.force);
+
+  const answers = await resolveAnswers(options, { manifest, hasCache: false, existingEnv, io: options.io });
+  const model = composeModelFor(verified, answers.dir, answers.env);
+  const planChecks = [
+    await writableCheck(answers.dir),
+    await diskCheck("Install dir space", answers.dir, manifest.requirements.installDirBytes),
+    ...(await portChecks(host, manifest.project.name, model.services.flatMap((s) => s.ports))),
+  ];
+  reporter.info(checksTable(planChecks).join("\n").replace(/^CHECK.*\n/, ""));
+  enforce(planChecks, options.force);
+
+  if (!options.yes && !options.answersFile) {
+    reporter.info(
+      [
+        "",
+        `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
+        `  images: ${plan.missing.length ? `load ${plan.missing.join(", ")}` : "all present"}${plan.present.length && plan.missing.length ? `; present: ${plan.present.join(", ")}` : ""}`,
+        `  settings: ${Object.entries(answers.env)
+          .map(([k, v]) => `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`)
+          .join(" ")}`,
+      ].join("\n"),
+    );
+    if (!(await askYesNo("Go ahead?", true, options.io))) {
+      throw new SealiftError("CANCELLED", "not confirmed; nothing was installed", { hint: "run the installer again when ready" });
+    }
+  }
+
+  const dir = answers.dir;
+  await fs.mkdir(path.join(dir, RECORD_DIR), { recursive: true });
+  const staging = path.join(dir, RECORD_DIR, "staging");
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging);
+  if (!plan.missing.length) reporter.info(`images: all ${manifest.services.length} already present with the same ID, nothing to load`);
+  const loaded = await loadAndStage(host, verified, staging, plan.missing.length > 0, reporter, signal);
+  await checkLoadedImages(host, manifest, signal);
+  reporter.info("build cache: none in this bundle");
+
+  await moveTree(path.join(staging, "src"), dir);
+  for (const file of manifest.project.composeFiles) {
+    await fs.rename(path.join(staging, COMPOSE_DIR, file), path.join(dir, file));
+  }
+  await fs.rename(path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE));
+  if (manifest.project.envTemplate) {
+    await fs.rename(path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template"));
+  }
+  await fs.rm(staging, { recursive: true, force: true });
+  await writeEnv(dir, answers, verified);
+
+  const project = { name: manifest.project.name, dir, files: [...manifest.project.composeFiles, OVERRIDE_FILE] };
+  const status = reporter.status("starting services");
+  const previous = readRecord(dir);
+  const record = {
+    project: manifest.project.name,
+    release: manifest.project.release,
+    manifestSha256: verified.manifestDigest,
+    installedAt: new Date().toISOString(),
+    bundle: source.location,
+    dir,
+    composeFiles: project.files,
+    composeFlavour: host.compose ? `${host.compose.flavour} ${host.compose.version}` : "none",
+    services: manifest.services.map((s) => ({ name: s.name, image: s.image, imageId: s.imageId, built: s.built })),
+    answers: {
+      importCache: answers.importCache,
+      env: Object.fromEntries(
+        Object.entries(answers.env).map(([k, v]) => [k, manifest.project.variables.find((x) => x.name === k)?.secret ? "(secret)" : v]),
+      ),
+    },
+    previous: [
+      ...(previous?.previous ?? []),
+      ...(previous && previous.manifestSha256 !== verified.manifestDigest
+        ? [{ release: previous.release, manifestSha256: previous.manifestSha256, installedAt: previous.installedAt }]
+        : []),
+    ],
+  };
+  let containers: ContainerState[];
+  try {
+    await composeUp(host, project, { signal, failureHint: "see the compose error above; fix the settings in .env or the host and run the installer again" });
+    containers = await waitHealthy(host, project.name, manifest.services.map((s) => s.name), {
+      timeoutMs: options.timeoutMs,
+      signal,
+      onStatus: (text) => status.line(text),
+    });
+  } catch (error) {
+    await writeRecord(dir, { ...record, status: "failed" });
+    throw error;
+  }
+  status.finish(`${containers.length} services healthy`);
+  const recordFile = await writeRecord(dir, { ...record, status: "installed" });
+  return {
+    verified,
+    installed: {
+      dir,
+      release: manifest.project.release,
+      record: recordFile,
+      containers,
+      imagesLoaded: loaded,
+      imagesPresent: plan.present,
+      durationMs: Math.round(performance.now() - started),
+    },
+  };
+}
+
+export function installSummary(result: InstallResult): string {
+  const m = result.verified.manifest;
+  const i = result.installed;
+  if (!i) {
+    return `ok: ${m.project.name} release ${m.project.release}: ${result.verified.filesChecked} files verified (${formatBytes(result.verified.bytesChecked)}); nothing was changed\n`;
+  }
+  const self = selfCommand();
+  return (
+    [
+      `${m.project.name} release ${i.release} is installed in ${i.dir} and healthy (${formatDuration(i.durationMs)})`,
+      ...serviceRows(i.containers).map((l) => `  ${l}`),
+      `record:    ${i.record}`,
+      `status:    ${self} status --dir ${i.dir}`,
+      `rebuild:   ${self} rebuild --dir ${i.dir}`,
+      `uninstall: ${self} uninstall --dir ${i.dir}`,
+    ].join("\n") + "\n"
+  );
+}
+
+export { serviceRows };

@@ -1,0 +1,127 @@
+/**
+ * The installer's commands for an installed app: status, rebuild, uninstall. They work from the
+ * install record in DIR/.sealift/install.json.
+ */
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import { isSea } from "node:sea";
+import type { Reporter } from "../cli/reporter.js";
+import { loadComposeProject } from "../compose/compose-project.js";
+import { compose, composeUp } from "../docker/compose.js";
+import { buildImage, inspectImage, projectContainers, type ContainerState } from "../docker/docker.js";
+import { detectDockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+import { formatDuration } from "../util/format.js";
+import { waitHealthy, isReady } from "./health.js";
+import { recordPath, requireRecord, type InstallRecord } from "./install-record.js";
+import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
+
+/** --dir, or /opt/NAME when this installer sits in a bundle folder. */
+export function resolveDir(given: string | undefined): string {
+  if (given) return path.resolve(given);
+  const manifest = path.join(path.dirname(process.execPath), "manifest.json");
+  if (isSea() && existsSync(manifest)) {
+    const name = (JSON.parse(readFileSync(manifest, "utf8")) as { project?: { name?: string } }).project?.name;
+    if (name) return `/opt/${name}`;
+  }
+  throw new SealiftError("USAGE", "which installation? no --dir given", { hint: "pass --dir DIR, the folder the app was installed into" });
+}
+
+export interface StatusReport {
+  record: InstallRecord;
+  containers: ContainerState[];
+  images: Array<{ service: string; image: string; imageId: string; present: boolean }>;
+  healthy: boolean;
+}
+
+export async function status(dir: string, signal: AbortSignal): Promise<StatusReport> {
+  const record = requireRecord(dir);
+  const host = await detectDockerHost(signal);
+  const containers = await projectContainers(host, record.project, signal);
+  const images = [];
+  for (const s of record.services) {
+    images.push({ service: s.name, image: s.image, imageId: s.imageId, present: !!(await inspectImage(host, s.imageId, signal)) });
+  }
+  const healthy =
+    record.status === "installed" && record.services.every((s) => containers.some((c) => c.service === s.name && isReady(c)));
+  return { record, containers, images, healthy };
+}
+
+export async function uninstall(
+  dir: string,
+  options: { volumes: boolean; yes: boolean; reporter: Reporter; signal: AbortSignal; io: PromptIO },
+): Promise<InstallRecord> {
+  const record = requireRecord(dir);
+  if (options.volumes && !options.yes) {
+    if (!canPrompt()) throw noTerminal();
+    const sure = await askYesNo(`Delete ${record.project}'s volumes and all the data in them? This cannot be undone.`, false, options.io);
+    if (!sure) throw new SealiftError("CANCELLED", "not confirmed; nothing was removed", { hint: "without --volumes the data is kept" });
+  }
+  const host = await detectDockerHost(options.signal);
+  const status = options.reporter.status(`stopping ${record.project}`);
+  await compose(host, { name: record.project, dir, files: record.composeFiles }, ["down", "--remove-orphans", ...(options.volumes ? ["-v"] : [])], {
+    signal: options.signal,
+  });
+  status.finish(options.volumes ? "containers, networks and volumes removed" : "containers and networks removed; volumes kept");
+  await fs.rm(recordPath(dir), { force: true });
+  return record;
+}
+
+export interface RebuildResult {
+  record: InstallRecord;
+  services: Array<{ service: string; image: string; cachedSteps: number; runSteps: number; durationMs: number }>;
+  containers: ContainerState[];
+  durationMs: number;
+}
+
+/** Rebuilds every built service from the installed source (offline), then brings the app up again. */
+export async function rebuild(
+  dir: string,
+  options: { timeoutMs: number; reporter: Reporter; signal: AbortSignal },
+): Promise<RebuildResult> {
+  const started = performance.now();
+  const record = requireRecord(dir);
+  const host = await detectDockerHost(options.signal);
+  const model = loadComposeProject(dir, { files: record.composeFiles });
+  const services: RebuildResult["services"] = [];
+  for (const service of model.services.filter((s) => s.build)) {
+    const tag = service.image ?? record.services.find((s) => s.name === service.name)?.image;
+    if (!tag) throw new SealiftError("SERVICE_INVALID", `service ${service.name} has no pinned image to rebuild`);
+    const status = options.reporter.status(`rebuilding ${service.name}`);
+    const t0 = performance.now();
+    let cached = 0;
+    let run = 0;
+    await buildImage(host, {
+      context: service.build!.context,
+      dockerfile: service.build!.dockerfile,
+      tag,
+      ...(service.build!.target ? { target: service.build!.target } : {}),
+      args: { BUILDKIT_INLINE_CACHE: "1", ...service.build!.args },
+      signal: options.signal,
+      onLine: (line) => {
+        if (/^#\d+ CACHED$/.test(line)) cached++;
+        else if (/^#\d+ \[.*\] (RUN|COPY|ADD)/.test(line)) run++;
+        status.line(line);
+      },
+    });
+    const durationMs = Math.round(performance.now() - t0);
+    status.finish(`${tag}: ${cached} steps cached, ${Math.max(0, run - cached)} run`);
+    services.push({ service: service.name, image: tag, cachedSteps: cached, runSteps: Math.max(0, run - cached), durationMs });
+  }
+  const project = { name: record.project, dir, files: record.composeFiles };
+  await composeUp(host, project, { signal: options.signal });
+  const containers = await waitHealthy(host, record.project, record.services.map((s) => s.name), {
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  });
+  return { record, services, containers, durationMs: Math.round(performance.now() - started) };
+}
+
+export function describeRebuild(result: RebuildResult): string {
+  return (
+    [
+      `${result.record.project} rebuilt and healthy (${formatDuration(result.durationMs)})`,
+      ...result.services.map((s) => `  ${s.service}: ${s.cachedSteps} steps cached, ${s.runSteps} run (${formatDuration(s.durationMs)})`),
+    ].join("\n") + "\n"
+  );
+}

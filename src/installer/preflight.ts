@@ -1,0 +1,178 @@
+/**
+ * Preflight: can this host run the bundle as the operator asked? Every check gives ok, warn or
+ * fail with a detail and a hint; failures stop the install (exit 4) unless the check is one that
+ * --force may override.
+ */
+import { promises as fs, constants as fsConstants } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import type { Manifest } from "../bundle/manifest.js";
+import type { PublishedPort } from "../compose/compose-project.js";
+import { projectContainers } from "../docker/docker.js";
+import { versionAtLeast, type DockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+import { formatBytes, formatTable } from "../util/format.js";
+
+export interface Check {
+  name: string;
+  status: "ok" | "warn" | "fail";
+  detail: string;
+  hint?: string;
+  /** --force lets the install go on despite this failure. */
+  overridable?: boolean;
+}
+
+async function freeBytes(dir: string): Promise<number | null> {
+  try {
+    const stat = await fs.statfs(dir);
+    return stat.bavail * stat.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** The folder itself, or its nearest existing parent (the install folder may not exist yet). */
+export async function nearestExisting(dir: string): Promise<string> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      await fs.stat(current);
+      return current;
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}
+
+export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
+  const checks: Check[] = [];
+  const minimum = manifest.requirements.dockerMinVersion;
+  checks.push(
+    versionAtLeast(host.serverVersion, minimum)
+      ? { name: "Docker Engine", status: "ok", detail: `${host.serverVersion} (client ${host.clientVersion})` }
+      : {
+          name: "Docker Engine",
+          status: "fail",
+          detail: `${host.serverVersion} is older than ${minimum}`,
+          hint: `upgrade Docker to ${minimum} or newer`,
+        },
+  );
+  checks.push(
+    host.builder === "legacy"
+      ? {
+          name: "BuildKit",
+          status: "warn",
+          detail: "not available to this client (no buildx); rebuilds here use the legacy builder",
+          hint: "install the buildx plugin to rebuild with the build cache",
+        }
+      : { name: "BuildKit", status: "ok", detail: host.builder === "buildx" ? "buildx" : "built into the engine" },
+  );
+  checks.push(
+    host.compose
+      ? { name: "Compose", status: "ok", detail: `${host.compose.flavour} ${host.compose.version}` }
+      : {
+          name: "Compose",
+          status: "fail",
+          detail: "neither `docker compose` nor `docker-compose` was found",
+          hint: "install the Docker Compose plugin (v2) or docker-compose (v1)",
+        },
+  );
+  const arches = [...new Set(manifest.services.map((s) => s.platform.architecture))];
+  checks.push(
+    arches.every((a) => a === host.architecture)
+      ? { name: "CPU architecture", status: "ok", detail: host.architecture }
+      : {
+          name: "CPU architecture",
+          status: "fail",
+          detail: `the images are for ${arches.join(", ")}, this host is ${host.architecture}`,
+          hint: "use a bundle packed for this host's architecture (or --force where emulation is set up)",
+          overridable: true,
+        },
+  );
+  if (host.containerdImageStore) {
+    checks.push({ name: "Image store", status: "ok", detail: "containerd (every layer is loaded)" });
+  }
+  return checks;
+}
+
+export async function diskCheck(name: string, dir: string, needed: number): Promise<Check> {
+  const free = await freeBytes(await nearestExisting(dir));
+  if (free === null) return { name, status: "warn", detail: `cannot read free space of ${dir}` };
+  const detail = `${formatBytes(free)} free in ${dir}, ${formatBytes(needed)} needed`;
+  return free >= needed
+    ? { name, status: "ok", detail }
+    : { name, status: "fail", detail, hint: `free ${formatBytes(needed - free)} in ${dir} (or choose another folder)`, overridable: true };
+}
+
+export async function writableCheck(dir: string): Promise<Check> {
+  const existing = await nearestExisting(dir);
+  try {
+    const stat = await fs.stat(existing);
+    if (!stat.isDirectory()) throw new Error("not a folder");
+    await fs.access(existing, fsConstants.W_OK);
+    return { name: "Install directory", status: "ok", detail: `${dir} is writable` };
+  } catch (error) {
+    return {
+      name: "Install directory",
+      status: "fail",
+      detail: `${existing === dir ? dir : `${existing} (parent of ${dir})`} is not writable: ${(error as Error).message}`,
+      hint: "choose another folder with --dir, or run as a user who can write there",
+    };
+  }
+}
+
+function portFree(port: PublishedPort): Promise<true | string> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    server.listen({ port: port.port, host: port.hostIp || "0.0.0.0", exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
+}
+
+/** Published ports must be free, or held by this same app (a re-run or an upgrade). */
+export async function portChecks(host: DockerHost, project: string, ports: PublishedPort[]): Promise<Check[]> {
+  const ours = new Set(
+    (await projectContainers(host, project)).flatMap((c) => c.ports.map((p) => Number(p.hostPort))),
+  );
+  const checks: Check[] = [];
+  for (const port of ports.filter((p) => p.protocol === "tcp")) {
+    const label = `Port ${port.hostIp ? `${port.hostIp}:` : ""}${port.port}`;
+    if (ours.has(port.port)) {
+      checks.push({ name: label, status: "ok", detail: `used by ${project} itself` });
+      continue;
+    }
+    const result = await portFree(port);
+    if (result === true) checks.push({ name: label, status: "ok", detail: "free" });
+    else if (result === "EACCES") checks.push({ name: label, status: "warn", detail: "cannot check (needs root)" });
+    else {
+      checks.push({
+        name: label,
+        status: "fail",
+        detail: result === "EADDRINUSE" ? "already in use by another program" : `cannot bind: ${result}`,
+        hint: `stop what uses port ${port.port}, or choose another port for the setting that sets it (--set KEY=PORT)`,
+      });
+    }
+  }
+  return checks;
+}
+
+export function checksTable(checks: Check[]): string[] {
+  const mark = { ok: "ok", warn: "WARN", fail: "FAIL" } as const;
+  return formatTable([["CHECK", "RESULT", "DETAIL"], ...checks.map((c) => [c.name, mark[c.status], c.detail])]);
+}
+
+/** Throws PREFLIGHT_FAILED listing every failure that --force does not cover. */
+export function enforce(checks: Check[], force: boolean): void {
+  const blocking = checks.filter((c) => c.status === "fail" && !(force && c.overridable));
+  if (blocking.length === 0) return;
+  const first = blocking[0]!;
+  const overridable = blocking.every((c) => c.overridable);
+  throw new SealiftError("PREFLIGHT_FAILED", `preflight failed: ${blocking.map((c) => `${c.name} (${c.detail})`).join("; ")}`, {
+    hint: `${first.hint ?? "fix it and run again"}${overridable ? "; --force goes on anyway" : ""}`,
+    details: blocking.slice(1).map((c) => `${c.name}: ${c.hint ?? c.detail}`),
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * The installer's only door to the terminal. Every prompt takes injectable I/O and a signal;
+ * Ctrl-C at a prompt becomes a CANCELLED error (exit 130). Nothing here runs without a terminal:
+ * callers check `canPrompt()` first (a prompt on a pipe would hang or read garbage).
+ */
+import { confirm, input, password } from "@inquirer/prompts";
+import { SealiftError, cancelled } from "../errors.js";
+
+export interface PromptIO {
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
+  signal?: AbortSignal;
+}
+
+export function canPrompt(): boolean {
+  return !!process.stdin.isTTY && !!process.stdout.isTTY;
+}
+
+function context(io: PromptIO) {
+  return { input: io.input, output: io.output ?? process.stderr, signal: io.signal, clearPromptOnDone: false };
+}
+
+async function guard<T>(prompt: Promise<T>): Promise<T> {
+  try {
+    return await prompt;
+  } catch (error) {
+    const name = (error as Error)?.name;
+    if (name === "ExitPromptError" || name === "AbortPromptError" || name === "CancelPromptError") {
+      throw cancelled("cancelled at a question; nothing was installed");
+    }
+    throw error;
+  }
+}
+
+export function askText(
+  message: string,
+  options: { default?: string; secret?: boolean; validate?: (value: string) => string | true },
+  io: PromptIO,
+): Promise<string> {
+  if (options.secret) {
+    return guard(
+      password(
+        {
+          message: options.default ? `${message} (Enter keeps the default)` : message,
+          mask: "*",
+          validate: options.validate,
+        },
+        context(io),
+      ),
+    ).then((value) => value || options.default || "");
+  }
+  return guard(input({ message, default: options.default, validate: options.validate }, context(io)));
+}
+
+export function askYesNo(message: string, defaultValue: boolean, io: PromptIO): Promise<boolean> {
+  return guard(confirm({ message, default: defaultValue }, context(io)));
+}
+
+export function noTerminal(): SealiftError {
+  return new SealiftError("NO_TTY", "there is no terminal to ask the installation questions on", {
+    hint: "pass --yes to take the defaults (with --dir DIR and --set KEY=VALUE for any answer), or --answers FILE",
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Extracts a tar stream under one root folder and nowhere else: no absolute or ".." paths, no
+ * writing through a symlink, links only to places inside the root, no devices or FIFOs.
+ */
+import { createWriteStream, promises as fs } from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { checkRelativePath } from "../bundle/bundle-reader.js";
+import { SealiftError } from "../errors.js";
+
+function unsafe(name: string, why: string): SealiftError {
+  return new SealiftError("BUNDLE_UNSAFE_ENTRY", `source entry ${JSON.stringify(name)} ${why}`, {
+    hint: "the source tarball is not what sealift packs; do not install this bundle, get a fresh copy",
+  });
+}
+
+/** Makes root/rel's parent folders, refusing any existing component that is not a real folder. */
+async function safeParent(root: string, rel: string): Promise<string> {
+  const parts = rel.split("/");
+  let current = root;
+  for (const part of parts.slice(0, -1)) {
+    current = path.join(current, part);
+    const stat = await fs.lstat(current).catch(() => null);
+    if (!stat) await fs.mkdir(current);
+    else if (!stat.isDirectory()) throw unsafe(rel, `would be written through ${path.relative(root, current)}, which is not a folder`);
+  }
+  return path.join(root, rel);
+}
+
+/** True when a link at `rel` pointing to `target` stays inside the root. */
+export function linkStaysInside(rel: string, target: string): boolean {
+  if (path.posix.isAbsolute(target)) return false;
+  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
+  return resolved !== ".." && !resolved.startsWith("../");
+}
+
+export async function extractTarSafely(input: Readable, root: string, signal?: AbortSignal): Promise<number> {
+  await fs.mkdir(root, { recursive: true });
+  const extract = tar.extract();
+  const feeding = pipeline(input, extract as unknown as NodeJS.WritableStream, { signal });
+  feeding.catch(() => undefined);
+  const seen = new Set<string>();
+  let files = 0;
+  for await (const entry of extract) {
+    const { header } = entry;
+    const rel = checkRelativePath(header.name);
+    if (seen.has(rel) && header.type !== "directory") throw unsafe(header.name, "appears twice");
+    seen.add(rel);
+    const target = await safeParent(root, rel);
+    const existing = await fs.lstat(target).catch(() => null);
+    switch (header.type) {
+      case "directory":
+        if (existing && !existing.isDirectory()) throw unsafe(header.name, "is a folder where a file already is");
+        if (!existing) await fs.mkdir(target, { mode: 0o755 });
+        entry.resume();
+        break;
+      case "file":
+      case "contiguous-file":
+        if (existing?.isDirectory()) throw unsafe(header.name, "is a file where a folder already is");
+        if (existing) await fs.rm(target);
+        await pipeline(entry, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o755, flags: "wx" }));
+        files++;
+        break;
+      case "symlink": {
+        const link = header.linkname ?? "";
+        if (!linkStaysInside(rel, link)) throw unsafe(header.name, `links to ${link}, outside the install folder`);
+        if (existing) await fs.rm(target, { recursive: existing.isDirectory() });
+        await fs.symlink(link, target);
+        entry.resume();
+        break;
+      }
+      default:
+        throw unsafe(header.name, `is a ${header.type}, which sealift never installs`);
+    }
+  }
+  await feeding;
+  return files;
+}
+
+/**
+ * Moves every file of `staging` into `dir` at the same relative path (both on one filesystem),
+ * replacing what is there; folders are made as needed and never followed through a symlink.
+ */
+export async function moveTree(staging: string, dir: string): Promise<void> {
+  const walk = async (rel: string) => {
+    for (const entry of await fs.readdir(path.join(staging, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        const target = path.join(dir, child);
+        const stat = await fs.lstat(target).catch(() => null);
+        if (stat && !stat.isDirectory()) await fs.rm(target);
+        if (!stat || !stat.isDirectory()) await fs.mkdir(target);
+        await walk(child);
+      } else {
+        const target = await safeParent(dir, child);
+        const stat = await fs.lstat(target).catch(() => null);
+        if (stat?.isDirectory()) await fs.rm(target, { recursive: true });
+        await fs.rename(path.join(staging, child), target);
+      }
+    }
+  };
+  await walk("");
+}

@@ -1,0 +1,116 @@
+/**
+ * Turns the compose services into images on this machine: builds every `build:` service with
+ * BuildKit under a pinned tag, checks every `image:` service is present (never pulls unless asked).
+ */
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { Reporter } from "../cli/reporter.js";
+import type { ComposeModel, ServiceModel } from "../compose/compose-project.js";
+import { buildImage, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";
+import type { DockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+
+export interface ResolvedService {
+  service: ServiceModel;
+  /** The reference compose runs on the target. */
+  ref: string;
+  built: boolean;
+  image: ImageInfo;
+}
+
+export function pinnedTag(project: string, service: string, release: string): string {
+  return `${project}-${service.toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}:${release}`;
+}
+
+/** Checks every build has its Dockerfile before the first (long) build starts. */
+export function checkDockerfiles(model: ComposeModel): void {
+  for (const service of model.services) {
+    if (!service.build) continue;
+    if (!existsSync(service.build.context)) {
+      throw new SealiftError("DOCKERFILE_MISSING", `service "${service.name}": build context ${service.build.context} does not exist`, {
+        hint: "fix `build.context` in the compose file",
+      });
+    }
+    if (!existsSync(service.build.dockerfile)) {
+      throw new SealiftError(
+        "DOCKERFILE_MISSING",
+        `service "${service.name}": Dockerfile ${path.relative(model.dir, service.build.dockerfile)} does not exist`,
+        { hint: "add the Dockerfile or fix `build.dockerfile` in the compose file" },
+      );
+    }
+  }
+}
+
+export async function resolveImages(
+  host: DockerHost,
+  model: ComposeModel,
+  release: string,
+  options: { pull: boolean; reporter: Reporter; signal?: AbortSignal },
+): Promise<ResolvedService[]> {
+  const { reporter, signal } = options;
+  if (model.services.some((s) => s.build) && host.builder === "legacy") {
+    reporter.warn(
+      "NO_BUILDKIT",
+      `${host.docker} ${host.clientVersion} has no buildx and cannot drive BuildKit; building with the legacy builder (RUN --mount and cache export will not work)`,
+    );
+  }
+  const resolved: ResolvedService[] = [];
+  for (const service of model.services) {
+    if (service.build) {
+      const tag = pinnedTag(model.name, service.name, release);
+      const status = reporter.status(`building ${service.name}`);
+      const recent: string[] = [];
+      try {
+        await buildImage(host, {
+          context: service.build.context,
+          dockerfile: service.build.dockerfile,
+          tag,
+          ...(service.build.target ? { target: service.build.target } : {}),
+          // Inline cache metadata lets the target reuse these layers with --cache-from.
+          args: { BUILDKIT_INLINE_CACHE: "1", ...service.build.args },
+          signal,
+          onLine: (line) => {
+            recent.push(line);
+            if (recent.length > 40) recent.shift();
+            status.line(line);
+          },
+        });
+      } catch (error) {
+        if (error instanceof SealiftError && error.code === "BUILD_FAILED") {
+          throw new SealiftError("BUILD_FAILED", `building service "${service.name}" failed`, {
+            hint: `fix the build (try: cd ${path.relative(process.cwd(), service.build.context) || "."} && docker build .) and pack again`,
+            details: recent.slice(-15),
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      const image = await inspectImage(host, tag, signal);
+      if (!image) throw new SealiftError("BUILD_FAILED", `service "${service.name}": the build left no image ${tag}`);
+      status.finish(`built ${tag}`);
+      resolved.push({ service, ref: tag, built: true, image });
+      continue;
+    }
+    const ref = service.image!;
+    let image = await inspectImage(host, ref, signal);
+    if (!image && options.pull) {
+      reporter.info(`pulling ${ref} for service ${service.name} (--pull)`);
+      await pullImage(host, ref, signal);
+      image = await inspectImage(host, ref, signal);
+    }
+    if (!image) {
+      throw new SealiftError("IMAGE_MISSING", `service "${service.name}" uses image ${ref}, which is not on this machine`, {
+        hint: `sealift never pulls by itself: \`docker pull ${ref}\` (or build/load it) first, or pass --pull`,
+      });
+    }
+    resolved.push({ service, ref, built: false, image });
+  }
+  const arches = new Set(resolved.map((r) => r.image.architecture));
+  if (arches.size > 1) {
+    throw new SealiftError("SERVICE_INVALID", `the images are for different CPU architectures: ${[...arches].join(", ")}`, {
+      hint: "a bundle installs on one kind of host; build every image for the same platform",
+      details: resolved.map((r) => `${r.service.name}: ${r.ref} (${r.image.architecture})`),
+    });
+  }
+  return resolved;
+}

@@ -1,0 +1,327 @@
+/**
+ * `sealift pack`: compose project -> NAME-complete-YYYYMMDD.tar.gz (+ .sha256), in one stream.
+ * The archive is written under a temporary name and renamed only when complete.
+ */
+import { createReadStream, createWriteStream, existsSync, promises as fs, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { stringify as toYaml } from "yaml";
+import tar from "tar-stream";
+import { BundleWriter } from "../bundle/bundle-writer.js";
+import { checkRelativePath } from "../bundle/bundle-reader.js";
+import {
+  COMPOSE_DIR,
+  ENV_TEMPLATE_PATH,
+  IMAGES_DIR,
+  INSTALLER_PATH,
+  OVERRIDE_PATH,
+  README_PATH,
+  SOURCE_PATH,
+  BUNDLE_FORMAT,
+  FORMAT_VERSION,
+  bundleBaseName,
+} from "../bundle/layout.js";
+import type { Manifest } from "../bundle/manifest.js";
+import type { Reporter } from "../cli/reporter.js";
+import { loadComposeProject, normaliseProjectName } from "../compose/compose-project.js";
+import { saveImages } from "../docker/docker.js";
+import { detectDockerHost } from "../docker/docker-host.js";
+import { SealiftError, cancelled } from "../errors.js";
+import { formatBytes } from "../util/format.js";
+import { packageRoot } from "../util/package-root.js";
+import { TOOL_VERSION } from "../version.js";
+import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
+import { inspectGit, requireClean, writeSourceTar } from "./source.js";
+
+export interface PackOptions {
+  projectDir: string;
+  /** -f files, relative to the project folder; default: the ones compose would pick. */
+  composeFiles?: string[];
+  /** Output folder; default ./dist. */
+  outDir: string;
+  /** Bundle name; default the compose project name. */
+  name?: string;
+  /** File name template; default "{name}-complete-{date}". */
+  outputTemplate?: string;
+  allowDirty: boolean;
+  pull: boolean;
+  /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
+  installer?: string;
+  gzipLevel?: number;
+  reporter: Reporter;
+  signal: AbortSignal;
+  /** The clock, for tests; default now. */
+  now?: Date;
+}
+
+export interface PackResult {
+  archive: string;
+  sidecar: string;
+  bytes: number;
+  sha256: string;
+  release: string;
+  images: Array<{ service: string; image: string; id: string }>;
+  durationsMs: { build: number; write: number; total: number };
+  manifest: Manifest;
+}
+
+const INSTALLER_ARCH: Record<string, string> = { amd64: "x64", arm64: "arm64" };
+
+export function installerFor(arch: string, explicit?: string): string {
+  if (explicit) {
+    if (!existsSync(explicit)) {
+      throw new SealiftError("INSTALLER_MISSING", `installer ${explicit} does not exist`, { hint: "check --installer" });
+    }
+    return explicit;
+  }
+  const nodeArch = INSTALLER_ARCH[arch];
+  if (!nodeArch) {
+    throw new SealiftError("INSTALLER_MISSING", `sealift has no installer for linux/${arch}`, {
+      hint: "installers exist for linux/amd64 and linux/arm64",
+    });
+  }
+  const file = path.join(packageRoot(), "build", `sealift-install-linux-${nodeArch}`);
+  if (!existsSync(file)) {
+    throw new SealiftError("INSTALLER_MISSING", `the installer for linux/${arch} is not built (${file})`, {
+      hint: "run `npm run build` in the sealift folder first; a bundle without its installer cannot be installed",
+    });
+  }
+  return file;
+}
+
+function releaseId(now: Date, commit: string | null, dirty: boolean): string {
+  const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, commit ? 8 : 14);
+  return commit ? `${stamp}-${commit.slice(0, 7)}${dirty ? "-dirty" : ""}` : stamp;
+}
+
+async function checkOutDir(outDir: string): Promise<void> {
+  try {
+    await fs.mkdir(outDir, { recursive: true });
+    await fs.access(outDir, fs.constants.W_OK);
+  } catch (error) {
+    throw new SealiftError("OUT_NOT_WRITABLE", `cannot write to the output folder ${outDir}`, {
+      hint: "choose another folder with --out, or fix its permissions",
+      cause: error,
+    });
+  }
+}
+
+async function checkFreeSpace(outDir: string, needed: number): Promise<void> {
+  const stat = await fs.statfs(outDir);
+  const free = stat.bavail * stat.bsize;
+  if (free < needed) {
+    throw new SealiftError(
+      "DISK_FULL",
+      `not enough free space in ${outDir}: the archive needs about ${formatBytes(needed)}, ${formatBytes(free)} is free`,
+      { hint: "free some space or choose another folder with --out" },
+    );
+  }
+}
+
+function renderTemplate(text: string, values: Record<string, string>): string {
+  return text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => values[key] ?? "");
+}
+
+function overrideYaml(release: string, resolved: ResolvedService[]): string {
+  const services: Record<string, { image: string }> = {};
+  for (const r of resolved) services[r.service.name] = { image: r.ref };
+  return (
+    `# Written by sealift for release ${release}: every service runs the image shipped in the bundle,\n` +
+    `# so compose neither builds nor pulls by accident.\n` +
+    toYaml({ services })
+  );
+}
+
+/** Streams `docker save` of all images into the bundle's images/ folder, entry by entry. */
+async function addImages(
+  writer: BundleWriter,
+  resolved: ResolvedService[],
+  options: { reporter: Reporter; signal: AbortSignal; docker: Parameters<typeof saveImages>[0] },
+): Promise<number> {
+  const refs = [...new Set(resolved.map((r) => r.ref))];
+  const estimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+  const progress = options.reporter.progress("saving images", estimate);
+  const save = saveImages(options.docker, refs, options.signal);
+  const extract = tar.extract();
+  save.stdout.on("error", (error) => extract.destroy(error));
+  save.stdout.pipe(extract as unknown as NodeJS.WritableStream);
+  let bytes = 0;
+  const ticker = setInterval(() => progress.update(bytes), 200);
+  try {
+    for await (const entry of extract) {
+      const name = checkRelativePath(entry.header.name);
+      const target = `${IMAGES_DIR}${name}`;
+      if (entry.header.type === "directory") {
+        entry.resume();
+        continue;
+      }
+      if (entry.header.type === "symlink") {
+        await writer.addSymlink(target, entry.header.linkname ?? "");
+        entry.resume();
+        continue;
+      }
+      if (entry.header.type !== "file") throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
+      const stream = entry as unknown as Readable;
+      stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+      await writer.addStream(target, entry.header.size ?? 0, stream, 0o644);
+    }
+    await save.done;
+  } catch (error) {
+    save.stdout.destroy();
+    await save.done.catch(() => undefined);
+    throw error;
+  } finally {
+    clearInterval(ticker);
+  }
+  progress.finish(`${refs.length} images, ${formatBytes(bytes)}`);
+  return bytes;
+}
+
+export async function pack(options: PackOptions): Promise<PackResult> {
+  const started = performance.now();
+  const { reporter, signal } = options;
+  const now = options.now ?? new Date();
+  const projectDir = path.resolve(options.projectDir);
+  const model = loadComposeProject(projectDir, { files: options.composeFiles, useProcessEnv: true });
+  const name = options.name ? normaliseProjectName(options.name) : model.name;
+  if (!name) throw new SealiftError("USAGE", `"${options.name}" is not a usable bundle name`, { hint: "use letters, digits, - and _" });
+  checkDockerfiles(model);
+  const git = await inspectGit(projectDir, signal);
+  requireClean(projectDir, git, options.allowDirty);
+  if (git.dirty) reporter.warn("DIRTY_TREE", `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`);
+  for (const v of model.env) {
+    if (v.secret && v.value) {
+      reporter.warn("SECRET_IN_TEMPLATE", `.env sets ${v.name}; its value travels in the bundle as the default the installer offers`);
+    }
+  }
+  const outDir = path.resolve(options.outDir);
+  await checkOutDir(outDir);
+  const host = await detectDockerHost(signal);
+  installerFor(host.architecture, options.installer); // fail before the long builds
+
+  const release = releaseId(now, git.commit, git.dirty);
+  const buildStarted = performance.now();
+  const resolved = await resolveImages(host, model, release, { pull: options.pull, reporter, signal });
+  const buildMs = performance.now() - buildStarted;
+  const arch = resolved[0]!.image.architecture;
+  const installer = installerFor(arch, options.installer);
+  const installerSize = (await fs.stat(installer)).size;
+
+  const base = bundleBaseName(name, now, options.outputTemplate);
+  const archive = path.join(outDir, `${base}.tar.gz`);
+  const sidecar = `${archive}.sha256`;
+  const partial = path.join(outDir, `.${base}.tar.gz.partial-${process.pid}`);
+  const imagesEstimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+  // gzip keeps about half of typical image data; the installer compresses to about a third.
+  await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
+
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
+  const writeStarted = performance.now();
+  let writer: BundleWriter | undefined;
+  try {
+    const sourceTar = path.join(scratch, "source.tar");
+    const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
+    const out = createWriteStream(partial, { flags: "wx" });
+    writer = new BundleWriter(out, {
+      topDir: base,
+      mtime: now,
+      gzipLevel: options.gzipLevel,
+      signal,
+    });
+    const readme = renderTemplate(readFileSync(path.join(packageRoot(), "templates", "README.txt"), "utf8"), {
+      name,
+      release,
+      version: TOOL_VERSION,
+      createdAt: now.toISOString(),
+      archive: `${base}.tar.gz`,
+      arch,
+      commit: git.commit ? `${git.commit.slice(0, 12)}${git.dirty ? " (with uncommitted changes)" : ""}` : "(none: not in git)",
+      services: resolved.map((r) => r.service.name).join(", "),
+    });
+    await writer.addBuffer(README_PATH, readme);
+    let composeBytes = 0;
+    for (const file of model.files) {
+      const content = readFileSync(path.join(projectDir, file));
+      composeBytes += content.length;
+      await writer.addBuffer(`${COMPOSE_DIR}${file}`, content);
+    }
+    await writer.addBuffer(OVERRIDE_PATH, overrideYaml(release, resolved));
+    const envPath = path.join(projectDir, ".env");
+    const hasEnv = existsSync(envPath);
+    if (hasEnv) await writer.addBuffer(ENV_TEMPLATE_PATH, readFileSync(envPath));
+    await writer.addStream(SOURCE_PATH, sourceBytes, createReadStream(sourceTar));
+    const imageBytes = await addImages(writer, resolved, { reporter, signal, docker: host });
+    const installerProgress = reporter.progress("adding installer", installerSize);
+    await writer.addStream(INSTALLER_PATH, installerSize, createReadStream(installer), 0o755);
+    installerProgress.finish();
+    const written = await writer.finish((files, links, sumsSha256) => ({
+      format: BUNDLE_FORMAT,
+      formatVersion: FORMAT_VERSION,
+      tool: { name: "sealift", version: TOOL_VERSION },
+      createdAt: now.toISOString(),
+      project: {
+        name,
+        release,
+        composeFiles: model.files,
+        override: OVERRIDE_PATH,
+        envTemplate: hasEnv ? ENV_TEMPLATE_PATH : null,
+        variables: model.env.map((v) => ({ name: v.name, default: v.value, secret: v.secret })),
+      },
+      source: { path: SOURCE_PATH, git: git.commit || git.changedFiles.length ? git : null },
+      build: {
+        dockerClient: host.clientVersion,
+        dockerServer: host.serverVersion,
+        builder: host.builder,
+        compose: host.compose ? { flavour: host.compose.flavour, version: host.compose.version } : null,
+      },
+      images: { format: "docker-archive", dir: IMAGES_DIR, bytes: imageBytes },
+      services: resolved.map((r) => ({
+        name: r.service.name,
+        image: r.ref,
+        imageId: r.image.id,
+        built: r.built,
+        platform: {
+          os: r.image.os,
+          architecture: r.image.architecture,
+          ...(r.image.variant ? { variant: r.image.variant } : {}),
+        },
+        layers: r.image.layers,
+        ports: r.service.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.port}/${p.protocol}`),
+        healthcheck: r.service.hasHealthcheck,
+      })),
+      installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
+      requirements: { dockerMinVersion: "20.10", dockerDataBytes: imageBytes, installDirBytes: sourceBytes * 2 + composeBytes },
+      files,
+      links,
+      sha256sums: sumsSha256,
+    }));
+    if (signal.aborted) throw cancelled("pack was cancelled");
+    await fs.rename(partial, archive);
+    const sidecarPartial = `${partial}.sha256`;
+    await fs.writeFile(sidecarPartial, `${written.sha256}  ${path.basename(archive)}\n`);
+    await fs.rename(sidecarPartial, sidecar);
+    return {
+      archive,
+      sidecar,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      release,
+      images: resolved.map((r) => ({ service: r.service.name, image: r.ref, id: r.image.id })),
+      durationsMs: {
+        build: Math.round(buildMs),
+        write: Math.round(performance.now() - writeStarted),
+        total: Math.round(performance.now() - started),
+      },
+      manifest: written.manifest,
+    };
+  } catch (error) {
+    writer?.abort(error);
+    await fs.rm(partial, { force: true });
+    await fs.rm(`${partial}.sha256`, { force: true });
+    if (signal.aborted) throw cancelled("pack was cancelled; no archive was written");
+    throw error;
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
