@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -169,12 +169,15 @@ export function directorySource(dir: string): BundleSource {
           yield { ...item, stream: Readable.from([]) };
           continue;
         }
-        const stream = createReadStream(path.join(dir, item.path));
-        stream.on("data", (chunk) => onBytes?.((bytes += chunk.length)));
+        const raw = createReadStream(path.join(dir, item.path));
+        raw.on("data", (chunk) => onBytes?.((bytes += chunk.length)));
         const ended = new Promise<void>((resolve, reject) => {
-          stream.on("close", resolve);
-          stream.on("error", reject);
+          raw.on("close", resolve);
+          raw.on("error", reject);
         });
+        // The consumer reads `stream`; counting on `raw` must not start the flow without it.
+        const stream = raw.pipe(new PassThrough());
+        raw.on("error", (error) => stream.destroy(error));
         yield { ...item, stream };
         if (!stream.destroyed && !stream.readableEnded) stream.resume();
         await ended;

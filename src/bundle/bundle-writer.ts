@@ -92,6 +92,7 @@ export class BundleWriter {
         if (!entry.write(chunk)) source.pause();
       });
       entry.on("drain", () => source.resume());
+      entry.on("error", fail);
       source.on("end", () => (entry as unknown as NodeJS.WritableStream).end());
       source.on("error", fail);
       this.done.catch(fail);

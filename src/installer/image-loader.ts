@@ -52,6 +52,7 @@ export class ImageLoader {
         if (!sink.write(chunk)) entry.stream.pause();
       });
       sink.on("drain", () => entry.stream.resume());
+      sink.on("error", reject);
       entry.stream.on("end", () => (sink as unknown as NodeJS.WritableStream).end());
       entry.stream.on("error", reject);
     });

@@ -145,7 +145,7 @@ function serviceRows(containers: ContainerState[]): string[] {
       .map((c) => [
         c.service,
         `${c.status}${c.health ? ` (${c.health})` : ""}`,
-        [...new Set(c.ports.map((p) => `http://${p.hostIp === "0.0.0.0" || !p.hostIp ? "127.0.0.1" : p.hostIp}:${p.hostPort}`))].join(" ") || "-",
+        [...new Set(c.ports.map((p) => `http://${["0.0.0.0", "::", ""].includes(p.hostIp) ? "127.0.0.1" : p.hostIp}:${p.hostPort}`))].join(" ") || "-",
       ]),
   ]);
 }
@@ -204,6 +204,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await checkLoadedImages(host, manifest, signal);
   reporter.info("build cache: none in this bundle");
 
+  // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
+  await fs.rm(path.join(staging, "src", ".env"), { force: true });
   await moveTree(path.join(staging, "src"), dir);
   for (const file of manifest.project.composeFiles) {
     await fs.rename(path.join(staging, COMPOSE_DIR, file), path.join(dir, file));

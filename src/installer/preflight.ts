@@ -162,7 +162,8 @@ export async function portChecks(host: DockerHost, project: string, ports: Publi
 
 export function checksTable(checks: Check[]): string[] {
   const mark = { ok: "ok", warn: "WARN", fail: "FAIL" } as const;
-  return formatTable([["CHECK", "RESULT", "DETAIL"], ...checks.map((c) => [c.name, mark[c.status], c.detail])]);
+  // A fixed first column keeps the host checks and the plan checks (printed later) aligned.
+  return formatTable([["CHECK".padEnd(18), "RESULT", "DETAIL"], ...checks.map((c) => [c.name.padEnd(18), mark[c.status], c.detail])]);
 }
 
 /** Throws PREFLIGHT_FAILED listing every failure that --force does not cover. */

@@ -195,9 +195,9 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       reporter.warn("SECRET_IN_TEMPLATE", `.env sets ${v.name}; its value travels in the bundle as the default the installer offers`);
     }
   }
+  const host = await detectDockerHost(signal);
   const outDir = path.resolve(options.outDir);
   await checkOutDir(outDir);
-  const host = await detectDockerHost(signal);
   installerFor(host.architecture, options.installer); // fail before the long builds
 
   const release = releaseId(now, git.commit, git.dirty);
@@ -253,8 +253,10 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     await writer.addStream(SOURCE_PATH, sourceBytes, createReadStream(sourceTar));
     const imageBytes = await addImages(writer, resolved, { reporter, signal, docker: host });
     const installerProgress = reporter.progress("adding installer", installerSize);
-    await writer.addStream(INSTALLER_PATH, installerSize, createReadStream(installer), 0o755);
-    installerProgress.finish();
+    const installerStream = createReadStream(installer);
+    installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
+    await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755);
+    installerProgress.finish(formatBytes(installerSize));
     const written = await writer.finish((files, links, sumsSha256) => ({
       format: BUNDLE_FORMAT,
       formatVersion: FORMAT_VERSION,

@@ -98,6 +98,7 @@ export async function writeSourceTar(
           { name: rel, size: stat.size, mode: stat.mode & 0o111 ? 0o755 : 0o644, mtime: stat.mtime },
           (error) => (error ? reject(error) : resolve()),
         );
+        entry.on("error", reject);
         createReadStream(full).on("error", reject).pipe(entry as unknown as NodeJS.WritableStream);
       });
     }

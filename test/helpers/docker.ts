@@ -1,0 +1,34 @@
+/** The real Docker Engine, for the tests' setup, cleanup and assertions. */
+import { run } from "./run.js";
+
+export const BASE_IMAGE = "sealift-example/busybox:1.36";
+
+export async function docker(args: string[]): Promise<string> {
+  const outcome = await run("docker", args);
+  if (outcome.code !== 0) throw new Error(`docker ${args.join(" ")} failed: ${outcome.stderr}`);
+  return outcome.stdout.trim();
+}
+
+export async function imageId(ref: string): Promise<string | null> {
+  const outcome = await run("docker", ["image", "inspect", "--format", "{{.Id}}", ref]);
+  return outcome.code === 0 ? outcome.stdout.trim() : null;
+}
+
+export async function removeImages(refs: string[]): Promise<void> {
+  if (refs.length) await run("docker", ["rmi", "-f", ...refs]);
+}
+
+/** Removes a compose project's containers, networks and volumes, whatever state it is in. */
+export async function removeProject(project: string): Promise<void> {
+  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  if (ids.length) await run("docker", ["rm", "-f", "-v", ...ids]);
+  const volumes = (await run("docker", ["volume", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  if (volumes.length) await run("docker", ["volume", "rm", "-f", ...volumes]);
+  const networks = (await run("docker", ["network", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  if (networks.length) await run("docker", ["network", "rm", ...networks]);
+}
+
+export async function projectImages(project: string): Promise<string[]> {
+  const out = await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+  return out.split("\n").filter((ref) => ref.startsWith(`${project}-`));
+}
