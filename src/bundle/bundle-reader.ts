@@ -61,7 +61,9 @@ function checkLink(entryPath: string, target: string): void {
   }
 }
 
-function damaged(location: string, cause: unknown): SealiftError {
+/** A read error (bad gzip data, short file) while reading the bundle, as the user should see it. */
+export function damaged(location: string, cause: unknown): SealiftError {
+  if (cause instanceof SealiftError) return cause;
   const message = (cause as Error)?.message ?? String(cause);
   return new SealiftError("BUNDLE_UNREADABLE", `${location} is damaged or truncated: ${message}`, {
     hint: "the file was damaged in transfer or is incomplete; copy it again and re-run",

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { SealiftError } from "../errors.js";
-import type { BundleSource } from "./bundle-reader.js";
+import { damaged, type BundleSource } from "./bundle-reader.js";
 import { COMPOSE_DIR, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
 import { parseManifest, type Manifest } from "./manifest.js";
 import { parseSha256Sums } from "./sha256sums.js";
@@ -82,29 +82,35 @@ export async function verifyBundle(
   let bytesChecked = 0;
   const composeFiles = new Map<string, Buffer>();
 
-  for await (const entry of source.entries(options)) {
-    if (entry.type === "directory") continue;
-    if (entry.type === "symlink") {
-      links.set(entry.path, entry.linkTarget ?? "");
-      continue;
-    }
-    if (entry.path === MANIFEST_PATH) manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
-    else if (entry.path === SUMS_PATH) sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
-    else if (entry.path.startsWith(COMPOSE_DIR) && entry.size <= MAX_METADATA_BYTES) {
-      const content = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
-      composeFiles.set(entry.path, content);
-      seen.set(entry.path, { sha256: createHash("sha256").update(content).digest("hex"), size: content.length });
-      bytesChecked += content.length;
-    } else {
-      const result = await hashStream(entry.stream);
-      if (result.size !== entry.size) {
-        throw new SealiftError("BUNDLE_UNREADABLE", `${entry.path}: its header says ${entry.size} bytes, it holds ${result.size}`, {
-          hint: COPY_AGAIN,
-        });
+  try {
+    for await (const entry of source.entries(options)) {
+      if (entry.type === "directory") continue;
+      if (entry.type === "symlink") {
+        links.set(entry.path, entry.linkTarget ?? "");
+        continue;
       }
-      seen.set(entry.path, result);
-      bytesChecked += result.size;
+      if (entry.path === MANIFEST_PATH) manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      else if (entry.path === SUMS_PATH) sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      else if (entry.path.startsWith(COMPOSE_DIR) && entry.size <= MAX_METADATA_BYTES) {
+        const content = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+        composeFiles.set(entry.path, content);
+        seen.set(entry.path, { sha256: createHash("sha256").update(content).digest("hex"), size: content.length });
+        bytesChecked += content.length;
+      } else {
+        const result = await hashStream(entry.stream);
+        if (result.size !== entry.size) {
+          throw new SealiftError("BUNDLE_UNREADABLE", `${entry.path}: its header says ${entry.size} bytes, it holds ${result.size}`, {
+            hint: COPY_AGAIN,
+          });
+        }
+        seen.set(entry.path, result);
+        bytesChecked += result.size;
+      }
     }
+  } catch (error) {
+    // An entry's data failed while being read (bad gzip data, a short file): the bundle is damaged.
+    if (options.signal?.aborted) throw error;
+    throw damaged(source.location, error);
   }
 
   const archiveSha256 = source.archiveDigest();

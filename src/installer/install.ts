@@ -22,7 +22,7 @@ import { waitHealthy } from "./health.js";
 import { ImageLoader, checkLoadedImages, planImages } from "./image-loader.js";
 import { RECORD_DIR, readRecord, writeRecord } from "./install-record.js";
 import { checksTable, diskCheck, enforce, hostChecks, portChecks, writableCheck } from "./preflight.js";
-import { askYesNo, type PromptIO } from "./prompts.js";
+import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
 
 export interface InstallOptions extends AnswerFlags {
@@ -153,6 +153,8 @@ function serviceRows(containers: ContainerState[]): string[] {
 export async function install(options: InstallOptions): Promise<InstallResult> {
   const started = performance.now();
   const { reporter, signal } = options;
+  // Without a terminal and without --yes/--answers the questions cannot be asked: say so at once.
+  if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt()) throw noTerminal();
   const source = await locateBundle(options.bundle);
   const verified = await verify(source, reporter, signal);
   const manifest = verified.manifest;
