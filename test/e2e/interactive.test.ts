@@ -1,0 +1,161 @@
+/**
+ * The installer's questions under a real terminal: tmux runs the compiled binary, send-keys
+ * answers each prompt, capture-pane reads the screen.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { projectImages, removeImages, removeProject } from "../helpers/docker.js";
+import { exampleProject, type ExampleProject } from "../helpers/example.js";
+import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+
+async function tmux(args: string[]): Promise<string> {
+  const result = await run("tmux", args);
+  if (result.code !== 0) throw new Error(`tmux ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+class Terminal {
+  constructor(readonly session: string) {}
+
+  static async start(command: string, cwd: string): Promise<Terminal> {
+    const session = `sealift-${Math.random().toString(36).slice(2, 8)}`;
+    await tmux(["new-session", "-d", "-s", session, "-x", "160", "-y", "60", "-c", cwd, command]);
+    return new Terminal(session);
+  }
+
+  /** The screen and its scrollback, without colours. */
+  screen(): Promise<string> {
+    return tmux(["capture-pane", "-p", "-S", "-", "-t", this.session]);
+  }
+
+  async waitFor(text: string | RegExp, timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = await this.screen();
+      if (typeof text === "string" ? screen.includes(text) : text.test(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`"${text}" did not appear on the terminal:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async type(text: string): Promise<void> {
+    await tmux(["send-keys", "-t", this.session, "-l", text]);
+  }
+
+  async press(...keys: string[]): Promise<void> {
+    await tmux(["send-keys", "-t", this.session, ...keys]);
+  }
+
+  async close(): Promise<void> {
+    await run("tmux", ["kill-session", "-t", this.session]);
+  }
+}
+
+describe("the installer under a real terminal", () => {
+  let example: ExampleProject;
+  let bundleDir: string;
+
+  before(async () => {
+    example = await exampleProject("tty");
+    const out = path.join(example.workdir, "dist");
+    const packed = await sealift(["pack", example.dir, "--out", out, "--json"]);
+    assert.equal(packed.code, 0, packed.stderr);
+    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    mkdirSync(path.join(example.workdir, "usb"));
+    await run("tar", ["xzf", archive, "-C", path.join(example.workdir, "usb")]);
+    bundleDir = path.join(example.workdir, "usb", path.basename(archive, ".tar.gz"));
+  });
+
+  after(async () => {
+    await removeProject(example.name);
+    await removeImages(await projectImages(example.name));
+    example.cleanup();
+  });
+
+  const command = (exitFile: string) =>
+    `env -i PATH=${HOST_PATH} HOME=/root TERM=xterm-256color ./install; echo "EXIT=$?" > ${exitFile}; sleep 600`;
+
+  test("asks the install folder and every setting (the secret unechoed), confirms, installs", async () => {
+    const dir = path.join(example.workdir, "opt-tty");
+    const exitFile = path.join(example.workdir, "exit-install");
+    const [frontendPort, backendPort] = [await freePort(), await freePort()];
+    const term = await Terminal.start(command(exitFile), bundleDir);
+    try {
+      await term.waitFor(`Install directory (/opt/${example.name})`);
+      await term.type(dir);
+      await term.press("Enter");
+      await term.waitFor("FRONTEND_PORT (8080)");
+      await term.type(String(frontendPort));
+      await term.press("Enter");
+      await term.waitFor("BACKEND_PORT (8000)");
+      await term.type(String(backendPort));
+      await term.press("Enter");
+      await term.waitFor("MODEL_NAME (tiny-llm-q4)");
+      await term.press("Enter");
+      await term.waitFor("API_TOKEN (Enter keeps the default)");
+      await term.type("s3cr3t-value");
+      await term.press("Enter");
+      const summary = await term.waitFor("Go ahead?");
+      assert.match(summary, new RegExp(`Install ${example.name} .* into ${dir}`));
+      assert.match(summary, /API_TOKEN=\*{8}/);
+      await term.type("y");
+      await term.press("Enter");
+      await term.waitFor(/is installed in .* and healthy/, 120_000);
+      const screen = await term.screen();
+      assert.doesNotMatch(screen, /s3cr3t-value/, "the secret never shows on the screen");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=0");
+      const env = readFileSync(path.join(dir, ".env"), "utf8");
+      assert.match(env, /^API_TOKEN=s3cr3t-value$/m);
+      assert.match(env, /^MODEL_NAME=tiny-llm-q4$/m);
+      const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=tty`);
+      assert.equal(JSON.parse(reply.body).reply, "echo: tty");
+    } finally {
+      await term.close();
+      await installer(path.join(bundleDir, "install"), ["uninstall", "--dir", dir, "--volumes", "--yes"]);
+    }
+  });
+
+  test("Ctrl-C at a question cancels: exit 130, nothing installed", async () => {
+    const exitFile = path.join(example.workdir, "exit-cancel");
+    const term = await Terminal.start(command(exitFile), bundleDir);
+    try {
+      await term.waitFor("Install directory");
+      await term.press("C-c");
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(exitFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=130");
+      assert.match(await term.screen(), /error\[CANCELLED\]: cancelled at a question; nothing was installed/);
+      assert.equal(existsSync(`/opt/${example.name}`), false);
+    } finally {
+      await term.close();
+    }
+  });
+
+  test("answering no at the confirmation installs nothing", async () => {
+    const exitFile = path.join(example.workdir, "exit-no");
+    const dir = path.join(example.workdir, "opt-declined");
+    const term = await Terminal.start(command(exitFile), bundleDir);
+    try {
+      await term.waitFor("Install directory");
+      await term.type(dir);
+      await term.press("Enter");
+      for (const name of ["FRONTEND_PORT", "BACKEND_PORT", "MODEL_NAME", "API_TOKEN"]) {
+        await term.waitFor(name);
+        if (name.endsWith("PORT")) await term.type(String(await freePort()));
+        await term.press("Enter");
+      }
+      await term.waitFor("Go ahead?");
+      await term.type("n");
+      await term.press("Enter");
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(exitFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=130");
+      assert.equal(existsSync(dir), false);
+    } finally {
+      await term.close();
+    }
+  });
+});
