@@ -4,7 +4,16 @@
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, renameSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+  renameSync,
+} from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -29,8 +38,18 @@ const common = {
   define: { SEALIFT_VERSION: JSON.stringify(version) },
   logLevel: "warning",
 };
-await build({ ...common, entryPoints: [path.join(root, "src/bin/sealift.ts")], outfile: path.join(out, "sealift.cjs"), target: "node20" });
-await build({ ...common, entryPoints: [path.join(root, "src/bin/install.ts")], outfile: path.join(out, "install.cjs"), target: "node20" });
+await build({
+  ...common,
+  entryPoints: [path.join(root, "src/bin/sealift.ts")],
+  outfile: path.join(out, "sealift.cjs"),
+  target: "node20",
+});
+await build({
+  ...common,
+  entryPoints: [path.join(root, "src/bin/install.ts")],
+  outfile: path.join(out, "install.cjs"),
+  target: "node20",
+});
 log("bundled build/sealift.cjs and build/install.cjs");
 
 function nodeBinary(arch) {
@@ -39,10 +58,14 @@ function nodeBinary(arch) {
   if (existsSync(bin)) return bin;
   log(`fetching node-linux-${arch}@${NODE_VERSION} from the npm registry`);
   mkdirSync(dir, { recursive: true });
-  const tgz = execFileSync("npm", ["pack", `node-linux-${arch}@${NODE_VERSION}`, "--silent", "--pack-destination", dir], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  })
+  const tgz = execFileSync(
+    "npm",
+    ["pack", `node-linux-${arch}@${NODE_VERSION}`, "--silent", "--pack-destination", dir],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  )
     .trim()
     .split("\n")
     .pop();
@@ -84,11 +107,20 @@ for (const arch of ARCHES) {
   try {
     execFileSync("strip", [tmp], { stdio: "ignore" });
   } catch {
-    log(`strip cannot handle linux-${arch} here; the ${arch} installer stays unstripped (larger, works the same)`);
+    log(
+      `strip cannot handle linux-${arch} here; the ${arch} installer stays unstripped (larger, works the same)`,
+    );
   }
   execFileSync(
     process.execPath,
-    [path.join(root, "node_modules/postject/dist/cli.js"), tmp, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SENTINEL],
+    [
+      path.join(root, "node_modules/postject/dist/cli.js"),
+      tmp,
+      "NODE_SEA_BLOB",
+      blob,
+      "--sentinel-fuse",
+      SENTINEL,
+    ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   renameSync(tmp, target);

@@ -45,9 +45,11 @@ export function checkRelativePath(name: string, original = name): string {
   const trimmed = name.replace(/\/+$/, "");
   if (!trimmed) throw unsafe(original, "has an empty name");
   if (trimmed.startsWith("/")) throw unsafe(original, "is an absolute path");
-  if (/[\0\\]|\uFFFD/.test(trimmed)) throw unsafe(original, "has a character that is not allowed (NUL, backslash or invalid UTF-8)");
+  if (/[\0\\]|\uFFFD/.test(trimmed))
+    throw unsafe(original, "has a character that is not allowed (NUL, backslash or invalid UTF-8)");
   for (const segment of trimmed.split("/")) {
-    if (segment === "" || segment === "." || segment === "..") throw unsafe(original, "leaves its folder or is not normalised");
+    if (segment === "" || segment === "." || segment === "..")
+      throw unsafe(original, "leaves its folder or is not normalised");
   }
   return trimmed;
 }
@@ -93,6 +95,7 @@ export function archiveSource(file: string): BundleSource {
         for await (const entry of extract) {
           const header = entry.header;
           const name = header.name;
+          if (name.startsWith("/")) throw unsafe(name, "is an absolute path");
           const slash = name.indexOf("/");
           const head = slash < 0 ? name : name.slice(0, slash);
           top ??= head;

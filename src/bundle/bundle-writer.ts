@@ -57,7 +57,13 @@ export class BundleWriter {
   }
 
   private header(path: string, extra: Partial<tar.Header>): tar.Header {
-    return { name: `${this.options.topDir}/${path}`, mtime: this.options.mtime, mode: 0o644, size: 0, ...extra } as tar.Header;
+    return {
+      name: `${this.options.topDir}/${path}`,
+      mtime: this.options.mtime,
+      mode: 0o644,
+      size: 0,
+      ...extra,
+    } as tar.Header;
   }
 
   private check(): void {

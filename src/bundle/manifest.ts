@@ -9,9 +9,16 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex d
 const relativePath = z
   .string()
   .min(1)
-  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the bundle");
+  .refine(
+    (p) => !p.startsWith("/") && !p.split("/").includes(".."),
+    "must be a relative path inside the bundle",
+  );
 
-export const fileRecordSchema = z.object({ path: relativePath, size: z.number().int().nonnegative(), sha256: sha256Hex });
+export const fileRecordSchema = z.object({
+  path: relativePath,
+  size: z.number().int().nonnegative(),
+  sha256: sha256Hex,
+});
 export type FileRecord = z.infer<typeof fileRecordSchema>;
 
 export const linkRecordSchema = z.object({ path: relativePath, target: z.string().min(1) });
@@ -49,7 +56,9 @@ export const manifestSchema = z.looseObject({
   }),
   source: z.object({
     path: relativePath,
-    git: z.object({ commit: z.string().nullable(), dirty: z.boolean(), changedFiles: z.array(z.string()) }).nullable(),
+    git: z
+      .object({ commit: z.string().nullable(), dirty: z.boolean(), changedFiles: z.array(z.string()) })
+      .nullable(),
   }),
   build: z.object({
     dockerClient: z.string(),
@@ -57,7 +66,11 @@ export const manifestSchema = z.looseObject({
     builder: z.enum(["buildx", "buildkit", "legacy"]),
     compose: z.object({ flavour: z.enum(["v1", "v2"]), version: z.string() }).nullable(),
   }),
-  images: z.object({ format: z.literal("docker-archive"), dir: relativePath, bytes: z.number().int().nonnegative() }),
+  images: z.object({
+    format: z.literal("docker-archive"),
+    dir: relativePath,
+    bytes: z.number().int().nonnegative(),
+  }),
   services: z.array(serviceRecordSchema).min(1),
   installer: z.object({ path: relativePath, platform: z.string() }),
   requirements: z.object({
@@ -75,11 +88,15 @@ export const manifestSchema = z.looseObject({
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Validates parsed JSON; returns readable problems ("services.0.imageId: ...") or the manifest. */
-export function parseManifest(json: unknown): { ok: true; manifest: Manifest } | { ok: false; problems: string[] } {
+export function parseManifest(
+  json: unknown,
+): { ok: true; manifest: Manifest } | { ok: false; problems: string[] } {
   const result = manifestSchema.safeParse(json);
   if (result.success) return { ok: true, manifest: result.data };
   return {
     ok: false,
-    problems: result.error.issues.slice(0, 10).map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),
+    problems: result.error.issues
+      .slice(0, 10)
+      .map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),
   };
 }

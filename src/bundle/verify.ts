@@ -28,11 +28,9 @@ export interface VerifiedBundle {
 const COPY_AGAIN = "the file was damaged in transfer; copy it again and re-run";
 
 function mismatch(what: string, expected: string, got: string): SealiftError {
-  return new SealiftError(
-    "BUNDLE_CHECKSUM_MISMATCH",
-    `${what}: expected sha256 ${expected}, got ${got}`,
-    { hint: COPY_AGAIN },
-  );
+  return new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${what}: expected sha256 ${expected}, got ${got}`, {
+    hint: COPY_AGAIN,
+  });
 }
 
 async function readAll(stream: NodeJS.ReadableStream, limit: number, name: string): Promise<Buffer> {
@@ -41,7 +39,9 @@ async function readAll(stream: NodeJS.ReadableStream, limit: number, name: strin
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) {
-      throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${name} is larger than ${limit} bytes`, { hint: COPY_AGAIN });
+      throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${name} is larger than ${limit} bytes`, {
+        hint: COPY_AGAIN,
+      });
     }
     chunks.push(chunk);
   }
@@ -89,19 +89,28 @@ export async function verifyBundle(
         links.set(entry.path, entry.linkTarget ?? "");
         continue;
       }
-      if (entry.path === MANIFEST_PATH) manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
-      else if (entry.path === SUMS_PATH) sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      if (entry.path === MANIFEST_PATH)
+        manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      else if (entry.path === SUMS_PATH)
+        sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
       else if (entry.path.startsWith(COMPOSE_DIR) && entry.size <= MAX_METADATA_BYTES) {
         const content = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
         composeFiles.set(entry.path, content);
-        seen.set(entry.path, { sha256: createHash("sha256").update(content).digest("hex"), size: content.length });
+        seen.set(entry.path, {
+          sha256: createHash("sha256").update(content).digest("hex"),
+          size: content.length,
+        });
         bytesChecked += content.length;
       } else {
         const result = await hashStream(entry.stream);
         if (result.size !== entry.size) {
-          throw new SealiftError("BUNDLE_UNREADABLE", `${entry.path}: its header says ${entry.size} bytes, it holds ${result.size}`, {
-            hint: COPY_AGAIN,
-          });
+          throw new SealiftError(
+            "BUNDLE_UNREADABLE",
+            `${entry.path}: its header says ${entry.size} bytes, it holds ${result.size}`,
+            {
+              hint: COPY_AGAIN,
+            },
+          );
         }
         seen.set(entry.path, result);
         bytesChecked += result.size;
@@ -131,7 +140,10 @@ export async function verifyBundle(
   try {
     json = JSON.parse(manifestBytes.toString("utf8"));
   } catch (error) {
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} is not valid JSON`, { hint: COPY_AGAIN, cause: error });
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} is not valid JSON`, {
+      hint: COPY_AGAIN,
+      cause: error,
+    });
   }
   const parsed = parseManifest(json);
   if (!parsed.ok) {
@@ -152,43 +164,66 @@ export async function verifyBundle(
     throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH}: ${sums.error}`, { hint: COPY_AGAIN });
   }
   if (sums.size !== manifest.files.length) {
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH} and ${MANIFEST_PATH} list different files`, {
-      hint: COPY_AGAIN,
-    });
+    throw new SealiftError(
+      "BUNDLE_MANIFEST_INVALID",
+      `${SUMS_PATH} and ${MANIFEST_PATH} list different files`,
+      {
+        hint: COPY_AGAIN,
+      },
+    );
   }
 
   for (const file of manifest.files) {
     if (sums.get(file.path) !== file.sha256) {
-      throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH} and ${MANIFEST_PATH} disagree on ${file.path}`, {
-        hint: COPY_AGAIN,
-      });
+      throw new SealiftError(
+        "BUNDLE_MANIFEST_INVALID",
+        `${SUMS_PATH} and ${MANIFEST_PATH} disagree on ${file.path}`,
+        {
+          hint: COPY_AGAIN,
+        },
+      );
     }
     const actual = seen.get(file.path);
     if (!actual) {
-      throw new SealiftError("BUNDLE_FILE_MISSING", `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`, {
-        hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
-      });
+      throw new SealiftError(
+        "BUNDLE_FILE_MISSING",
+        `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`,
+        {
+          hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
+        },
+      );
     }
-    if (actual.sha256 !== file.sha256 || actual.size !== file.size) throw mismatch(file.path, file.sha256, actual.sha256);
+    if (actual.sha256 !== file.sha256 || actual.size !== file.size)
+      throw mismatch(file.path, file.sha256, actual.sha256);
     seen.delete(file.path);
   }
   const extra = [...seen.keys()];
   if (extra.length) {
-    throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${extra.slice(0, 5).join(", ")}`, {
-      hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
-    });
+    throw new SealiftError(
+      "BUNDLE_FILE_EXTRA",
+      `the bundle holds files it does not list: ${extra.slice(0, 5).join(", ")}`,
+      {
+        hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+      },
+    );
   }
   const expectedLinks = new Map(manifest.links.map((l) => [l.path, l.target]));
   for (const [linkPath, target] of links) {
     if (expectedLinks.get(linkPath) !== target) {
-      throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${linkPath}`, { hint: COPY_AGAIN });
+      throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${linkPath}`, {
+        hint: COPY_AGAIN,
+      });
     }
     expectedLinks.delete(linkPath);
   }
   if (expectedLinks.size) {
-    throw new SealiftError("BUNDLE_FILE_MISSING", `links missing from the bundle: ${[...expectedLinks.keys()].join(", ")}`, {
-      hint: COPY_AGAIN,
-    });
+    throw new SealiftError(
+      "BUNDLE_FILE_MISSING",
+      `links missing from the bundle: ${[...expectedLinks.keys()].join(", ")}`,
+      {
+        hint: COPY_AGAIN,
+      },
+    );
   }
   return {
     source,

@@ -36,17 +36,31 @@ export function installProgram(): Command {
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
     .enablePositionalOptions()
-    .argument("[bundle]", "NAME-complete-YYYYMMDD.tar.gz or its extracted folder (default: the folder holding this installer)")
+    .argument(
+      "[bundle]",
+      "NAME-complete-YYYYMMDD.tar.gz or its extracted folder (default: the folder holding this installer)",
+    )
     .option("-d, --dir <dir>", "install directory (default: /opt/NAME; asked on a terminal)")
     .option("-y, --yes", "ask nothing: take the defaults for whatever no flag or answers file gives", false)
-    .option("-a, --answers <file>", "answers file (YAML or JSON): dir, importCache, keepEnv, env: {KEY: VALUE}")
+    .option(
+      "-a, --answers <file>",
+      "answers file (YAML or JSON): dir, importCache, keepEnv, env: {KEY: VALUE}",
+    )
     .option("-s, --set <KEY=VALUE>", "a setting of the app's .env (repeatable)", collect, [])
     .option("--keep-env", "on upgrade keep the existing .env (default; asked on a terminal)")
     .option("--replace-env", "on upgrade write .env anew from the answers")
     .option("--no-cache-import", "do not import the bundle's build cache")
     .option("--verify-only", "check the bundle and stop; change nothing", false)
-    .option("--force", "go on despite preflight failures that can be overridden (disk space, architecture)", false)
-    .addOption(new Option("--timeout <seconds>", "how long to wait for the services to be healthy").default(180).argParser(seconds))
+    .option(
+      "--force",
+      "go on despite preflight failures that can be overridden (disk space, architecture)",
+      false,
+    )
+    .addOption(
+      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
+        .default(180)
+        .argParser(seconds),
+    )
     .option("--json", "print a machine-readable summary on stdout", false)
     .addHelpText(
       "after",
@@ -56,7 +70,10 @@ Without a terminal the installer never prompts: pass --yes or --answers (else it
 ${EXIT_CODES_HELP}`,
     )
     .action(async (bundle: string | undefined, flags) => {
-      if (flags.keepEnv && flags.replaceEnv) throw new SealiftError("USAGE", "--keep-env and --replace-env exclude each other", { hint: "give one" });
+      if (flags.keepEnv && flags.replaceEnv)
+        throw new SealiftError("USAGE", "--keep-env and --replace-env exclude each other", {
+          hint: "give one",
+        });
       await runMain(
         async ({ signal }) => {
           const reporter = new Reporter(process.stderr, flags.json);
@@ -82,7 +99,11 @@ ${EXIT_CODES_HELP}`,
               project: m.project.name,
               release: m.project.release,
               manifestSha256: result.verified.manifestDigest,
-              verified: { files: result.verified.filesChecked, bytes: result.verified.bytesChecked, archiveSidecar: result.verified.sidecarChecked },
+              verified: {
+                files: result.verified.filesChecked,
+                bytes: result.verified.bytesChecked,
+                archiveSidecar: result.verified.sidecarChecked,
+              },
               installed: result.installed
                 ? {
                     dir: result.installed.dir,
@@ -90,7 +111,12 @@ ${EXIT_CODES_HELP}`,
                     durationMs: result.installed.durationMs,
                     imagesLoaded: result.installed.imagesLoaded,
                     imagesAlreadyPresent: result.installed.imagesPresent,
-                    services: result.installed.containers.map((c) => ({ service: c.service, status: c.status, health: c.health, ports: c.ports })),
+                    services: result.installed.containers.map((c) => ({
+                      service: c.service,
+                      status: c.status,
+                      health: c.health,
+                      ports: c.ports,
+                    })),
                   }
                 : null,
               warnings: reporter.warnings,
@@ -117,7 +143,10 @@ ${EXIT_CODES_HELP}`,
               [
                 `${r.project} release ${r.release}: ${r.status}, ${report.healthy ? "healthy" : "NOT healthy"} (installed ${r.installedAt} in ${r.dir})`,
                 ...serviceRows(report.containers).map((l) => `  ${l}`),
-                ...formatTable([["IMAGE", "ID", "PRESENT"], ...report.images.map((i) => [i.image, i.imageId.slice(7, 19), i.present ? "yes" : "NO"])]).map((l) => `  ${l}`),
+                ...formatTable([
+                  ["IMAGE", "ID", "PRESENT"],
+                  ...report.images.map((i) => [i.image, i.imageId.slice(7, 19), i.present ? "yes" : "NO"]),
+                ]).map((l) => `  ${l}`),
               ].join("\n") + "\n",
             );
           }
@@ -132,7 +161,11 @@ ${EXIT_CODES_HELP}`,
     .description("Rebuild the app's images from the installed source, offline, and bring it up again.")
     .option("-d, --dir <dir>", "install directory")
     .option("-y, --yes", "ask nothing", false)
-    .addOption(new Option("--timeout <seconds>", "how long to wait for the services to be healthy").default(180).argParser(seconds))
+    .addOption(
+      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
+        .default(180)
+        .argParser(seconds),
+    )
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
@@ -142,7 +175,13 @@ ${EXIT_CODES_HELP}`,
             reporter: new Reporter(process.stderr, flags.json),
             signal,
           });
-          if (flags.json) printJson({ ok: true, project: result.record.project, services: result.services, durationMs: result.durationMs });
+          if (flags.json)
+            printJson({
+              ok: true,
+              project: result.record.project,
+              services: result.services,
+              durationMs: result.durationMs,
+            });
           else process.stdout.write(describeRebuild(result));
         },
         { json: () => flags.json },
@@ -151,9 +190,15 @@ ${EXIT_CODES_HELP}`,
 
   program
     .command("uninstall")
-    .description("Stop and remove the app's containers (compose down). Volumes and files are kept unless --volumes.")
+    .description(
+      "Stop and remove the app's containers (compose down). Volumes and files are kept unless --volumes.",
+    )
     .option("-d, --dir <dir>", "install directory")
-    .option("--volumes", "also delete the app's named volumes and their data (asks to confirm unless --yes)", false)
+    .option(
+      "--volumes",
+      "also delete the app's named volumes and their data (asks to confirm unless --yes)",
+      false,
+    )
     .option("-y, --yes", "ask nothing", false)
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
@@ -167,8 +212,12 @@ ${EXIT_CODES_HELP}`,
             signal,
             io: { signal },
           });
-          if (flags.json) printJson({ ok: true, project: record.project, dir, volumesRemoved: flags.volumes });
-          else process.stdout.write(`${record.project} is uninstalled; its files stay in ${dir}${flags.volumes ? "" : " and its volumes are kept"}\n`);
+          if (flags.json)
+            printJson({ ok: true, project: record.project, dir, volumesRemoved: flags.volumes });
+          else
+            process.stdout.write(
+              `${record.project} is uninstalled; its files stay in ${dir}${flags.volumes ? "" : " and its volumes are kept"}\n`,
+            );
         },
         { json: () => flags.json },
       );

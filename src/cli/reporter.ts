@@ -50,7 +50,8 @@ export class Reporter {
       const seconds = (performance.now() - started) / 1000;
       const rate = seconds > 0 ? current / seconds : 0;
       const amount = total ? `${formatBytes(current)} / ${formatBytes(total)}` : formatBytes(current);
-      const eta = total && rate > 0 && current < total ? `  ${Math.ceil((total - current) / rate)} s left` : "";
+      const eta =
+        total && rate > 0 && current < total ? `  ${Math.ceil((total - current) / rate)} s left` : "";
       return `${label}  ${amount}  ${formatBytes(rate)}/s${eta}`;
     };
     return {

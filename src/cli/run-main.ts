@@ -12,7 +12,8 @@ export interface MainContext {
 
 function toSealiftError(error: unknown): SealiftError {
   if (isSealiftError(error)) return error;
-  if (error instanceof CommanderError) return new SealiftError("USAGE", error.message.replace(/^error: /, ""), { hint: "see --help" });
+  if (error instanceof CommanderError)
+    return new SealiftError("USAGE", error.message.replace(/^error: /, ""), { hint: "see --help" });
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === "ENOSPC") {
     return new SealiftError("DISK_FULL", `no space left on the device: ${(error as Error).message}`, {
@@ -49,7 +50,9 @@ export function reportError(raw: unknown, options: { json: boolean; cancelled?: 
   }
   let error = toSealiftError(raw);
   if (options.cancelled && error.code !== "CANCELLED") {
-    error = new SealiftError("CANCELLED", `cancelled while: ${error.message}`, { hint: "run the command again" });
+    error = new SealiftError("CANCELLED", `cancelled while: ${error.message}`, {
+      hint: "run the command again",
+    });
   }
   process.stderr.write(formatError(error));
   if (options.json) {

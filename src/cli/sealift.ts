@@ -40,17 +40,26 @@ export function sealiftProgram(): Command {
         "DIR/NAME-complete-YYYYMMDD.tar.gz with its .sha256. Never pulls unless --pull.",
     )
     .argument("[project-dir]", "the compose project's folder", ".")
-    .option("-f, --file <compose-file>", "compose file, relative to the project (repeatable; default: as compose picks)", collect)
+    .option(
+      "-f, --file <compose-file>",
+      "compose file, relative to the project (repeatable; default: as compose picks)",
+      collect,
+    )
     .option("-o, --out <dir>", "where to write the bundle", "dist")
     .option("-n, --name <name>", "bundle name (default: the compose project name)")
-    .option("--output-template <template>", "file name without .tar.gz; {name} and {date} are replaced", "{name}-complete-{date}")
+    .option(
+      "--output-template <template>",
+      "file name without .tar.gz; {name} and {date} are replaced",
+      "{name}-complete-{date}",
+    )
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
     .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
     .addOption(
       new Option("--gzip-level <n>", "gzip level, 1 (fast) to 9 (small)").default(6).argParser((v) => {
         const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error("--gzip-level takes a whole number from 1 to 9");
+        if (!Number.isInteger(n) || n < 1 || n > 9)
+          throw new Error("--gzip-level takes a whole number from 1 to 9");
         return n;
       }),
     )
@@ -112,7 +121,9 @@ export function sealiftProgram(): Command {
 
   program
     .command("verify")
-    .description("Check a bundle (archive or extracted folder): checksums, manifest, every file; change nothing.")
+    .description(
+      "Check a bundle (archive or extracted folder): checksums, manifest, every file; change nothing.",
+    )
     .argument("<bundle>", "NAME-complete-YYYYMMDD.tar.gz or its extracted folder")
     .option("--json", "print a machine-readable report on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)

@@ -11,7 +11,12 @@ import { envToRecord, parseEnvFile, type EnvVariable } from "./env-file.js";
 import { interpolateDeep, InterpolationError } from "./interpolate.js";
 
 /** The files compose v2 picks, in its order of preference; the first one present wins. */
-export const DEFAULT_COMPOSE_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+export const DEFAULT_COMPOSE_FILES = [
+  "compose.yaml",
+  "compose.yml",
+  "docker-compose.yaml",
+  "docker-compose.yml",
+];
 const OVERRIDE_FOR: Record<string, string[]> = {
   "compose.yaml": ["compose.override.yaml", "compose.override.yml"],
   "compose.yml": ["compose.override.yml", "compose.override.yaml"],
@@ -129,7 +134,9 @@ function parsePorts(raw: z.infer<typeof portSchema>[] | undefined, where: string
     if (typeof entry === "number") continue; // a container port only: nothing is published
     if (typeof entry === "object") {
       if (entry.published === undefined || entry.published === "") continue;
-      ports.push(...expandRange(String(entry.published), entry.host_ip ?? "", entry.protocol ?? "tcp", where));
+      ports.push(
+        ...expandRange(String(entry.published), entry.host_ip ?? "", entry.protocol ?? "tcp", where),
+      );
       continue;
     }
     const [spec, protocol = "tcp"] = entry.split("/");
@@ -146,9 +153,13 @@ function parsePorts(raw: z.infer<typeof portSchema>[] | undefined, where: string
 function expandRange(published: string, hostIp: string, protocol: string, where: string): PublishedPort[] {
   const [from, to = from] = published.split("-").map(Number);
   if (!Number.isInteger(from) || !Number.isInteger(to) || from! < 1 || to! > 65535 || to! < from!) {
-    throw new SealiftError("SERVICE_INVALID", `${where}: published port "${published}" is not a port number`, {
-      hint: "use HOST:CONTAINER with numbers from 1 to 65535, or a variable with a numeric value",
-    });
+    throw new SealiftError(
+      "SERVICE_INVALID",
+      `${where}: published port "${published}" is not a port number`,
+      {
+        hint: "use HOST:CONTAINER with numbers from 1 to 65535, or a variable with a numeric value",
+      },
+    );
   }
   const out: PublishedPort[] = [];
   for (let p = from!; p <= to!; p++) out.push({ hostIp, port: p, protocol });
@@ -245,9 +256,7 @@ export function buildComposeModel(
     );
   }
   const doc = parsed.data;
-  const name = normaliseProjectName(
-    vars.COMPOSE_PROJECT_NAME ?? doc.name ?? path.basename(projectDir),
-  );
+  const name = normaliseProjectName(vars.COMPOSE_PROJECT_NAME ?? doc.name ?? path.basename(projectDir));
   const services: ServiceModel[] = Object.entries(doc.services).map(([serviceName, raw]) => {
     const where = `${files.join(", ")}: service "${serviceName}"`;
     const service = raw ?? {};

@@ -25,7 +25,8 @@ export function parseEnvFile(text: string): EnvVariable[] {
     const name = match[1]!;
     let value = match[2]!;
     const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, "\n").replace(/\\"/g, '"') : quoted[2]!;
+    if (quoted)
+      value = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, "\n").replace(/\\"/g, '"') : quoted[2]!;
     else value = value.replace(/\s+#.*$/, "");
     const existing = variables.findIndex((v) => v.name === name);
     const variable = { name, value, secret: isSecretName(name) };
@@ -36,7 +37,10 @@ export function parseEnvFile(text: string): EnvVariable[] {
 }
 
 /** Writes KEY=VALUE lines, quoting values that need it so that compose reads them back unchanged. */
-export function formatEnvFile(values: ReadonlyArray<{ name: string; value: string }>, header?: string): string {
+export function formatEnvFile(
+  values: ReadonlyArray<{ name: string; value: string }>,
+  header?: string,
+): string {
   const lines = header ? header.split("\n").map((l) => `# ${l}`) : [];
   for (const { name, value } of values) {
     const needsQuotes = /[\s#"'$\\]/.test(value) || value === "";
@@ -45,6 +49,8 @@ export function formatEnvFile(values: ReadonlyArray<{ name: string; value: strin
   return lines.join("\n") + "\n";
 }
 
-export function envToRecord(variables: ReadonlyArray<{ name: string; value: string }>): Record<string, string> {
+export function envToRecord(
+  variables: ReadonlyArray<{ name: string; value: string }>,
+): Record<string, string> {
   return Object.fromEntries(variables.map((v) => [v.name, v.value]));
 }

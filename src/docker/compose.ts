@@ -15,9 +15,13 @@ export interface ComposeProject {
 
 export function requireCompose(host: DockerHost): ComposeTool {
   if (!host.compose) {
-    throw new SealiftError("COMPOSE_MISSING", "neither `docker compose` (v2) nor `docker-compose` (v1) was found", {
-      hint: "install the Docker Compose plugin or docker-compose, then run this again",
-    });
+    throw new SealiftError(
+      "COMPOSE_MISSING",
+      "neither `docker compose` (v2) nor `docker-compose` (v1) was found",
+      {
+        hint: "install the Docker Compose plugin or docker-compose, then run this again",
+      },
+    );
   }
   return host.compose;
 }
@@ -31,10 +35,14 @@ export async function compose(
   const tool = requireCompose(host);
   const [file, ...lead] = tool.command;
   const fileArgs = project.files.flatMap((f) => ["-f", f]);
-  return runCommand(file, [...lead, "-p", project.name, "--project-directory", project.dir, ...fileArgs, ...args], {
-    cwd: project.dir,
-    ...options,
-  });
+  return runCommand(
+    file,
+    [...lead, "-p", project.name, "--project-directory", project.dir, ...fileArgs, ...args],
+    {
+      cwd: project.dir,
+      ...options,
+    },
+  );
 }
 
 /** `up -d` that never builds and never pulls. On v1 the caller must have checked the images exist. */

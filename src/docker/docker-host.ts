@@ -162,7 +162,10 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     });
   }
   const { probe, builder } = chooseClient(reachable);
-  const info = await runCommand(probe.docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000 });
+  const info = await runCommand(probe.docker, ["info", "--format", "{{json .}}"], {
+    signal,
+    timeoutMs: 30_000,
+  });
   const parsed = JSON.parse(info.stdout) as {
     Architecture?: string;
     OSType?: string;
@@ -182,6 +185,11 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     storageDriver: parsed.Driver ?? "",
     containerdImageStore: driverStatus.includes("io.containerd.snapshotter"),
     compose: await detectCompose(reachable, signal),
-    buildEnv: builder === "buildkit" ? { DOCKER_BUILDKIT: "1" } : builder === "legacy" ? { DOCKER_BUILDKIT: "0" } : {},
+    buildEnv:
+      builder === "buildkit"
+        ? { DOCKER_BUILDKIT: "1" }
+        : builder === "legacy"
+          ? { DOCKER_BUILDKIT: "0" }
+          : {},
   };
 }

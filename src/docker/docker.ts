@@ -18,7 +18,11 @@ export interface ImageInfo {
 }
 
 /** `docker image inspect` of one reference, or null when the host does not have it. */
-export async function inspectImage(host: DockerHost, ref: string, signal?: AbortSignal): Promise<ImageInfo | null> {
+export async function inspectImage(
+  host: DockerHost,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<ImageInfo | null> {
   const result = await runCommand(host.docker, ["image", "inspect", ref], { allowFailure: true, signal });
   if (result.exitCode !== 0) return null;
   const [raw] = JSON.parse(result.stdout) as Array<{
@@ -54,8 +58,7 @@ export interface BuildRequest {
 }
 
 export async function buildImage(host: DockerHost, request: BuildRequest) {
-  const args =
-    host.builder === "buildx" ? ["buildx", "build", "--load", "--progress=plain"] : ["build"];
+  const args = host.builder === "buildx" ? ["buildx", "build", "--load", "--progress=plain"] : ["build"];
   if (host.builder === "buildkit") args.push("--progress=plain");
   args.push("-t", request.tag);
   if (request.dockerfile) args.push("-f", request.dockerfile);
@@ -71,12 +74,20 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
 }
 
 /** `docker save` of all the images in one stream: each shared layer is written once. */
-export function saveImages(host: DockerHost, refs: readonly string[], signal?: AbortSignal): StreamingCommand {
+export function saveImages(
+  host: DockerHost,
+  refs: readonly string[],
+  signal?: AbortSignal,
+): StreamingCommand {
   return streamCommand(host.docker, ["save", ...refs], { signal });
 }
 
 /** Feeds a docker-archive stream to `docker load`; returns the references it loaded. */
-export async function loadImages(host: DockerHost, archive: Readable, signal?: AbortSignal): Promise<string[]> {
+export async function loadImages(
+  host: DockerHost,
+  archive: Readable,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const result = await runCommand(host.docker, ["load"], {
     input: archive,
     signal,

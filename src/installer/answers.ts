@@ -57,14 +57,21 @@ export function readAnswersFile(file: string): AnswersFile {
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw invalid(`${file} is not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`, "fix the file and run again");
+    throw invalid(
+      `${file} is not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`,
+      "fix the file and run again",
+    );
   }
   const parsed = answersFileSchema.safeParse(data ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.join(".") || "(top level)";
-    const unknown = issue.code === "unrecognized_keys" ? `unknown key(s) ${issue.keys.join(", ")}` : issue.message;
-    throw invalid(`${file}: ${where}: ${unknown}`, "the answers file takes: dir, importCache, keepEnv, env (a map of the app's variables)");
+    const unknown =
+      issue.code === "unrecognized_keys" ? `unknown key(s) ${issue.keys.join(", ")}` : issue.message;
+    throw invalid(
+      `${file}: ${where}: ${unknown}`,
+      "the answers file takes: dir, importCache, keepEnv, env (a map of the app's variables)",
+    );
   }
   return parsed.data;
 }
@@ -115,7 +122,11 @@ export async function resolveAnswers(flags: AnswerFlags, ctx: AnswerContext): Pr
   let dir = flags.dir ?? file.dir;
   if (!dir) {
     dir = interactive
-      ? await askText("Install directory", { default: defaultDir, validate: (v) => (v.trim() ? true : "a folder is needed") }, io)
+      ? await askText(
+          "Install directory",
+          { default: defaultDir, validate: (v) => (v.trim() ? true : "a folder is needed") },
+          io,
+        )
       : defaultDir;
   }
   dir = path.resolve(dir.trim());
@@ -138,7 +149,11 @@ export async function resolveAnswers(flags: AnswerFlags, ctx: AnswerContext): Pr
     if (given !== undefined) env[variable.name] = given;
     else if (current !== undefined) env[variable.name] = current;
     else if (interactive) {
-      env[variable.name] = await askText(variable.name, { default: variable.default, secret: variable.secret }, io);
+      env[variable.name] = await askText(
+        variable.name,
+        { default: variable.default, secret: variable.secret },
+        io,
+      );
     } else env[variable.name] = variable.default;
   }
   return { dir, importCache, keepEnv: !!existing && keepEnv, env };

@@ -23,7 +23,9 @@ export async function waitHealthy(
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     if (options.signal?.aborted) throw cancelled("cancelled while waiting for the services");
-    const containers = (await projectContainers(host, project, options.signal)).filter((c) => services.includes(c.service));
+    const containers = (await projectContainers(host, project, options.signal)).filter((c) =>
+      services.includes(c.service),
+    );
     const ready = containers.filter(isReady);
     const broken = containers.filter(isBroken);
     const missing = services.filter((s) => !containers.some((c) => c.service === s));
@@ -34,15 +36,26 @@ export async function waitHealthy(
       const details: string[] = [];
       for (const s of missing) details.push(`${s}: no container`);
       for (const c of bad) {
-        details.push(`${c.service}: ${c.status}${c.health ? ` (${c.health})` : ""}${c.status === "exited" ? `, exit code ${c.exitCode}` : ""}; last log lines:`);
+        details.push(
+          `${c.service}: ${c.status}${c.health ? ` (${c.health})` : ""}${c.status === "exited" ? `, exit code ${c.exitCode}` : ""}; last log lines:`,
+        );
         const logs = await containerLogs(host, c.id, 15);
         details.push(...(logs ? logs.split("\n").map((l) => `  | ${l}`) : ["  | (no output)"]));
       }
-      const why = broken.length ? "a service failed" : `not healthy within ${Math.round(options.timeoutMs / 1000)} s`;
-      throw new SealiftError("UNHEALTHY", `${project}: ${why}: ${bad.map((c) => c.service).concat(missing).join(", ")}`, {
-        hint: "fix the settings (.env) or the host and run the installer again; `--timeout SECONDS` gives slow services longer",
-        details,
-      });
+      const why = broken.length
+        ? "a service failed"
+        : `not healthy within ${Math.round(options.timeoutMs / 1000)} s`;
+      throw new SealiftError(
+        "UNHEALTHY",
+        `${project}: ${why}: ${bad
+          .map((c) => c.service)
+          .concat(missing)
+          .join(", ")}`,
+        {
+          hint: "fix the settings (.env) or the host and run the installer again; `--timeout SECONDS` gives slow services longer",
+          details,
+        },
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }

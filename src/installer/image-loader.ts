@@ -18,7 +18,11 @@ export interface ImagePlan {
   missing: string[];
 }
 
-export async function planImages(host: DockerHost, manifest: Manifest, signal?: AbortSignal): Promise<ImagePlan> {
+export async function planImages(
+  host: DockerHost,
+  manifest: Manifest,
+  signal?: AbortSignal,
+): Promise<ImagePlan> {
   const plan: ImagePlan = { present: [], missing: [] };
   for (const service of manifest.services) {
     const found = await inspectImage(host, service.imageId, signal);
@@ -42,10 +46,14 @@ export class ImageLoader {
     if (entry.type === "directory") return;
     const written = new Promise<void>((resolve, reject) => {
       if (entry.type === "symlink") {
-        this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) => (e ? reject(e) : resolve()));
+        this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) =>
+          e ? reject(e) : resolve(),
+        );
         return;
       }
-      const sink = this.pack.entry({ name, size: entry.size, mode: 0o644 }, (e) => (e ? reject(e) : resolve()));
+      const sink = this.pack.entry({ name, size: entry.size, mode: 0o644 }, (e) =>
+        e ? reject(e) : resolve(),
+      );
       entry.stream.on("data", (chunk: Buffer) => {
         this.bytes += chunk.length;
         onBytes?.(this.bytes);
@@ -67,13 +75,21 @@ export class ImageLoader {
 }
 
 /** After loading: every service's image is there with the manifest's ID, under its reference. */
-export async function checkLoadedImages(host: DockerHost, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+export async function checkLoadedImages(
+  host: DockerHost,
+  manifest: Manifest,
+  signal?: AbortSignal,
+): Promise<void> {
   for (const service of manifest.services) {
     const byId = await inspectImage(host, service.imageId, signal);
     if (!byId) {
-      throw new SealiftError("LOAD_FAILED", `image ${service.image} (${service.imageId.slice(7, 19)}) of service ${service.name} is not on the host after loading`, {
-        hint: "check the Docker daemon's log and free space, then run the installer again",
-      });
+      throw new SealiftError(
+        "LOAD_FAILED",
+        `image ${service.image} (${service.imageId.slice(7, 19)}) of service ${service.name} is not on the host after loading`,
+        {
+          hint: "check the Docker daemon's log and free space, then run the installer again",
+        },
+      );
     }
     const byRef = await inspectImage(host, service.image, signal);
     if (byRef?.id !== service.imageId) await tagImage(host, service.imageId, service.image, signal);

@@ -20,7 +20,9 @@ export const recordSchema = z.object({
   dir: z.string(),
   composeFiles: z.array(z.string()),
   composeFlavour: z.string(),
-  services: z.array(z.object({ name: z.string(), image: z.string(), imageId: z.string(), built: z.boolean() })),
+  services: z.array(
+    z.object({ name: z.string(), image: z.string(), imageId: z.string(), built: z.boolean() }),
+  ),
   answers: z.object({ importCache: z.boolean(), env: z.record(z.string(), z.string()) }),
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
 });
@@ -45,9 +47,13 @@ export function readRecord(dir: string): InstallRecord | null {
 export function requireRecord(dir: string): InstallRecord {
   const record = readRecord(dir);
   if (!record) {
-    throw new SealiftError("NOT_INSTALLED", `nothing is installed in ${dir} (no ${path.join(RECORD_DIR, RECORD_FILE)})`, {
-      hint: "give the install folder with --dir",
-    });
+    throw new SealiftError(
+      "NOT_INSTALLED",
+      `nothing is installed in ${dir} (no ${path.join(RECORD_DIR, RECORD_FILE)})`,
+      {
+        hint: "give the install folder with --dir",
+      },
+    );
   }
   return record;
 }

@@ -7,7 +7,15 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
 import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
-import { COMPOSE_DIR, ENV_TEMPLATE_PATH, IMAGES_DIR, OVERRIDE_FILE, OVERRIDE_PATH, SOURCE_PATH, entryRank } from "../bundle/layout.js";
+import {
+  COMPOSE_DIR,
+  ENV_TEMPLATE_PATH,
+  IMAGES_DIR,
+  OVERRIDE_FILE,
+  OVERRIDE_PATH,
+  SOURCE_PATH,
+  entryRank,
+} from "../bundle/layout.js";
 import { verifyBundle, type VerifiedBundle } from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
 import { buildComposeModel } from "../compose/compose-project.js";
@@ -65,8 +73,15 @@ export async function locateBundle(given?: string): Promise<BundleSource> {
   });
 }
 
-async function verify(source: BundleSource, reporter: Reporter, signal: AbortSignal): Promise<VerifiedBundle> {
-  const progress = reporter.progress(`verifying ${path.basename(source.location)}`, await source.totalBytes());
+async function verify(
+  source: BundleSource,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<VerifiedBundle> {
+  const progress = reporter.progress(
+    `verifying ${path.basename(source.location)}`,
+    await source.totalBytes(),
+  );
   const verified = await verifyBundle(source, { signal, onBytes: (b) => progress.update(b) });
   progress.finish(
     `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches its .sha256" : ""}`,
@@ -91,11 +106,18 @@ function composeModelFor(verified: VerifiedBundle, dir: string, env: Record<stri
 /** Writes .env: the answers; on a kept .env, only the variables it lacks are added. */
 async function writeEnv(dir: string, answers: Answers, verified: VerifiedBundle): Promise<void> {
   const file = path.join(dir, ".env");
-  const values = verified.manifest.project.variables.map((v) => ({ name: v.name, value: answers.env[v.name] ?? v.default }));
+  const values = verified.manifest.project.variables.map((v) => ({
+    name: v.name,
+    value: answers.env[v.name] ?? v.default,
+  }));
   if (answers.keepEnv && existsSync(file)) {
     const current = envToRecord(parseEnvFile(await fs.readFile(file, "utf8")));
     const added = values.filter((v) => !(v.name in current));
-    if (added.length) await fs.appendFile(file, formatEnvFile(added, `added by sealift for release ${verified.manifest.project.release}`));
+    if (added.length)
+      await fs.appendFile(
+        file,
+        formatEnvFile(added, `added by sealift for release ${verified.manifest.project.release}`),
+      );
     return;
   }
   const header = `settings of ${verified.manifest.project.name}, written by sealift for release ${verified.manifest.project.release}`;
@@ -145,7 +167,14 @@ function serviceRows(containers: ContainerState[]): string[] {
       .map((c) => [
         c.service,
         `${c.status}${c.health ? ` (${c.health})` : ""}`,
-        [...new Set(c.ports.map((p) => `http://${["0.0.0.0", "::", ""].includes(p.hostIp) ? "127.0.0.1" : p.hostIp}:${p.hostPort}`))].join(" ") || "-",
+        [
+          ...new Set(
+            c.ports.map(
+              (p) =>
+                `http://${["0.0.0.0", "::", ""].includes(p.hostIp) ? "127.0.0.1" : p.hostIp}:${p.hostPort}`,
+            ),
+          ),
+        ].join(" ") || "-",
       ]),
   ]);
 }
@@ -160,12 +189,18 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const manifest = verified.manifest;
   if (options.verifyOnly) return { verified };
 
-  reporter.info(`\n${manifest.project.name} release ${manifest.project.release} (${manifest.services.length} services)`);
+  reporter.info(
+    `\n${manifest.project.name} release ${manifest.project.release} (${manifest.services.length} services)`,
+  );
   const host = await detectDockerHost(signal);
   const plan = await planImages(host, manifest, signal);
   const checks = hostChecks(host, manifest);
   checks.push(
-    await diskCheck("Docker data root", host.dockerRootDir, plan.missing.length ? manifest.requirements.dockerDataBytes : 0),
+    await diskCheck(
+      "Docker data root",
+      host.dockerRootDir,
+      plan.missing.length ? manifest.requirements.dockerDataBytes : 0,
+    ),
   );
   reporter.info(checksTable(checks).join("\n"));
   enforce(checks, options.force);
@@ -175,9 +210,17 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const planChecks = [
     await writableCheck(answers.dir),
     await diskCheck("Install dir space", answers.dir, manifest.requirements.installDirBytes),
-    ...(await portChecks(host, manifest.project.name, model.services.flatMap((s) => s.ports))),
+    ...(await portChecks(
+      host,
+      manifest.project.name,
+      model.services.flatMap((s) => s.ports),
+    )),
   ];
-  reporter.info(checksTable(planChecks).join("\n").replace(/^CHECK.*\n/, ""));
+  reporter.info(
+    checksTable(planChecks)
+      .join("\n")
+      .replace(/^CHECK.*\n/, ""),
+  );
   enforce(planChecks, options.force);
 
   if (!options.yes && !options.answersFile) {
@@ -187,12 +230,17 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
         `  images: ${plan.missing.length ? `load ${plan.missing.join(", ")}` : "all present"}${plan.present.length && plan.missing.length ? `; present: ${plan.present.join(", ")}` : ""}`,
         `  settings: ${Object.entries(answers.env)
-          .map(([k, v]) => `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`)
+          .map(
+            ([k, v]) =>
+              `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`,
+          )
           .join(" ")}`,
       ].join("\n"),
     );
     if (!(await askYesNo("Go ahead?", true, options.io))) {
-      throw new SealiftError("CANCELLED", "not confirmed; nothing was installed", { hint: "run the installer again when ready" });
+      throw new SealiftError("CANCELLED", "not confirmed; nothing was installed", {
+        hint: "run the installer again when ready",
+      });
     }
   }
 
@@ -201,7 +249,10 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const staging = path.join(dir, RECORD_DIR, "staging");
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging);
-  if (!plan.missing.length) reporter.info(`images: all ${manifest.services.length} already present with the same ID, nothing to load`);
+  if (!plan.missing.length)
+    reporter.info(
+      `images: all ${manifest.services.length} already present with the same ID, nothing to load`,
+    );
   const loaded = await loadAndStage(host, verified, staging, plan.missing.length > 0, reporter, signal);
   await checkLoadedImages(host, manifest, signal);
   reporter.info("build cache: none in this bundle");
@@ -219,7 +270,11 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, answers, verified);
 
-  const project = { name: manifest.project.name, dir, files: [...manifest.project.composeFiles, OVERRIDE_FILE] };
+  const project = {
+    name: manifest.project.name,
+    dir,
+    files: [...manifest.project.composeFiles, OVERRIDE_FILE],
+  };
   const status = reporter.status("starting services");
   const previous = readRecord(dir);
   const record = {
@@ -231,28 +286,51 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     dir,
     composeFiles: project.files,
     composeFlavour: host.compose ? `${host.compose.flavour} ${host.compose.version}` : "none",
-    services: manifest.services.map((s) => ({ name: s.name, image: s.image, imageId: s.imageId, built: s.built })),
+    services: manifest.services.map((s) => ({
+      name: s.name,
+      image: s.image,
+      imageId: s.imageId,
+      built: s.built,
+    })),
     answers: {
       importCache: answers.importCache,
       env: Object.fromEntries(
-        Object.entries(answers.env).map(([k, v]) => [k, manifest.project.variables.find((x) => x.name === k)?.secret ? "(secret)" : v]),
+        Object.entries(answers.env).map(([k, v]) => [
+          k,
+          manifest.project.variables.find((x) => x.name === k)?.secret ? "(secret)" : v,
+        ]),
       ),
     },
     previous: [
       ...(previous?.previous ?? []),
       ...(previous && previous.manifestSha256 !== verified.manifestDigest
-        ? [{ release: previous.release, manifestSha256: previous.manifestSha256, installedAt: previous.installedAt }]
+        ? [
+            {
+              release: previous.release,
+              manifestSha256: previous.manifestSha256,
+              installedAt: previous.installedAt,
+            },
+          ]
         : []),
     ],
   };
   let containers: ContainerState[];
   try {
-    await composeUp(host, project, { signal, failureHint: "see the compose error above; fix the settings in .env or the host and run the installer again" });
-    containers = await waitHealthy(host, project.name, manifest.services.map((s) => s.name), {
-      timeoutMs: options.timeoutMs,
+    await composeUp(host, project, {
       signal,
-      onStatus: (text) => status.line(text),
+      failureHint:
+        "see the compose error above; fix the settings in .env or the host and run the installer again",
     });
+    containers = await waitHealthy(
+      host,
+      project.name,
+      manifest.services.map((s) => s.name),
+      {
+        timeoutMs: options.timeoutMs,
+        signal,
+        onStatus: (text) => status.line(text),
+      },
+    );
   } catch (error) {
     await writeRecord(dir, { ...record, status: "failed" });
     throw error;

@@ -21,10 +21,13 @@ export function resolveDir(given: string | undefined): string {
   if (given) return path.resolve(given);
   const manifest = path.join(path.dirname(process.execPath), "manifest.json");
   if (isSea() && existsSync(manifest)) {
-    const name = (JSON.parse(readFileSync(manifest, "utf8")) as { project?: { name?: string } }).project?.name;
+    const name = (JSON.parse(readFileSync(manifest, "utf8")) as { project?: { name?: string } }).project
+      ?.name;
     if (name) return `/opt/${name}`;
   }
-  throw new SealiftError("USAGE", "which installation? no --dir given", { hint: "pass --dir DIR, the folder the app was installed into" });
+  throw new SealiftError("USAGE", "which installation? no --dir given", {
+    hint: "pass --dir DIR, the folder the app was installed into",
+  });
 }
 
 export interface StatusReport {
@@ -40,10 +43,16 @@ export async function status(dir: string, signal: AbortSignal): Promise<StatusRe
   const containers = await projectContainers(host, record.project, signal);
   const images = [];
   for (const s of record.services) {
-    images.push({ service: s.name, image: s.image, imageId: s.imageId, present: !!(await inspectImage(host, s.imageId, signal)) });
+    images.push({
+      service: s.name,
+      image: s.image,
+      imageId: s.imageId,
+      present: !!(await inspectImage(host, s.imageId, signal)),
+    });
   }
   const healthy =
-    record.status === "installed" && record.services.every((s) => containers.some((c) => c.service === s.name && isReady(c)));
+    record.status === "installed" &&
+    record.services.every((s) => containers.some((c) => c.service === s.name && isReady(c)));
   return { record, containers, images, healthy };
 }
 
@@ -54,22 +63,44 @@ export async function uninstall(
   const record = requireRecord(dir);
   if (options.volumes && !options.yes) {
     if (!canPrompt()) throw noTerminal();
-    const sure = await askYesNo(`Delete ${record.project}'s volumes and all the data in them? This cannot be undone.`, false, options.io);
-    if (!sure) throw new SealiftError("CANCELLED", "not confirmed; nothing was removed", { hint: "without --volumes the data is kept" });
+    const sure = await askYesNo(
+      `Delete ${record.project}'s volumes and all the data in them? This cannot be undone.`,
+      false,
+      options.io,
+    );
+    if (!sure)
+      throw new SealiftError("CANCELLED", "not confirmed; nothing was removed", {
+        hint: "without --volumes the data is kept",
+      });
   }
   const host = await detectDockerHost(options.signal);
   const status = options.reporter.status(`stopping ${record.project}`);
-  await compose(host, { name: record.project, dir, files: record.composeFiles }, ["down", "--remove-orphans", ...(options.volumes ? ["-v"] : [])], {
-    signal: options.signal,
-  });
-  status.finish(options.volumes ? "containers, networks and volumes removed" : "containers and networks removed; volumes kept");
+  await compose(
+    host,
+    { name: record.project, dir, files: record.composeFiles },
+    ["down", "--remove-orphans", ...(options.volumes ? ["-v"] : [])],
+    {
+      signal: options.signal,
+    },
+  );
+  status.finish(
+    options.volumes
+      ? "containers, networks and volumes removed"
+      : "containers and networks removed; volumes kept",
+  );
   await fs.rm(recordPath(dir), { force: true });
   return record;
 }
 
 export interface RebuildResult {
   record: InstallRecord;
-  services: Array<{ service: string; image: string; cachedSteps: number; runSteps: number; durationMs: number }>;
+  services: Array<{
+    service: string;
+    image: string;
+    cachedSteps: number;
+    runSteps: number;
+    durationMs: number;
+  }>;
   containers: ContainerState[];
   durationMs: number;
 }
@@ -86,7 +117,8 @@ export async function rebuild(
   const services: RebuildResult["services"] = [];
   for (const service of model.services.filter((s) => s.build)) {
     const tag = service.image ?? record.services.find((s) => s.name === service.name)?.image;
-    if (!tag) throw new SealiftError("SERVICE_INVALID", `service ${service.name} has no pinned image to rebuild`);
+    if (!tag)
+      throw new SealiftError("SERVICE_INVALID", `service ${service.name} has no pinned image to rebuild`);
     const status = options.reporter.status(`rebuilding ${service.name}`);
     const t0 = performance.now();
     let cached = 0;
@@ -106,14 +138,25 @@ export async function rebuild(
     });
     const durationMs = Math.round(performance.now() - t0);
     status.finish(`${tag}: ${cached} steps cached, ${Math.max(0, run - cached)} run`);
-    services.push({ service: service.name, image: tag, cachedSteps: cached, runSteps: Math.max(0, run - cached), durationMs });
+    services.push({
+      service: service.name,
+      image: tag,
+      cachedSteps: cached,
+      runSteps: Math.max(0, run - cached),
+      durationMs,
+    });
   }
   const project = { name: record.project, dir, files: record.composeFiles };
   await composeUp(host, project, { signal: options.signal });
-  const containers = await waitHealthy(host, record.project, record.services.map((s) => s.name), {
-    timeoutMs: options.timeoutMs,
-    signal: options.signal,
-  });
+  const containers = await waitHealthy(
+    host,
+    record.project,
+    record.services.map((s) => s.name),
+    {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+    },
+  );
   return { record, services, containers, durationMs: Math.round(performance.now() - started) };
 }
 
@@ -121,7 +164,10 @@ export function describeRebuild(result: RebuildResult): string {
   return (
     [
       `${result.record.project} rebuilt and healthy (${formatDuration(result.durationMs)})`,
-      ...result.services.map((s) => `  ${s.service}: ${s.cachedSteps} steps cached, ${s.runSteps} run (${formatDuration(s.durationMs)})`),
+      ...result.services.map(
+        (s) =>
+          `  ${s.service}: ${s.cachedSteps} steps cached, ${s.runSteps} run (${formatDuration(s.durationMs)})`,
+      ),
     ].join("\n") + "\n"
   );
 }

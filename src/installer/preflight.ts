@@ -51,7 +51,11 @@ export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
   const minimum = manifest.requirements.dockerMinVersion;
   checks.push(
     versionAtLeast(host.serverVersion, minimum)
-      ? { name: "Docker Engine", status: "ok", detail: `${host.serverVersion} (client ${host.clientVersion})` }
+      ? {
+          name: "Docker Engine",
+          status: "ok",
+          detail: `${host.serverVersion} (client ${host.clientVersion})`,
+        }
       : {
           name: "Docker Engine",
           status: "fail",
@@ -67,7 +71,11 @@ export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
           detail: "not available to this client (no buildx); rebuilds here use the legacy builder",
           hint: "install the buildx plugin to rebuild with the build cache",
         }
-      : { name: "BuildKit", status: "ok", detail: host.builder === "buildx" ? "buildx" : "built into the engine" },
+      : {
+          name: "BuildKit",
+          status: "ok",
+          detail: host.builder === "buildx" ? "buildx" : "built into the engine",
+        },
   );
   checks.push(
     host.compose
@@ -103,7 +111,13 @@ export async function diskCheck(name: string, dir: string, needed: number): Prom
   const detail = `${formatBytes(free)} free in ${dir}, ${formatBytes(needed)} needed`;
   return free >= needed
     ? { name, status: "ok", detail }
-    : { name, status: "fail", detail, hint: `free ${formatBytes(needed - free)} in ${dir} (or choose another folder)`, overridable: true };
+    : {
+        name,
+        status: "fail",
+        detail,
+        hint: `free ${formatBytes(needed - free)} in ${dir} (or choose another folder)`,
+        overridable: true,
+      };
 }
 
 export async function writableCheck(dir: string): Promise<Check> {
@@ -134,7 +148,11 @@ function portFree(port: PublishedPort): Promise<true | string> {
 }
 
 /** Published ports must be free, or held by this same app (a re-run or an upgrade). */
-export async function portChecks(host: DockerHost, project: string, ports: PublishedPort[]): Promise<Check[]> {
+export async function portChecks(
+  host: DockerHost,
+  project: string,
+  ports: PublishedPort[],
+): Promise<Check[]> {
   const ours = new Set(
     (await projectContainers(host, project)).flatMap((c) => c.ports.map((p) => Number(p.hostPort))),
   );
@@ -147,7 +165,8 @@ export async function portChecks(host: DockerHost, project: string, ports: Publi
     }
     const result = await portFree(port);
     if (result === true) checks.push({ name: label, status: "ok", detail: "free" });
-    else if (result === "EACCES") checks.push({ name: label, status: "warn", detail: "cannot check (needs root)" });
+    else if (result === "EACCES")
+      checks.push({ name: label, status: "warn", detail: "cannot check (needs root)" });
     else {
       checks.push({
         name: label,
@@ -163,7 +182,10 @@ export async function portChecks(host: DockerHost, project: string, ports: Publi
 export function checksTable(checks: Check[]): string[] {
   const mark = { ok: "ok", warn: "WARN", fail: "FAIL" } as const;
   // A fixed first column keeps the host checks and the plan checks (printed later) aligned.
-  return formatTable([["CHECK".padEnd(18), "RESULT", "DETAIL"], ...checks.map((c) => [c.name.padEnd(18), mark[c.status], c.detail])]);
+  return formatTable([
+    ["CHECK".padEnd(18), "RESULT", "DETAIL"],
+    ...checks.map((c) => [c.name.padEnd(18), mark[c.status], c.detail]),
+  ]);
 }
 
 /** Throws PREFLIGHT_FAILED listing every failure that --force does not cover. */
@@ -172,8 +194,12 @@ export function enforce(checks: Check[], force: boolean): void {
   if (blocking.length === 0) return;
   const first = blocking[0]!;
   const overridable = blocking.every((c) => c.overridable);
-  throw new SealiftError("PREFLIGHT_FAILED", `preflight failed: ${blocking.map((c) => `${c.name} (${c.detail})`).join("; ")}`, {
-    hint: `${first.hint ?? "fix it and run again"}${overridable ? "; --force goes on anyway" : ""}`,
-    details: blocking.slice(1).map((c) => `${c.name}: ${c.hint ?? c.detail}`),
-  });
+  throw new SealiftError(
+    "PREFLIGHT_FAILED",
+    `preflight failed: ${blocking.map((c) => `${c.name} (${c.detail})`).join("; ")}`,
+    {
+      hint: `${first.hint ?? "fix it and run again"}${overridable ? "; --force goes on anyway" : ""}`,
+      details: blocking.slice(1).map((c) => `${c.name}: ${c.hint ?? c.detail}`),
+    },
+  );
 }

@@ -17,7 +17,12 @@ export function canPrompt(): boolean {
 }
 
 function context(io: PromptIO) {
-  return { input: io.input, output: io.output ?? process.stderr, signal: io.signal, clearPromptOnDone: false };
+  return {
+    input: io.input,
+    output: io.output ?? process.stderr,
+    signal: io.signal,
+    clearPromptOnDone: false,
+  };
 }
 
 async function guard<T>(prompt: Promise<T>): Promise<T> {

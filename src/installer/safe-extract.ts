@@ -24,7 +24,8 @@ async function safeParent(root: string, rel: string): Promise<string> {
     current = path.join(current, part);
     const stat = await fs.lstat(current).catch(() => null);
     if (!stat) await fs.mkdir(current);
-    else if (!stat.isDirectory()) throw unsafe(rel, `would be written through ${path.relative(root, current)}, which is not a folder`);
+    else if (!stat.isDirectory())
+      throw unsafe(rel, `would be written through ${path.relative(root, current)}, which is not a folder`);
   }
   return path.join(root, rel);
 }
@@ -52,7 +53,8 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
     const existing = await fs.lstat(target).catch(() => null);
     switch (header.type) {
       case "directory":
-        if (existing && !existing.isDirectory()) throw unsafe(header.name, "is a folder where a file already is");
+        if (existing && !existing.isDirectory())
+          throw unsafe(header.name, "is a folder where a file already is");
         if (!existing) await fs.mkdir(target, { mode: 0o755 });
         entry.resume();
         break;
@@ -60,12 +62,16 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
       case "contiguous-file":
         if (existing?.isDirectory()) throw unsafe(header.name, "is a file where a folder already is");
         if (existing) await fs.rm(target);
-        await pipeline(entry, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o755, flags: "wx" }));
+        await pipeline(
+          entry,
+          createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o755, flags: "wx" }),
+        );
         files++;
         break;
       case "symlink": {
         const link = header.linkname ?? "";
-        if (!linkStaysInside(rel, link)) throw unsafe(header.name, `links to ${link}, outside the install folder`);
+        if (!linkStaysInside(rel, link))
+          throw unsafe(header.name, `links to ${link}, outside the install folder`);
         if (existing) await fs.rm(target, { recursive: existing.isDirectory() });
         await fs.symlink(link, target);
         entry.resume();

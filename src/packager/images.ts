@@ -27,9 +27,13 @@ export function checkDockerfiles(model: ComposeModel): void {
   for (const service of model.services) {
     if (!service.build) continue;
     if (!existsSync(service.build.context)) {
-      throw new SealiftError("DOCKERFILE_MISSING", `service "${service.name}": build context ${service.build.context} does not exist`, {
-        hint: "fix `build.context` in the compose file",
-      });
+      throw new SealiftError(
+        "DOCKERFILE_MISSING",
+        `service "${service.name}": build context ${service.build.context} does not exist`,
+        {
+          hint: "fix `build.context` in the compose file",
+        },
+      );
     }
     if (!existsSync(service.build.dockerfile)) {
       throw new SealiftError(
@@ -86,7 +90,8 @@ export async function resolveImages(
         throw error;
       }
       const image = await inspectImage(host, tag, signal);
-      if (!image) throw new SealiftError("BUILD_FAILED", `service "${service.name}": the build left no image ${tag}`);
+      if (!image)
+        throw new SealiftError("BUILD_FAILED", `service "${service.name}": the build left no image ${tag}`);
       status.finish(`built ${tag}`);
       resolved.push({ service, ref: tag, built: true, image });
       continue;
@@ -99,18 +104,26 @@ export async function resolveImages(
       image = await inspectImage(host, ref, signal);
     }
     if (!image) {
-      throw new SealiftError("IMAGE_MISSING", `service "${service.name}" uses image ${ref}, which is not on this machine`, {
-        hint: `sealift never pulls by itself: \`docker pull ${ref}\` (or build/load it) first, or pass --pull`,
-      });
+      throw new SealiftError(
+        "IMAGE_MISSING",
+        `service "${service.name}" uses image ${ref}, which is not on this machine`,
+        {
+          hint: `sealift never pulls by itself: \`docker pull ${ref}\` (or build/load it) first, or pass --pull`,
+        },
+      );
     }
     resolved.push({ service, ref, built: false, image });
   }
   const arches = new Set(resolved.map((r) => r.image.architecture));
   if (arches.size > 1) {
-    throw new SealiftError("SERVICE_INVALID", `the images are for different CPU architectures: ${[...arches].join(", ")}`, {
-      hint: "a bundle installs on one kind of host; build every image for the same platform",
-      details: resolved.map((r) => `${r.service.name}: ${r.ref} (${r.image.architecture})`),
-    });
+    throw new SealiftError(
+      "SERVICE_INVALID",
+      `the images are for different CPU architectures: ${[...arches].join(", ")}`,
+      {
+        hint: "a bundle installs on one kind of host; build every image for the same platform",
+        details: resolved.map((r) => `${r.service.name}: ${r.ref} (${r.image.architecture})`),
+      },
+    );
   }
   return resolved;
 }

@@ -71,7 +71,9 @@ const INSTALLER_ARCH: Record<string, string> = { amd64: "x64", arm64: "arm64" };
 export function installerFor(arch: string, explicit?: string): string {
   if (explicit) {
     if (!existsSync(explicit)) {
-      throw new SealiftError("INSTALLER_MISSING", `installer ${explicit} does not exist`, { hint: "check --installer" });
+      throw new SealiftError("INSTALLER_MISSING", `installer ${explicit} does not exist`, {
+        hint: "check --installer",
+      });
     }
     return explicit;
   }
@@ -91,7 +93,10 @@ export function installerFor(arch: string, explicit?: string): string {
 }
 
 function releaseId(now: Date, commit: string | null, dirty: boolean): string {
-  const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, commit ? 8 : 14);
+  const stamp = now
+    .toISOString()
+    .replace(/[-:T]/g, "")
+    .slice(0, commit ? 8 : 14);
   return commit ? `${stamp}-${commit.slice(0, 7)}${dirty ? "-dirty" : ""}` : stamp;
 }
 
@@ -140,7 +145,10 @@ async function addImages(
   options: { reporter: Reporter; signal: AbortSignal; docker: Parameters<typeof saveImages>[0] },
 ): Promise<number> {
   const refs = [...new Set(resolved.map((r) => r.ref))];
-  const estimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+  const estimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce(
+    (a, b) => a + b,
+    0,
+  );
   const progress = options.reporter.progress("saving images", estimate);
   const save = saveImages(options.docker, refs, options.signal);
   const extract = tar.extract();
@@ -161,7 +169,8 @@ async function addImages(
         entry.resume();
         continue;
       }
-      if (entry.header.type !== "file") throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
+      if (entry.header.type !== "file")
+        throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
       const stream = entry as unknown as Readable;
       stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
       await writer.addStream(target, entry.header.size ?? 0, stream, 0o644);
@@ -185,14 +194,24 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const projectDir = path.resolve(options.projectDir);
   const model = loadComposeProject(projectDir, { files: options.composeFiles, useProcessEnv: true });
   const name = options.name ? normaliseProjectName(options.name) : model.name;
-  if (!name) throw new SealiftError("USAGE", `"${options.name}" is not a usable bundle name`, { hint: "use letters, digits, - and _" });
+  if (!name)
+    throw new SealiftError("USAGE", `"${options.name}" is not a usable bundle name`, {
+      hint: "use letters, digits, - and _",
+    });
   checkDockerfiles(model);
   const git = await inspectGit(projectDir, signal);
   requireClean(projectDir, git, options.allowDirty);
-  if (git.dirty) reporter.warn("DIRTY_TREE", `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`);
+  if (git.dirty)
+    reporter.warn(
+      "DIRTY_TREE",
+      `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`,
+    );
   for (const v of model.env) {
     if (v.secret && v.value) {
-      reporter.warn("SECRET_IN_TEMPLATE", `.env sets ${v.name}; its value travels in the bundle as the default the installer offers`);
+      reporter.warn(
+        "SECRET_IN_TEMPLATE",
+        `.env sets ${v.name}; its value travels in the bundle as the default the installer offers`,
+      );
     }
   }
   const host = await detectDockerHost(signal);
@@ -212,7 +231,10 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const archive = path.join(outDir, `${base}.tar.gz`);
   const sidecar = `${archive}.sha256`;
   const partial = path.join(outDir, `.${base}.tar.gz.partial-${process.pid}`);
-  const imagesEstimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+  const imagesEstimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce(
+    (a, b) => a + b,
+    0,
+  );
   // gzip keeps about half of typical image data; the installer compresses to about a third.
   await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
 
@@ -236,7 +258,9 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       createdAt: now.toISOString(),
       archive: `${base}.tar.gz`,
       arch,
-      commit: git.commit ? `${git.commit.slice(0, 12)}${git.dirty ? " (with uncommitted changes)" : ""}` : "(none: not in git)",
+      commit: git.commit
+        ? `${git.commit.slice(0, 12)}${git.dirty ? " (with uncommitted changes)" : ""}`
+        : "(none: not in git)",
       services: resolved.map((r) => r.service.name).join(", "),
     });
     await writer.addBuffer(README_PATH, readme);
@@ -293,7 +317,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         healthcheck: r.service.hasHealthcheck,
       })),
       installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
-      requirements: { dockerMinVersion: "20.10", dockerDataBytes: imageBytes, installDirBytes: sourceBytes * 2 + composeBytes },
+      requirements: {
+        dockerMinVersion: "20.10",
+        dockerDataBytes: imageBytes,
+        installDirBytes: sourceBytes * 2 + composeBytes,
+      },
       files,
       links,
       sha256sums: sumsSha256,

@@ -45,17 +45,25 @@ export function requireClean(dir: string, state: GitState, allowDirty: boolean):
   }
   const shown = state.changedFiles.slice(0, 10);
   const more = state.changedFiles.length - shown.length;
-  throw new SealiftError("GIT_DIRTY", `the project has uncommitted changes (${state.changedFiles.length} files)`, {
-    hint: "commit or stash them so the bundle matches a commit, or pass --allow-dirty (the manifest records it)",
-    details: [...shown, ...(more > 0 ? [`... and ${more} more`] : [])],
-  });
+  throw new SealiftError(
+    "GIT_DIRTY",
+    `the project has uncommitted changes (${state.changedFiles.length} files)`,
+    {
+      hint: "commit or stash them so the bundle matches a commit, or pass --allow-dirty (the manifest records it)",
+      details: [...shown, ...(more > 0 ? [`... and ${more} more`] : [])],
+    },
+  );
 }
 
 async function workingTreeFiles(dir: string, state: GitState, signal?: AbortSignal): Promise<string[]> {
   if (state.commit !== null || state.changedFiles.includes("(no commit yet)")) {
-    const listed = await runCommand("git", ["-C", dir, "ls-files", "-z", "-c", "-o", "--exclude-standard", "--", "."], {
-      signal,
-    });
+    const listed = await runCommand(
+      "git",
+      ["-C", dir, "ls-files", "-z", "-c", "-o", "--exclude-standard", "--", "."],
+      {
+        signal,
+      },
+    );
     return [...new Set(listed.stdout.split("\0").filter(Boolean))].sort();
   }
   const found: string[] = [];
@@ -79,8 +87,12 @@ export async function writeSourceTar(
   signal?: AbortSignal,
 ): Promise<number> {
   if (!state.dirty && state.commit) {
-    const prefix = (await runCommand("git", ["-C", dir, "rev-parse", "--show-prefix"], { signal })).stdout.trim();
-    const archive = streamCommand("git", ["-C", dir, "archive", "--format=tar", `HEAD:${prefix}`], { signal });
+    const prefix = (
+      await runCommand("git", ["-C", dir, "rev-parse", "--show-prefix"], { signal })
+    ).stdout.trim();
+    const archive = streamCommand("git", ["-C", dir, "archive", "--format=tar", `HEAD:${prefix}`], {
+      signal,
+    });
     await Promise.all([pipeline(archive.stdout, createWriteStream(file), { signal }), archive.done]);
     return (await fs.stat(file)).size;
   }
@@ -91,7 +103,13 @@ export async function writeSourceTar(
     const stat = await fs.lstat(full).catch(() => null);
     if (!stat) continue; // tracked but deleted in the working tree
     if (stat.isSymbolicLink()) {
-      pack.entry({ name: rel, type: "symlink", linkname: await fs.readlink(full), mode: 0o777, mtime: stat.mtime });
+      pack.entry({
+        name: rel,
+        type: "symlink",
+        linkname: await fs.readlink(full),
+        mode: 0o777,
+        mtime: stat.mtime,
+      });
     } else if (stat.isFile()) {
       await new Promise<void>((resolve, reject) => {
         const entry = pack.entry(
@@ -99,7 +117,9 @@ export async function writeSourceTar(
           (error) => (error ? reject(error) : resolve()),
         );
         entry.on("error", reject);
-        createReadStream(full).on("error", reject).pipe(entry as unknown as NodeJS.WritableStream);
+        createReadStream(full)
+          .on("error", reject)
+          .pipe(entry as unknown as NodeJS.WritableStream);
       });
     }
   }

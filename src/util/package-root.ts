@@ -10,7 +10,8 @@ export function packageRoot(): string {
   let dir = path.dirname(realpathSync(process.argv[1] ?? process.cwd()));
   for (;;) {
     const manifest = path.join(dir, "package.json");
-    if (existsSync(manifest) && /"name":\s*"sealift"/.test(readFileSync(manifest, "utf8"))) return (cached = dir);
+    if (existsSync(manifest) && /"name":\s*"sealift"/.test(readFileSync(manifest, "utf8")))
+      return (cached = dir);
     const parent = path.dirname(dir);
     if (parent === dir) return (cached = process.cwd());
     dir = parent;

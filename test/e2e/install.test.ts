@@ -5,7 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,7 +26,12 @@ import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helper
 
 interface InstallJson {
   ok: boolean;
-  installed: { dir: string; imagesLoaded: string[]; imagesAlreadyPresent: string[]; services: Array<{ service: string; status: string; health: string | null }> } | null;
+  installed: {
+    dir: string;
+    imagesLoaded: string[];
+    imagesAlreadyPresent: string[];
+    services: Array<{ service: string; status: string; health: string | null }>;
+  } | null;
 }
 
 describe("the installer", () => {
@@ -35,12 +50,15 @@ describe("the installer", () => {
   async function pristineHost(): Promise<void> {
     await removeProject(example.name);
     // By ID: identical builds elsewhere on this engine share the IDs under other names. Built ones first.
-    const ids = [...new Set(manifest.services.sort((a, b) => Number(b.built) - Number(a.built)).map((s) => s.imageId))];
+    const ids = [
+      ...new Set(manifest.services.sort((a, b) => Number(b.built) - Number(a.built)).map((s) => s.imageId)),
+    ];
     for (const id of ids) await run("docker", ["rmi", "-f", id]);
     // Images built on the same base elsewhere keep it as a parent: nothing here may hold it.
     await run("docker", ["image", "prune", "-af"]);
     await run("docker", ["builder", "prune", "-af"]);
-    for (const s of manifest.services) assert.equal(await imageId(s.imageId), null, `${s.image} is gone before the test`);
+    for (const s of manifest.services)
+      assert.equal(await imageId(s.imageId), null, `${s.image} is gone before the test`);
   }
 
   before(async () => {
@@ -69,19 +87,46 @@ describe("the installer", () => {
 
     test("./install --yes brings every service up healthy; they answer over HTTP with the answers given", async () => {
       await pristineHost();
-      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers(), "--set", "MODEL_NAME=field-model", "--set", "API_TOKEN=t0ps3cret"], {
-        cwd: bundleDir,
-      });
+      const result = await installer(
+        "./install",
+        [
+          "--yes",
+          "--dir",
+          dir(),
+          ...answers(),
+          "--set",
+          "MODEL_NAME=field-model",
+          "--set",
+          "API_TOKEN=t0ps3cret",
+        ],
+        {
+          cwd: bundleDir,
+        },
+      );
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, new RegExp(`${example.name} release ${manifest.project.release} is installed in ${dir()} and healthy`));
-      assert.match(result.stdout, new RegExp(`frontend +running \\(healthy\\) +http://127\\.0\\.0\\.1:${frontendPort}`));
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `${example.name} release ${manifest.project.release} is installed in ${dir()} and healthy`,
+        ),
+      );
+      assert.match(
+        result.stdout,
+        new RegExp(`frontend +running \\(healthy\\) +http://127\\.0\\.0\\.1:${frontendPort}`),
+      );
       assert.match(result.stderr, /verifying .*: \d+ files match SHA256SUMS/);
       assert.match(result.stderr, /CHECK +RESULT +DETAIL/);
       assert.match(result.stderr, /loading images: 3 images/);
-      for (const s of manifest.services) assert.equal(await imageId(s.image), s.imageId, `${s.image} is there with the manifest's ID`);
+      for (const s of manifest.services)
+        assert.equal(await imageId(s.image), s.imageId, `${s.image} is there with the manifest's ID`);
       const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hello`);
       assert.equal(reply.status, 200);
-      assert.deepEqual(JSON.parse(reply.body), { model: "field-model", reply: "echo: hello", store_boots: 1, packages: 3 });
+      assert.deepEqual(JSON.parse(reply.body), {
+        model: "field-model",
+        reply: "echo: hello",
+        store_boots: 1,
+        packages: 3,
+      });
       const env = readFileSync(path.join(dir(), ".env"), "utf8");
       assert.match(env, new RegExp(`^FRONTEND_PORT=${frontendPort}$`, "m"));
       assert.match(env, /^API_TOKEN=t0ps3cret$/m);
@@ -94,13 +139,31 @@ describe("the installer", () => {
     });
 
     test("re-running the finished install changes nothing: no load, the same containers", async () => {
-      const before = await docker(["ps", "-q", "--no-trunc", "--filter", `label=com.docker.compose.project=${example.name}`]);
-      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers()], { cwd: bundleDir });
+      const before = await docker([
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        `label=com.docker.compose.project=${example.name}`,
+      ]);
+      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers()], {
+        cwd: bundleDir,
+      });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /images: all 3 already present with the same ID, nothing to load/);
-      const afterIds = await docker(["ps", "-q", "--no-trunc", "--filter", `label=com.docker.compose.project=${example.name}`]);
+      const afterIds = await docker([
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        `label=com.docker.compose.project=${example.name}`,
+      ]);
       assert.deepEqual(afterIds.split("\n").sort(), before.split("\n").sort());
-      assert.match(readFileSync(path.join(dir(), ".env"), "utf8"), /^MODEL_NAME=field-model$/m, "the existing .env is kept");
+      assert.match(
+        readFileSync(path.join(dir(), ".env"), "utf8"),
+        /^MODEL_NAME=field-model$/m,
+        "the existing .env is kept",
+      );
     });
 
     test("install status reports the release and healthy services; --json for scripts", async () => {
@@ -115,7 +178,10 @@ describe("the installer", () => {
     test("install uninstall stops the app and keeps its volume; the next install finds the data", async () => {
       const result = await installer(binary, ["uninstall", "--dir", dir()]);
       assert.equal(result.code, 0, result.stderr);
-      assert.equal(await docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${example.name}`]), "");
+      assert.equal(
+        await docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${example.name}`]),
+        "",
+      );
       assert.match(await docker(["volume", "ls", "-q"]), new RegExp(`${example.name}_store-data`));
       const again = await installer("./install", ["--yes", "--dir", dir(), ...answers()], { cwd: bundleDir });
       assert.equal(again.code, 0, again.stderr);
@@ -136,7 +202,11 @@ describe("the installer", () => {
     const report = JSON.parse(result.stdout) as InstallJson;
     assert.equal(report.installed?.imagesLoaded.length, 3);
     assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
-    assert.equal(JSON.parse(result.stdout).verified.archiveSidecar, true, "the archive was checked against its .sha256");
+    assert.equal(
+      JSON.parse(result.stdout).verified.archiveSidecar,
+      true,
+      "the archive was checked against its .sha256",
+    );
     assert.equal((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=a`)).status, 200);
     assert.deepEqual(readdirSync(dirOf("dist")).sort(), beside);
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
@@ -145,7 +215,11 @@ describe("the installer", () => {
   test("interrupted while starting (SIGINT): exit 130, not recorded as installed; a re-run completes", async () => {
     const dir = dirOf("opt-interrupted");
     await removeProject(example.name);
-    const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], { cwd: bundleDir, env: { PATH: HOST_PATH }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+      cwd: bundleDir,
+      env: { PATH: HOST_PATH },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     await new Promise<void>((resolve) =>
@@ -160,13 +234,20 @@ describe("the installer", () => {
     assert.equal(record.status, "failed");
     const again = await installer(binary, ["--yes", "--dir", dir, ...answers()], { cwd: bundleDir });
     assert.equal(again.code, 0, again.stderr);
-    assert.equal(JSON.parse(readFileSync(path.join(dir, ".sealift/install.json"), "utf8")).status, "installed");
+    assert.equal(
+      JSON.parse(readFileSync(path.join(dir, ".sealift/install.json"), "utf8")).status,
+      "installed",
+    );
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
   });
 
   test("no terminal and no --yes: exits 2 at once, naming the flags to pass", async () => {
     // stdin is a pipe that stays open: a prompt here would hang until the timeout kills it.
-    const result = await installer(binary, ["--dir", dirOf("never")], { cwd: bundleDir, input: "", timeoutMs: 10_000 });
+    const result = await installer(binary, ["--dir", dirOf("never")], {
+      cwd: bundleDir,
+      input: "",
+      timeoutMs: 10_000,
+    });
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /error\[NO_TTY\]: there is no terminal to ask the installation questions on/);
     assert.match(result.stderr, /hint: pass --yes .* --answers FILE/);
@@ -176,14 +257,23 @@ describe("the installer", () => {
   test("--verify-only checks every file and changes nothing", async () => {
     const result = await installer(binary, ["--verify-only", "--dir", dirOf("never")], { cwd: bundleDir });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`ok: ${example.name} release .*: ${manifest.files.length} files verified`));
+    assert.match(
+      result.stdout,
+      new RegExp(`ok: ${example.name} release .*: ${manifest.files.length} files verified`),
+    );
     assert.equal(existsSync(dirOf("never")), false);
   });
 
   describe("refuses bad input with a documented exit code and changes nothing", () => {
     const dir = () => dirOf("never");
 
-    async function expectRefused(args: string[], code: number, error: RegExp, hint: RegExp, options: Parameters<typeof installer>[2] = {}) {
+    async function expectRefused(
+      args: string[],
+      code: number,
+      error: RegExp,
+      hint: RegExp,
+      options: Parameters<typeof installer>[2] = {},
+    ) {
       const result = await installer(binary, [...args, "--dir", dir()], options);
       assert.equal(result.code, code, result.stderr);
       assert.match(result.stderr, error);
@@ -192,7 +282,12 @@ describe("the installer", () => {
     }
 
     test("a missing bundle: exit 3", () =>
-      expectRefused([dirOf("nothing-here.tar.gz"), "--yes"], 3, /error\[BUNDLE_NOT_FOUND\]: no bundle at /, /hint: give the path of NAME-complete-YYYYMMDD\.tar\.gz/));
+      expectRefused(
+        [dirOf("nothing-here.tar.gz"), "--yes"],
+        3,
+        /error\[BUNDLE_NOT_FOUND\]: no bundle at /,
+        /hint: give the path of NAME-complete-YYYYMMDD\.tar\.gz/,
+      ));
 
     test("an archive with one byte changed: exit 3", async () => {
       const damaged = dirOf("damaged.tar.gz");
@@ -201,26 +296,40 @@ describe("the installer", () => {
       const middle = Math.floor(bytes.length / 2);
       bytes[middle] = bytes[middle]! ^ 0xff;
       writeFileSync(damaged, bytes);
-      await expectRefused([damaged, "--yes"], 3, /error\[BUNDLE_(UNREADABLE|CHECKSUM_MISMATCH)\]/, /copy it again and re-run/);
+      await expectRefused(
+        [damaged, "--yes"],
+        3,
+        /error\[BUNDLE_(UNREADABLE|CHECKSUM_MISMATCH)\]/,
+        /copy it again and re-run/,
+      );
     });
 
     test("a truncated archive: exit 3", async () => {
       const truncated = dirOf("truncated.tar.gz");
       writeFileSync(truncated, readFileSync(archive).subarray(0, 4_000_000));
-      await expectRefused([truncated, "--yes"], 3, /error\[BUNDLE_UNREADABLE\]: .*truncated\.tar\.gz is damaged or truncated/, /copy it again/);
+      await expectRefused(
+        [truncated, "--yes"],
+        3,
+        /error\[BUNDLE_UNREADABLE\]: .*truncated\.tar\.gz is damaged or truncated/,
+        /copy it again/,
+      );
     });
 
     test("a damaged file in the extracted folder: exit 3 naming the file and both digests", async () => {
       const copy = dirOf("usb-damaged");
       cpSync(bundleDir, copy, { recursive: true, verbatimSymlinks: true });
-      const layer = manifest.files.filter((f) => f.path.endsWith("layer.tar")).sort((a, b) => b.size - a.size)[0]!;
+      const layer = manifest.files
+        .filter((f) => f.path.endsWith("layer.tar"))
+        .sort((a, b) => b.size - a.size)[0]!;
       const bytes = readFileSync(path.join(copy, layer.path));
       bytes[100] = bytes[100]! ^ 1;
       writeFileSync(path.join(copy, layer.path), bytes);
       await expectRefused(
         [copy, "--yes"],
         3,
-        new RegExp(`error\\[BUNDLE_CHECKSUM_MISMATCH\\]: ${layer.path.replace(/\./g, "\\.")}: expected sha256 ${layer.sha256}, got [0-9a-f]{64}`),
+        new RegExp(
+          `error\\[BUNDLE_CHECKSUM_MISMATCH\\]: ${layer.path.replace(/\./g, "\\.")}: expected sha256 ${layer.sha256}, got [0-9a-f]{64}`,
+        ),
         /the file was damaged in transfer/,
       );
       rmSync(copy, { recursive: true });
@@ -230,33 +339,61 @@ describe("the installer", () => {
       const copy = dirOf("usb-extra");
       cpSync(bundleDir, copy, { recursive: true, verbatimSymlinks: true });
       writeFileSync(path.join(copy, "images", "evil.sh"), "rm -rf /");
-      await expectRefused([copy, "--yes"], 3, /error\[BUNDLE_FILE_EXTRA\]: the bundle holds files it does not list: images\/evil\.sh/, /remove those files or copy the bundle again/);
+      await expectRefused(
+        [copy, "--yes"],
+        3,
+        /error\[BUNDLE_FILE_EXTRA\]: the bundle holds files it does not list: images\/evil\.sh/,
+        /remove those files or copy the bundle again/,
+      );
       rmSync(copy, { recursive: true });
     });
 
     test("a bundle for another CPU architecture (its manifest edited to arm64: no such host here): exit 4", async () => {
       const copy = dirOf("usb-arm64");
       cpSync(bundleDir, copy, { recursive: true, verbatimSymlinks: true });
-      const edited = { ...manifest, services: manifest.services.map((s) => ({ ...s, platform: { ...s.platform, architecture: "arm64" } })) };
+      const edited = {
+        ...manifest,
+        services: manifest.services.map((s) => ({
+          ...s,
+          platform: { ...s.platform, architecture: "arm64" },
+        })),
+      };
       writeFileSync(path.join(copy, "manifest.json"), JSON.stringify(edited));
-      await expectRefused([copy, "--yes"], 4, /error\[PREFLIGHT_FAILED\]: preflight failed: CPU architecture \(the images are for arm64, this host is amd64\)/, /--force goes on anyway/);
+      await expectRefused(
+        [copy, "--yes"],
+        4,
+        /error\[PREFLIGHT_FAILED\]: preflight failed: CPU architecture \(the images are for arm64, this host is amd64\)/,
+        /--force goes on anyway/,
+      );
       rmSync(copy, { recursive: true });
     });
 
     test("Docker not running: exit 4 with how to start it", () =>
-      expectRefused(["--yes"], 4, /error\[DOCKER_UNREACHABLE\]: the Docker daemon does not answer/, /hint: start the Docker daemon/, {
-        cwd: bundleDir,
-        env: { DOCKER_HOST: "unix:///tmp/sealift-no-daemon.sock" },
-      }));
+      expectRefused(
+        ["--yes"],
+        4,
+        /error\[DOCKER_UNREACHABLE\]: the Docker daemon does not answer/,
+        /hint: start the Docker daemon/,
+        {
+          cwd: bundleDir,
+          env: { DOCKER_HOST: "unix:///tmp/sealift-no-daemon.sock" },
+        },
+      ));
 
     test("compose missing (a PATH with docker only): exit 4", async () => {
       const bin = dirOf("docker-only-bin");
       mkdirSync(bin, { recursive: true });
       if (!existsSync(path.join(bin, "docker"))) symlinkSync("/usr/bin/docker", path.join(bin, "docker"));
-      await expectRefused(["--yes"], 4, /error\[PREFLIGHT_FAILED\]: preflight failed: Compose \(neither `docker compose` nor `docker-compose` was found\)/, /install the Docker Compose plugin/, {
-        cwd: bundleDir,
-        env: { PATH: bin },
-      });
+      await expectRefused(
+        ["--yes"],
+        4,
+        /error\[PREFLIGHT_FAILED\]: preflight failed: Compose \(neither `docker compose` nor `docker-compose` was found\)/,
+        /install the Docker Compose plugin/,
+        {
+          cwd: bundleDir,
+          env: { PATH: bin },
+        },
+      );
     });
 
     test("a published port already taken: exit 4 naming the port", async () => {
@@ -264,9 +401,15 @@ describe("the installer", () => {
       const port = await freePort();
       await new Promise<void>((resolve) => server.listen(port, "0.0.0.0", resolve));
       try {
-        await expectRefused(["--yes", "--set", `FRONTEND_PORT=${port}`, "--set", `BACKEND_PORT=${backendPort}`], 4, new RegExp(`Port ${port} \\(already in use by another program\\)`), new RegExp(`stop what uses port ${port}`), {
-          cwd: bundleDir,
-        });
+        await expectRefused(
+          ["--yes", "--set", `FRONTEND_PORT=${port}`, "--set", `BACKEND_PORT=${backendPort}`],
+          4,
+          new RegExp(`Port ${port} \\(already in use by another program\\)`),
+          new RegExp(`stop what uses port ${port}`),
+          {
+            cwd: bundleDir,
+          },
+        );
       } finally {
         server.close();
       }
@@ -280,9 +423,14 @@ describe("the installer", () => {
         return;
       }
       try {
-        const result = await installer(binary, ["--yes", "--dir", path.join(small, "app"), ...answers()], { cwd: bundleDir });
+        const result = await installer(binary, ["--yes", "--dir", path.join(small, "app"), ...answers()], {
+          cwd: bundleDir,
+        });
         assert.equal(result.code, 4, result.stderr);
-        assert.match(result.stderr, /error\[PREFLIGHT_FAILED\]: preflight failed: Install dir space \(.* free in .*small-disk\/app, .* needed\)/);
+        assert.match(
+          result.stderr,
+          /error\[PREFLIGHT_FAILED\]: preflight failed: Install dir space \(.* free in .*small-disk\/app, .* needed\)/,
+        );
         assert.deepEqual(readdirSync(small), []);
       } finally {
         await run("umount", [small]);
@@ -292,14 +440,32 @@ describe("the installer", () => {
     test("an answers file with an unknown key: exit 2 naming it", async () => {
       const file = dirOf("answers.yaml");
       writeFileSync(file, "dir: /opt/x\nenv:\n  MODEL_NAME: m\nimportcache: false\n");
-      await expectRefused(["--answers", file], 2, /error\[ANSWERS_INVALID\]: .*answers\.yaml: \(top level\): unknown key\(s\) importcache/, /the answers file takes: dir, importCache, keepEnv, env/, { cwd: bundleDir });
+      await expectRefused(
+        ["--answers", file],
+        2,
+        /error\[ANSWERS_INVALID\]: .*answers\.yaml: \(top level\): unknown key\(s\) importcache/,
+        /the answers file takes: dir, importCache, keepEnv, env/,
+        { cwd: bundleDir },
+      );
     });
 
     test("an answers file with a bad value or an unknown setting: exit 2", async () => {
       const file = dirOf("answers.json");
       writeFileSync(file, JSON.stringify({ importCache: "yes" }));
-      await expectRefused(["--answers", file], 2, /error\[ANSWERS_INVALID\]: .*answers\.json: importCache: /, /the answers file takes/, { cwd: bundleDir });
-      await expectRefused(["--yes", "--set", "NO_SUCH=1"], 2, /error\[ANSWERS_INVALID\]: --set: NO_SUCH is not a setting of /, /its settings are: FRONTEND_PORT, BACKEND_PORT, MODEL_NAME, API_TOKEN/, { cwd: bundleDir });
+      await expectRefused(
+        ["--answers", file],
+        2,
+        /error\[ANSWERS_INVALID\]: .*answers\.json: importCache: /,
+        /the answers file takes/,
+        { cwd: bundleDir },
+      );
+      await expectRefused(
+        ["--yes", "--set", "NO_SUCH=1"],
+        2,
+        /error\[ANSWERS_INVALID\]: --set: NO_SUCH is not a setting of /,
+        /its settings are: FRONTEND_PORT, BACKEND_PORT, MODEL_NAME, API_TOKEN/,
+        { cwd: bundleDir },
+      );
     });
   });
 });

@@ -3,7 +3,15 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -56,8 +64,21 @@ describe("sealift pack", () => {
     assert.equal(listing.code, 0, listing.stderr);
     const base = `${example.name}-complete-${today}/`;
     const names = listing.stdout.split("\n").filter(Boolean);
-    assert.ok(names.every((n) => n.startsWith(base)), "every entry is under the top folder");
-    for (const part of ["README.txt", "manifest.json", "SHA256SUMS", "install", "source/source.tar", "compose/docker-compose.yml", "compose/compose.sealift.yaml", "compose/env.template", "images/manifest.json"]) {
+    assert.ok(
+      names.every((n) => n.startsWith(base)),
+      "every entry is under the top folder",
+    );
+    for (const part of [
+      "README.txt",
+      "manifest.json",
+      "SHA256SUMS",
+      "install",
+      "source/source.tar",
+      "compose/docker-compose.yml",
+      "compose/compose.sealift.yaml",
+      "compose/env.template",
+      "images/manifest.json",
+    ]) {
       assert.ok(names.includes(base + part), `${part} is in the archive`);
     }
   });
@@ -76,7 +97,11 @@ describe("sealift pack", () => {
       const head = (await run("git", ["-C", example.dir, "rev-parse", "HEAD"])).stdout.trim();
       assert.equal(manifest.source.git?.commit, head);
       assert.equal(manifest.source.git?.dirty, false);
-      assert.deepEqual(manifest.services.map((s) => [s.name, s.built]).sort(), [["backend", true], ["frontend", true], ["store", false]]);
+      assert.deepEqual(manifest.services.map((s) => [s.name, s.built]).sort(), [
+        ["backend", true],
+        ["frontend", true],
+        ["store", false],
+      ]);
       const backend = manifest.services.find((s) => s.name === "backend")!;
       assert.equal(backend.image, `${example.name}-backend:${packed.release}`);
       assert.ok(backend.layers.length >= 2);
@@ -84,7 +109,11 @@ describe("sealift pack", () => {
       assert.deepEqual(manifest.services.find((s) => s.name === "frontend")!.ports, ["8080/tcp"]);
       const override = readFileSync(path.join(top, "compose/compose.sealift.yaml"), "utf8");
       assert.match(override, new RegExp(`image: ${example.name}-backend:${packed.release}`));
-      assert.equal((await run("cmp", [path.join(top, "install"), INSTALLER])).code, 0, "the shipped installer is byte-identical to the built one");
+      assert.equal(
+        (await run("cmp", [path.join(top, "install"), INSTALLER])).code,
+        0,
+        "the shipped installer is byte-identical to the built one",
+      );
       const source = await run("tar", ["tf", path.join(top, "source/source.tar")]);
       assert.match(source.stdout, /^docker-compose\.yml$/m);
       assert.match(source.stdout, /^backend\/Dockerfile$/m);
@@ -95,7 +124,8 @@ describe("sealift pack", () => {
       const payload = path.join(dir, "images.tar");
       assert.equal((await run("tar", ["-C", path.join(top, "images"), "-cf", payload, "."])).code, 0);
       await docker(["load", "-i", payload]);
-      for (const s of manifest.services) assert.equal(await imageId(s.image), s.imageId, `${s.name} loads with the manifest's image ID`);
+      for (const s of manifest.services)
+        assert.equal(await imageId(s.image), s.imageId, `${s.name} loads with the manifest's image ID`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -110,11 +140,22 @@ describe("sealift pack", () => {
       assert.match(refused.stderr, /backend\/requirements\.txt/);
       assert.match(refused.stderr, /hint: .*--allow-dirty/);
       assert.equal(existsSync(path.join(example.workdir, "dirty")), false, "nothing was written");
-      const allowed = await sealift(["pack", example.dir, "--out", path.join(example.workdir, "dirty"), "--allow-dirty", "--json"]);
+      const allowed = await sealift([
+        "pack",
+        example.dir,
+        "--out",
+        path.join(example.workdir, "dirty"),
+        "--allow-dirty",
+        "--json",
+      ]);
       assert.equal(allowed.code, 0, allowed.stderr);
       const result = JSON.parse(allowed.stdout) as PackJson;
       assert.match(result.release, /-dirty$/);
-      const manifest = await run("tar", ["xzOf", result.archive, `${example.name}-complete-${today}/manifest.json`]);
+      const manifest = await run("tar", [
+        "xzOf",
+        result.archive,
+        `${example.name}-complete-${today}/manifest.json`,
+      ]);
       assert.equal(JSON.parse(manifest.stdout).source.git.dirty, true);
     } finally {
       await run("git", ["-C", example.dir, "checkout", "--", "."]);
@@ -125,16 +166,24 @@ describe("sealift pack", () => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     test(`an interrupted pack (${signal}) exits 130 and leaves no archive, not even a partial one`, async () => {
       const dir = path.join(example.workdir, `interrupted-${signal}`);
-      const child = spawn(process.execPath, [SEALIFT_CLI, "pack", example.dir, "--out", dir], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [SEALIFT_CLI, "pack", example.dir, "--out", dir], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
       // Wait until the archive is being written, then interrupt.
       const deadline = Date.now() + 120_000;
-      while (Date.now() < deadline && !(existsSync(dir) && readdirSync(dir).some((f) => f.includes(".partial-")))) {
+      while (
+        Date.now() < deadline &&
+        !(existsSync(dir) && readdirSync(dir).some((f) => f.includes(".partial-")))
+      ) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      assert.ok(readdirSync(dir).some((f) => f.includes(".partial-")), "the archive was being written");
+      assert.ok(
+        readdirSync(dir).some((f) => f.includes(".partial-")),
+        "the archive was being written",
+      );
       child.kill(signal);
       assert.equal(await exited, 130, stderr);
       assert.match(stderr, /error\[CANCELLED\]/);
@@ -159,12 +208,36 @@ describe("sealift pack on bad input", () => {
     mkdirSync(dir, { recursive: true });
     await run("git", ["-C", dir, "init", "-q"]);
     await run("git", ["-C", dir, "add", "-A"]);
-    await run("git", ["-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x", "--allow-empty"]);
+    await run("git", [
+      "-C",
+      dir,
+      "-c",
+      "user.email=t@t",
+      "-c",
+      "user.name=t",
+      "commit",
+      "-qm",
+      "x",
+      "--allow-empty",
+    ]);
     return dir;
   }
 
-  const cases: Array<{ name: string; files: Record<string, string>; code: number; error: RegExp; hint: RegExp; env?: Record<string, string> }> = [
-    { name: "no compose file", files: { "README.md": "x" }, code: 2, error: /error\[COMPOSE_NOT_FOUND\]: no compose file in /, hint: /compose\.yaml, compose\.yml, docker-compose\.yaml, docker-compose\.yml/ },
+  const cases: Array<{
+    name: string;
+    files: Record<string, string>;
+    code: number;
+    error: RegExp;
+    hint: RegExp;
+    env?: Record<string, string>;
+  }> = [
+    {
+      name: "no compose file",
+      files: { "README.md": "x" },
+      code: 2,
+      error: /error\[COMPOSE_NOT_FOUND\]: no compose file in /,
+      hint: /compose\.yaml, compose\.yml, docker-compose\.yaml, docker-compose\.yml/,
+    },
     {
       name: "invalid YAML",
       files: { "compose.yaml": "services:\n  web:\n    image: a\n   ports: [1\n" },
@@ -172,9 +245,28 @@ describe("sealift pack on bad input", () => {
       error: /error\[COMPOSE_INVALID\]: compose\.yaml:4:\d+: invalid YAML/,
       hint: /fix the YAML at that line/,
     },
-    { name: "a service with neither image nor build", files: { "compose.yaml": "services:\n  web:\n    ports: ['80:80']\n" }, code: 2, error: /error\[SERVICE_INVALID\]: .*service "web" has neither `image:` nor `build:`/, hint: /image to run or a build context/ },
-    { name: "an image missing locally", files: { "compose.yaml": "services:\n  db:\n    image: sealift-test/not-here:1.0\n" }, code: 1, error: /error\[IMAGE_MISSING\]: service "db" uses image sealift-test\/not-here:1\.0, which is not on this machine/, hint: /never pulls.*--pull/ },
-    { name: "a Dockerfile missing", files: { "compose.yaml": "services:\n  app:\n    build: ./app\n", "app/main.sh": "echo" }, code: 2, error: /error\[DOCKERFILE_MISSING\]: service "app": Dockerfile app\/Dockerfile does not exist/, hint: /add the Dockerfile/ },
+    {
+      name: "a service with neither image nor build",
+      files: { "compose.yaml": "services:\n  web:\n    ports: ['80:80']\n" },
+      code: 2,
+      error: /error\[SERVICE_INVALID\]: .*service "web" has neither `image:` nor `build:`/,
+      hint: /image to run or a build context/,
+    },
+    {
+      name: "an image missing locally",
+      files: { "compose.yaml": "services:\n  db:\n    image: sealift-test/not-here:1.0\n" },
+      code: 1,
+      error:
+        /error\[IMAGE_MISSING\]: service "db" uses image sealift-test\/not-here:1\.0, which is not on this machine/,
+      hint: /never pulls.*--pull/,
+    },
+    {
+      name: "a Dockerfile missing",
+      files: { "compose.yaml": "services:\n  app:\n    build: ./app\n", "app/main.sh": "echo" },
+      code: 2,
+      error: /error\[DOCKERFILE_MISSING\]: service "app": Dockerfile app\/Dockerfile does not exist/,
+      hint: /add the Dockerfile/,
+    },
     {
       name: "Docker not running",
       files: { "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n" },
@@ -197,16 +289,23 @@ describe("sealift pack on bad input", () => {
   }
 
   test("--out not writable (a path through a file): exit 2, OUT_NOT_WRITABLE", async () => {
-    const dir = await project("out-not-writable", { "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n" });
+    const dir = await project("out-not-writable", {
+      "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n",
+    });
     writeFileSync(path.join(workdir, "a-file"), "x");
     const result = await sealift(["pack", dir, "--out", path.join(workdir, "a-file", "dist")]);
     assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, /error\[OUT_NOT_WRITABLE\]: cannot write to the output folder .*a-file\/dist/);
+    assert.match(
+      result.stderr,
+      /error\[OUT_NOT_WRITABLE\]: cannot write to the output folder .*a-file\/dist/,
+    );
     assert.match(result.stderr, /hint: choose another folder with --out/);
   });
 
   test("not enough free space in --out (a 1 MiB tmpfs): exit 4, DISK_FULL, nothing left there", async (t) => {
-    const dir = await project("no-space", { "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n" });
+    const dir = await project("no-space", {
+      "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n",
+    });
     const small = path.join(workdir, "small");
     mkdirSync(small);
     if ((await run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small])).code !== 0) {
@@ -216,7 +315,10 @@ describe("sealift pack on bad input", () => {
     try {
       const result = await sealift(["pack", dir, "--out", small]);
       assert.equal(result.code, 4, result.stderr);
-      assert.match(result.stderr, /error\[DISK_FULL\]: not enough free space in .*small: the archive needs about .* is free/);
+      assert.match(
+        result.stderr,
+        /error\[DISK_FULL\]: not enough free space in .*small: the archive needs about .* is free/,
+      );
       assert.deepEqual(readdirSync(small), []);
     } finally {
       await run("umount", [small]);
@@ -246,11 +348,14 @@ describe("sealift pack on an unfamiliar project", () => {
           "",
         ].join("\n"),
       );
-      writeFileSync(path.join(dir, "compose.override.yaml"), "services:\n  api:\n    ports:\n      - '127.0.0.1:${API_PORT:-9000}:9000'\n");
+      writeFileSync(
+        path.join(dir, "compose.override.yaml"),
+        "services:\n  api:\n    ports:\n      - '127.0.0.1:${API_PORT:-9000}:9000'\n",
+      );
       mkdirSync(path.join(dir, "deploy"));
       writeFileSync(
         path.join(dir, "deploy/api.Dockerfile"),
-        "FROM sealift-example/busybox:1.36\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCMD [\"httpd\", \"-f\", \"-p\", \"9000\"]\n",
+        'FROM sealift-example/busybox:1.36\nARG GREETING\nRUN echo "$GREETING" > /greeting\nCMD ["httpd", "-f", "-p", "9000"]\n',
       );
       await commitChange(dir, "compose.yaml", readFileSync(path.join(dir, "compose.yaml"), "utf8"));
       const out = path.join(example.workdir, "dist");
@@ -264,8 +369,14 @@ describe("sealift pack on an unfamiliar project", () => {
       assert.match(listing.stdout, /^otherapp-complete-\d{8}\/compose\/compose\.yaml$/m);
       assert.deepEqual(packed.images.map((i) => i.service).sort(), ["api", "cache"]);
     } finally {
-      await removeImages(["otherapp-api:" + (await run("git", ["-C", dir, "rev-parse", "--short=7", "HEAD"])).stdout.trim()]);
-      await removeImages((await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).split("\n").filter((r) => r.startsWith("otherapp-")));
+      await removeImages([
+        "otherapp-api:" + (await run("git", ["-C", dir, "rev-parse", "--short=7", "HEAD"])).stdout.trim(),
+      ]);
+      await removeImages(
+        (await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]))
+          .split("\n")
+          .filter((r) => r.startsWith("otherapp-")),
+      );
       example.cleanup();
     }
   });

@@ -20,11 +20,23 @@ export async function removeImages(refs: string[]): Promise<void> {
 
 /** Removes a compose project's containers, networks and volumes, whatever state it is in. */
 export async function removeProject(project: string): Promise<void> {
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  const ids = (
+    await run("docker", ["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])
+  ).stdout
+    .split("\n")
+    .filter(Boolean);
   if (ids.length) await run("docker", ["rm", "-f", "-v", ...ids]);
-  const volumes = (await run("docker", ["volume", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  const volumes = (
+    await run("docker", ["volume", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])
+  ).stdout
+    .split("\n")
+    .filter(Boolean);
   if (volumes.length) await run("docker", ["volume", "rm", "-f", ...volumes]);
-  const networks = (await run("docker", ["network", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])).stdout.split("\n").filter(Boolean);
+  const networks = (
+    await run("docker", ["network", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])
+  ).stdout
+    .split("\n")
+    .filter(Boolean);
   if (networks.length) await run("docker", ["network", "rm", ...networks]);
 }
 

@@ -12,7 +12,15 @@ export interface ExampleProject {
 }
 
 async function git(dir: string, args: string[]): Promise<void> {
-  const outcome = await run("git", ["-C", dir, "-c", "user.email=test@sealift", "-c", "user.name=sealift test", ...args]);
+  const outcome = await run("git", [
+    "-C",
+    dir,
+    "-c",
+    "user.email=test@sealift",
+    "-c",
+    "user.name=sealift test",
+    ...args,
+  ]);
   if (outcome.code !== 0) throw new Error(`git ${args.join(" ")}: ${outcome.stderr}`);
 }
 

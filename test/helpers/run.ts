@@ -7,7 +7,11 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SEALIFT_CLI = path.join(ROOT, "build", "sealift.cjs");
-export const INSTALLER = path.join(ROOT, "build", `sealift-install-linux-${process.arch === "arm64" ? "arm64" : "x64"}`);
+export const INSTALLER = path.join(
+  ROOT,
+  "build",
+  `sealift-install-linux-${process.arch === "arm64" ? "arm64" : "x64"}`,
+);
 /** A PATH with docker and docker-compose but no node, as on an operator's host. */
 export const HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -21,7 +25,13 @@ export interface Outcome {
 export async function run(
   file: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; cleanEnv?: boolean; input?: string; timeoutMs?: number } = {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    cleanEnv?: boolean;
+    input?: string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<Outcome> {
   const started = performance.now();
   const result = await execa(file, args, {
@@ -47,8 +57,16 @@ export function sealift(args: string[], options: Parameters<typeof run>[2] = {})
 }
 
 /** Runs an installer binary as an operator would: no Node on PATH, nothing from this environment. */
-export function installer(binary: string, args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<Outcome> {
-  return run(binary, args, { ...options, cleanEnv: true, env: { PATH: HOST_PATH, HOME: "/root", ...options.env } });
+export function installer(
+  binary: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+): Promise<Outcome> {
+  return run(binary, args, {
+    ...options,
+    cleanEnv: true,
+    env: { PATH: HOST_PATH, HOME: "/root", ...options.env },
+  });
 }
 
 export async function freePort(): Promise<number> {

@@ -1,0 +1,308 @@
+/**
+ * The bundle format on its own (no Docker): what BundleWriter writes verifies, from the archive and
+ * from the folder system tar extracts; anything damaged, extra or hostile is refused with its code.
+ */
+import assert from "node:assert/strict";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { after, describe, test } from "node:test";
+import { createGzip } from "node:zlib";
+import tar from "tar-stream";
+import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
+import { BundleWriter } from "../../src/bundle/bundle-writer.js";
+import type { FileRecord, LinkRecord, Manifest } from "../../src/bundle/manifest.js";
+import { verifyBundle } from "../../src/bundle/verify.js";
+import { SealiftError } from "../../src/errors.js";
+import { extractTarSafely } from "../../src/installer/safe-extract.js";
+import { run } from "../helpers/run.js";
+
+const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-format-"));
+after(() => rmSync(workdir, { recursive: true, force: true }));
+
+function manifestFor(files: FileRecord[], links: LinkRecord[], sums: string): Manifest {
+  return {
+    format: "sealift-bundle",
+    formatVersion: 1,
+    tool: { name: "sealift", version: "test" },
+    createdAt: new Date().toISOString(),
+    project: {
+      name: "demo",
+      release: "r1",
+      composeFiles: ["compose.yaml"],
+      override: "compose/compose.sealift.yaml",
+      envTemplate: null,
+      variables: [],
+    },
+    source: { path: "source/source.tar", git: null },
+    build: { dockerClient: "x", dockerServer: "x", builder: "buildkit", compose: null },
+    images: { format: "docker-archive", dir: "images/", bytes: 0 },
+    services: [
+      {
+        name: "web",
+        image: "demo-web:r1",
+        imageId: `sha256:${"a".repeat(64)}`,
+        built: true,
+        platform: { os: "linux", architecture: "amd64" },
+        layers: [],
+        ports: [],
+        healthcheck: false,
+      },
+    ],
+    installer: { path: "install", platform: "linux/amd64" },
+    requirements: { dockerMinVersion: "20.10", dockerDataBytes: 0, installDirBytes: 0 },
+    files,
+    links,
+    sha256sums: sums,
+  };
+}
+
+async function writeBundle(file: string, edit: (m: Manifest) => Manifest = (m) => m): Promise<void> {
+  const writer = new BundleWriter(createWriteStream(file), {
+    topDir: "demo-complete-20260101",
+    mtime: new Date(),
+  });
+  await writer.addBuffer("compose/compose.yaml", "services:\n  web:\n    image: demo-web:r1\n");
+  await writer.addBuffer("source/source.tar", Buffer.alloc(1024));
+  await writer.addBuffer("images/layer/layer.tar", Buffer.alloc(300_000, 7));
+  await writer.addSymlink("images/other/layer.tar", "../layer/layer.tar");
+  await writer.addBuffer("install", "#!/bin/sh\n", 0o755);
+  const written = await writer.finish((files, links, sums) => edit(manifestFor(files, links, sums)));
+  writeFileSync(`${file}.sha256`, `${written.sha256}  ${path.basename(file)}\n`);
+}
+
+/** A .tar.gz made entry by entry, for hostile archives. */
+async function rawArchive(
+  file: string,
+  entries: Array<{ header: tar.Header; body?: string }>,
+): Promise<void> {
+  const pack = tar.pack();
+  const done = pipeline(pack as unknown as Readable, createGzip(), createWriteStream(file));
+  for (const { header, body } of entries) pack.entry(header, body ?? "");
+  pack.finalize();
+  await done;
+}
+
+async function rejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof SealiftError, String(error));
+    assert.equal(error.code, code, error.message);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+describe("a bundle BundleWriter writes", () => {
+  const file = path.join(workdir, "ok.tar.gz");
+
+  test("verifies from the archive (with its .sha256) and from the folder system tar extracts", async () => {
+    await writeBundle(file);
+    const fromArchive = await verifyBundle(archiveSource(file));
+    assert.equal(fromArchive.sidecarChecked, true);
+    assert.equal(fromArchive.filesChecked, 4);
+    assert.equal((await run("sha256sum", ["-c", "ok.tar.gz.sha256"], { cwd: workdir })).code, 0);
+    const out = path.join(workdir, "ok");
+    mkdirSync(out);
+    assert.equal((await run("tar", ["xzf", file, "-C", out])).code, 0);
+    const fromFolder = await verifyBundle(directorySource(path.join(out, "demo-complete-20260101")));
+    assert.equal(fromFolder.manifestDigest, fromArchive.manifestDigest);
+    assert.equal(
+      (await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: path.join(out, "demo-complete-20260101") })).code,
+      0,
+    );
+  });
+
+  test("an archive that does not match its .sha256 is refused, naming the archive", async () => {
+    const other = path.join(workdir, "sidecar.tar.gz");
+    await writeBundle(other);
+    writeFileSync(`${other}.sha256`, `${"0".repeat(64)}  sidecar.tar.gz\n`);
+    await rejects(
+      verifyBundle(archiveSource(other)),
+      "BUNDLE_CHECKSUM_MISMATCH",
+      /sidecar\.tar\.gz: expected sha256 0{64}, got [0-9a-f]{64}/,
+    );
+  });
+
+  test("a manifest that does not match its schema is refused, listing what is wrong", async () => {
+    const bad = path.join(workdir, "schema.tar.gz");
+    await writeBundle(bad, (m) => ({ ...m, services: [{ ...m.services[0]!, imageId: "latest" }] }));
+    await assert.rejects(
+      verifyBundle(archiveSource(bad)),
+      (e: SealiftError) =>
+        e.code === "BUNDLE_MANIFEST_INVALID" && e.details.some((d) => /^services\.0\.imageId: /.test(d)),
+    );
+  });
+
+  test("a newer format version asks for the installer that came with it", async () => {
+    const newer = path.join(workdir, "v2.tar.gz");
+    await writeBundle(newer, (m) => ({ ...m, formatVersion: 2 }) as unknown as Manifest);
+    await assert.rejects(
+      verifyBundle(archiveSource(newer)),
+      (e: SealiftError) =>
+        e.code === "BUNDLE_MANIFEST_INVALID" &&
+        /format v2; use the installer that came with it/.test(e.hint ?? ""),
+    );
+  });
+
+  test("a file missing from the folder is refused", async () => {
+    const out = path.join(workdir, "missing");
+    mkdirSync(out);
+    await run("tar", ["xzf", file, "-C", out]);
+    rmSync(path.join(out, "demo-complete-20260101", "source/source.tar"));
+    await rejects(
+      verifyBundle(directorySource(path.join(out, "demo-complete-20260101"))),
+      "BUNDLE_FILE_MISSING",
+      /source\/source\.tar is listed in SHA256SUMS but missing/,
+    );
+  });
+});
+
+describe("hostile archives are refused before anything is written", () => {
+  const top = "demo-complete-20260101";
+  const cases: Array<{
+    name: string;
+    entries: Array<{ header: tar.Header; body?: string }>;
+    message: RegExp;
+  }> = [
+    {
+      name: "rejects-path-traversal",
+      entries: [
+        { header: { name: `${top}/`, type: "directory" } },
+        { header: { name: `${top}/../escape.txt`, size: 1 }, body: "x" },
+      ],
+      message: /leaves its folder/,
+    },
+    {
+      name: "rejects-absolute-path",
+      entries: [{ header: { name: "/etc/sealift-test", size: 1 }, body: "x" }],
+      message: /is an absolute path|outside the bundle's top folder/,
+    },
+    {
+      name: "rejects-second-top-folder",
+      entries: [
+        { header: { name: `${top}/a`, size: 1 }, body: "x" },
+        { header: { name: "other/b", size: 1 }, body: "x" },
+      ],
+      message: /is outside the bundle's top folder/,
+    },
+    {
+      name: "rejects-symlink-escape",
+      entries: [{ header: { name: `${top}/images/x`, type: "symlink", linkname: "../../../etc/passwd" } }],
+      message: /links to \.\.\/\.\.\/\.\.\/etc\/passwd, outside images\//,
+    },
+    {
+      name: "rejects-symlink-outside-images",
+      entries: [{ header: { name: `${top}/install`, type: "symlink", linkname: "images/x" } }],
+      message: /is a link outside images\//,
+    },
+    {
+      name: "rejects-hard-link",
+      entries: [{ header: { name: `${top}/images/h`, type: "link", linkname: `${top}/manifest.json` } }],
+      message: /is a link, which a bundle never holds/,
+    },
+    {
+      name: "rejects-device-file",
+      entries: [
+        { header: { name: `${top}/images/dev`, type: "character-device", devmajor: 1, devminor: 3 } },
+      ],
+      message: /is a character-device/,
+    },
+    {
+      name: "rejects-fifo",
+      entries: [{ header: { name: `${top}/images/fifo`, type: "fifo" } }],
+      message: /is a fifo/,
+    },
+    {
+      name: "rejects-duplicate-entry",
+      entries: [
+        { header: { name: `${top}/install`, size: 1 }, body: "a" },
+        { header: { name: `${top}/install`, size: 1 }, body: "b" },
+      ],
+      message: /appears twice/,
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const file = path.join(workdir, `${c.name}.tar.gz`);
+      await rawArchive(file, c.entries);
+      await rejects(verifyBundle(archiveSource(file)), "BUNDLE_UNSAFE_ENTRY", c.message);
+    });
+  }
+
+  test("rejects-truncated-archive", async () => {
+    const file = path.join(workdir, "whole.tar.gz");
+    await writeBundle(file);
+    const cut = path.join(workdir, "cut.tar.gz");
+    const whole = readFileSync(file);
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    await rejects(
+      verifyBundle(archiveSource(cut)),
+      "BUNDLE_UNREADABLE",
+      /cut\.tar\.gz is damaged or truncated/,
+    );
+  });
+});
+
+describe("the source tarball is extracted inside the install folder only", () => {
+  async function extract(name: string, entries: Array<{ header: tar.Header; body?: string }>) {
+    const root = path.join(workdir, name, "root");
+    mkdirSync(root, { recursive: true });
+    const pack = tar.pack();
+    for (const { header, body } of entries) pack.entry(header, body ?? "");
+    pack.finalize();
+    return { root, result: extractTarSafely(pack as unknown as Readable, root) };
+  }
+
+  test("extracts files, folders, modes and links that stay inside", async () => {
+    const { root, result } = await extract("good", [
+      { header: { name: "app/", type: "directory" } },
+      { header: { name: "app/run.sh", size: 5, mode: 0o755 }, body: "echo\n" },
+      { header: { name: "current", type: "symlink", linkname: "app/run.sh" } },
+    ]);
+    assert.equal(await result, 1);
+    assert.equal(readFileSync(path.join(root, "current"), "utf8"), "echo\n");
+  });
+
+  for (const [name, entries, message] of [
+    [
+      "rejects-symlink-escape-in-source",
+      [{ header: { name: "evil", type: "symlink", linkname: "../../outside" } }],
+      /links to \.\.\/\.\.\/outside, outside the install folder/,
+    ],
+    [
+      "rejects-write-through-symlink",
+      [
+        { header: { name: "d", type: "symlink", linkname: "sub" } },
+        { header: { name: "d/x", size: 1 }, body: "x" },
+      ],
+      /would be written through d, which is not a folder/,
+    ],
+    [
+      "rejects-parent-path-in-source",
+      [{ header: { name: "../x", size: 1 }, body: "x" }],
+      /leaves its folder/,
+    ],
+    ["rejects-fifo-in-source", [{ header: { name: "f", type: "fifo" } }], /is a fifo/],
+  ] as const) {
+    test(name, async () => {
+      const { root, result } = await extract(
+        name,
+        entries as unknown as Array<{ header: tar.Header; body?: string }>,
+      );
+      await rejects(result, "BUNDLE_UNSAFE_ENTRY", message);
+      assert.deepEqual(readdirSync(path.dirname(root)), ["root"], "nothing was written beside the root");
+      assert.equal(existsSync(path.join(root, "sub", "x")), false);
+    });
+  }
+});
