@@ -28,6 +28,9 @@ import { SealiftError } from "../../src/errors.js";
 import { extractTarSafely } from "../../src/installer/safe-extract.js";
 import { run } from "../helpers/run.js";
 
+/** A tar header as written in the cases: only what each case needs. */
+type RawEntry = { header: Partial<tar.Header> & { name: string }; body?: string };
+
 const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-format-"));
 after(() => rmSync(workdir, { recursive: true, force: true }));
 
@@ -83,13 +86,10 @@ async function writeBundle(file: string, edit: (m: Manifest) => Manifest = (m) =
 }
 
 /** A .tar.gz made entry by entry, for hostile archives. */
-async function rawArchive(
-  file: string,
-  entries: Array<{ header: tar.Header; body?: string }>,
-): Promise<void> {
+async function rawArchive(file: string, entries: RawEntry[]): Promise<void> {
   const pack = tar.pack();
   const done = pipeline(pack as unknown as Readable, createGzip(), createWriteStream(file));
-  for (const { header, body } of entries) pack.entry(header, body ?? "");
+  for (const { header, body } of entries) pack.entry(header as tar.Header, body ?? "");
   pack.finalize();
   await done;
 }
@@ -172,7 +172,7 @@ describe("hostile archives are refused before anything is written", () => {
   const top = "demo-complete-20260101";
   const cases: Array<{
     name: string;
-    entries: Array<{ header: tar.Header; body?: string }>;
+    entries: RawEntry[];
     message: RegExp;
   }> = [
     {
@@ -255,11 +255,11 @@ describe("hostile archives are refused before anything is written", () => {
 });
 
 describe("the source tarball is extracted inside the install folder only", () => {
-  async function extract(name: string, entries: Array<{ header: tar.Header; body?: string }>) {
+  async function extract(name: string, entries: RawEntry[]) {
     const root = path.join(workdir, name, "root");
     mkdirSync(root, { recursive: true });
     const pack = tar.pack();
-    for (const { header, body } of entries) pack.entry(header, body ?? "");
+    for (const { header, body } of entries) pack.entry(header as tar.Header, body ?? "");
     pack.finalize();
     return { root, result: extractTarSafely(pack as unknown as Readable, root) };
   }
@@ -296,10 +296,7 @@ describe("the source tarball is extracted inside the install folder only", () =>
     ["rejects-fifo-in-source", [{ header: { name: "f", type: "fifo" } }], /is a fifo/],
   ] as const) {
     test(name, async () => {
-      const { root, result } = await extract(
-        name,
-        entries as unknown as Array<{ header: tar.Header; body?: string }>,
-      );
+      const { root, result } = await extract(name, entries as unknown as RawEntry[]);
       await rejects(result, "BUNDLE_UNSAFE_ENTRY", message);
       assert.deepEqual(readdirSync(path.dirname(root)), ["root"], "nothing was written beside the root");
       assert.equal(existsSync(path.join(root, "sub", "x")), false);
