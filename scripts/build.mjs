@@ -104,12 +104,11 @@ for (const arch of ARCHES) {
   copyFileSync(nodeBinary(arch), tmp);
   chmodSync(tmp, 0o755);
   // Strip before injecting: stripping afterwards breaks the binary.
+  const strip = arch === hostArch ? "strip" : `${arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu-strip`;
   try {
-    execFileSync("strip", [tmp], { stdio: "ignore" });
+    execFileSync(strip, [tmp], { stdio: "ignore" });
   } catch {
-    log(
-      `strip cannot handle linux-${arch} here; the ${arch} installer stays unstripped (larger, works the same)`,
-    );
+    log(`no ${strip} here: the ${arch} installer stays unstripped (larger, works the same)`);
   }
   execFileSync(
     process.execPath,
@@ -121,7 +120,8 @@ for (const arch of ARCHES) {
       "--sentinel-fuse",
       SENTINEL,
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    // postject's LIEF prints harmless section warnings: show its output only if it fails.
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
   renameSync(tmp, target);
   writeFileSync(stamp, want);

@@ -87,10 +87,12 @@ export async function writeSourceTar(
   signal?: AbortSignal,
 ): Promise<number> {
   if (!state.dirty && state.commit) {
-    const prefix = (
-      await runCommand("git", ["-C", dir, "rev-parse", "--show-prefix"], { signal })
-    ).stdout.trim();
-    const archive = streamCommand("git", ["-C", dir, "archive", "--format=tar", `HEAD:${prefix}`], {
+    const where = await runCommand("git", ["-C", dir, "rev-parse", "--show-toplevel", "--show-prefix"], {
+      signal,
+    });
+    const [top = dir, prefix = ""] = where.stdout.split("\n");
+    // From the top: `HEAD:prefix` is the project's own tree, with paths relative to it.
+    const archive = streamCommand("git", ["-C", top, "archive", "--format=tar", `HEAD:${prefix}`], {
       signal,
     });
     await Promise.all([pipeline(archive.stdout, createWriteStream(file), { signal }), archive.done]);
