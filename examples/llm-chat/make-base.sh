@@ -1,8 +1,10 @@
 #!/bin/sh
 # Builds the example's offline base image, sealift-example/busybox:1.36, from the host's static busybox
 # (Debian's busybox-static). No registry is involved: the image starts FROM scratch.
+# Usage: make-base.sh [TAG [LABEL]]  (a label gives the image an ID of its own, for tests)
 set -eu
 tag=${1:-sealift-example/busybox:1.36}
+label=${2:-}
 busybox=${BUSYBOX:-/bin/busybox}
 if docker image inspect "$tag" >/dev/null 2>&1; then exit 0; fi
 [ -x "$busybox" ] || { echo "make-base: $busybox not found; install it: apt-get install -y busybox-static" >&2; exit 1; }
@@ -17,5 +19,6 @@ RUN mkdir -p /tmp /root /etc /var/www && chmod 1777 /tmp \
  && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group
 CMD ["sh"]
 DOCKERFILE
+if [ -n "$label" ]; then echo "LABEL sealift.example=\"$label\"" >> "$ctx/Dockerfile"; fi
 docker build -q -t "$tag" "$ctx" >/dev/null
 echo "make-base: built $tag"

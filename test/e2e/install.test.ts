@@ -49,13 +49,11 @@ describe("the installer", () => {
   /** The host as the operator finds it: none of the app's images, an empty build cache. */
   async function pristineHost(): Promise<void> {
     await removeProject(example.name);
-    // By ID: identical builds elsewhere on this engine share the IDs under other names. Built ones first.
+    // By ID, built ones first, then their base (the example's copy has images of its own).
     const ids = [
       ...new Set(manifest.services.sort((a, b) => Number(b.built) - Number(a.built)).map((s) => s.imageId)),
     ];
     for (const id of ids) await run("docker", ["rmi", "-f", id]);
-    // Images built on the same base elsewhere keep it as a parent: nothing here may hold it.
-    await run("docker", ["image", "prune", "-af"]);
     await run("docker", ["builder", "prune", "-af"]);
     for (const s of manifest.services)
       assert.equal(await imageId(s.imageId), null, `${s.image} is gone before the test`);
@@ -78,7 +76,6 @@ describe("the installer", () => {
   after(async () => {
     await removeProject(example.name);
     await removeImages(await projectImages(example.name));
-    await run("sh", ["-c", "examples/llm-chat/make-base.sh"]);
     example.cleanup();
   });
 

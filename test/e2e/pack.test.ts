@@ -17,7 +17,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseManifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages } from "../helpers/docker.js";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, ensureBaseImage, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { INSTALLER, SEALIFT_CLI, run, sealift } from "../helpers/run.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
@@ -194,8 +194,9 @@ describe("sealift pack", () => {
 
 describe("sealift pack on bad input", () => {
   let workdir: string;
-  before(() => {
+  before(async () => {
     workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-bad-"));
+    await ensureBaseImage();
   });
   after(() => rmSync(workdir, { recursive: true, force: true }));
 
@@ -328,6 +329,7 @@ describe("sealift pack on bad input", () => {
 
 describe("sealift pack on an unfamiliar project", () => {
   test("compose.yaml + compose.override.yaml, a custom Dockerfile path and build args: an archive sha256sum and tar accept", async () => {
+    await ensureBaseImage();
     const example = await exampleProject("other");
     const dir = example.dir;
     try {

@@ -1,7 +1,8 @@
 /** The example app as a fresh git project under a unique name, so tests never collide. */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { BASE_IMAGE } from "./docker.js";
 import { ROOT, run } from "./run.js";
 
 export interface ExampleProject {
@@ -25,17 +26,35 @@ async function git(dir: string, args: string[]): Promise<void> {
 }
 
 /** Makes sure the example's offline base image exists (built FROM scratch with busybox). */
-export async function ensureBaseImage(): Promise<void> {
-  const outcome = await run("sh", [path.join(ROOT, "examples/llm-chat/make-base.sh")]);
+export async function ensureBaseImage(tag = BASE_IMAGE, label = ""): Promise<void> {
+  const outcome = await run("sh", [path.join(ROOT, "examples/llm-chat/make-base.sh"), tag, label]);
   if (outcome.code !== 0) throw new Error(`make-base.sh failed: ${outcome.stderr}`);
 }
 
+/** Replaces text in every file below dir. */
+function replaceInTree(dir: string, from: string, to: string): void {
+  for (const entry of readdirSync(dir)) {
+    const file = path.join(dir, entry);
+    if (statSync(file).isDirectory()) replaceInTree(file, from, to);
+    else {
+      const text = readFileSync(file, "utf8");
+      if (text.includes(from)) writeFileSync(file, text.split(from).join(to));
+    }
+  }
+}
+
+/**
+ * A copy of the example named NAME whose base image is NAME-base:1.36, labelled with NAME: every
+ * image it builds has IDs of its own, so a test can remove them all without touching anything
+ * else on the engine (the demo's app, other tests).
+ */
 export async function exampleProject(prefix: string): Promise<ExampleProject> {
-  await ensureBaseImage();
   const workdir = mkdtempSync(path.join(os.tmpdir(), `sealift-${prefix}-`));
   const name = `sl${prefix}${Math.random().toString(36).slice(2, 7)}`;
   const dir = path.join(workdir, name);
   cpSync(path.join(ROOT, "examples/llm-chat"), dir, { recursive: true });
+  replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
+  await ensureBaseImage(`${name}-base:1.36`, name);
   await git(dir, ["init", "-q"]);
   await git(dir, ["add", "-A"]);
   await git(dir, ["commit", "-qm", "example"]);
