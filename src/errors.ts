@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   SERVICE_INVALID: ExitCode.usage,
   DOCKERFILE_MISSING: ExitCode.usage,
   GIT_DIRTY: ExitCode.usage,
+  LINT_FAILED: ExitCode.usage,
   GIT_MISSING: ExitCode.usage,
   OUT_NOT_WRITABLE: ExitCode.usage,
   // integrity

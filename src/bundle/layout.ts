@@ -9,6 +9,7 @@
  *     compose/env.template            the project's .env, as the defaults for the questions
  *     source/source.tar               the project's source (git archive of HEAD)
  *     images/...                      `docker save` output, unpacked entry by entry (docker-archive)
+ *     cache/mounts/<id>.tar           the contents of each RUN --mount=type=cache id (optional)
  *     install                         the installer for the images' platform
  *     SHA256SUMS                      `sha256sum -c` compatible, every file above
  *     manifest.json                   what the bundle holds; carries the digest of SHA256SUMS
@@ -29,6 +30,9 @@ export const COMPOSE_DIR = "compose/";
 export const OVERRIDE_PATH = "compose/compose.sealift.yaml";
 export const ENV_TEMPLATE_PATH = "compose/env.template";
 export const IMAGES_DIR = "images/";
+export const CACHE_MOUNTS_DIR = "cache/mounts/";
+/** The compose override with build.cache_from, written on the target when the cache is imported. */
+export const CACHE_OVERRIDE_FILE = "compose.cache.yaml";
 
 /** The override's file name once installed next to the project's compose files. */
 export const OVERRIDE_FILE = "compose.sealift.yaml";
@@ -48,7 +52,8 @@ export function entryRank(path: string): number {
   if (path.startsWith(COMPOSE_DIR)) return 1;
   if (path.startsWith("source/")) return 2;
   if (path.startsWith(IMAGES_DIR)) return 4;
-  if (path === INSTALLER_PATH) return 5;
+  if (path.startsWith("cache/")) return 5;
+  if (path === INSTALLER_PATH) return 6;
   if (path === SUMS_PATH) return 8;
   if (path === MANIFEST_PATH) return 9;
   return 3;

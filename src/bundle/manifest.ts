@@ -80,6 +80,33 @@ export const manifestSchema = z.looseObject({
     /** Bytes the installed source and compose files take. */
     installDirBytes: z.number().int().nonnegative(),
   }),
+  /** The build cache (absent when packed with --no-cache). */
+  cache: z
+    .object({
+      images: z.array(
+        z.object({
+          service: z.string(),
+          stage: z.string(),
+          image: z.string(),
+          imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+        }),
+      ),
+      mounts: z.array(
+        z.object({
+          id: z.string().min(1),
+          target: z.string(),
+          /** Mount options as written in the Dockerfile (uid, gid, mode, sharing...). */
+          options: z.record(z.string(), z.string()),
+          service: z.string(),
+          stage: z.string(),
+          /** The image the helper build runs in on the target. */
+          helper: z.string(),
+          path: relativePath,
+          bytes: z.number().int().nonnegative(),
+        }),
+      ),
+    })
+    .optional(),
   files: z.array(fileRecordSchema).min(1),
   links: z.array(linkRecordSchema),
   /** sha256 of SHA256SUMS: the manifest vouches for the list that vouches for every file. */

@@ -4,7 +4,8 @@
 import { Command, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install, installSummary, serviceRows } from "../installer/install.js";
-import { describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
+import { describeCacheStatus } from "../installer/build-cache.js";
+import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
 import { formatTable } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
@@ -183,6 +184,27 @@ ${EXIT_CODES_HELP}`,
               durationMs: result.durationMs,
             });
           else process.stdout.write(describeRebuild(result));
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
+    .command("cache")
+    .description("The build cache on this host")
+    .command("status")
+    .description(
+      "Which cache images and mounts are present, their sizes and dates, Docker's disk usage, and which " +
+        "installed files changed since install (their steps will run again on rebuild).",
+    )
+    .option("-d, --dir <dir>", "install directory")
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const report = await cacheReport(resolveDir(flags.dir), signal);
+          if (flags.json) printJson({ ok: true, ...report });
+          else process.stdout.write(describeCacheStatus(report));
         },
         { json: () => flags.json },
       );

@@ -54,6 +54,8 @@ export function sealiftProgram(): Command {
     )
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
+    .option("--no-cache", "leave the build cache out (stage images and RUN --mount=type=cache contents)")
+    .option("--strict", "Dockerfile lint warnings and cache-export problems are errors", false)
     .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
     .addOption(
       new Option("--gzip-level <n>", "gzip level, 1 (fast) to 9 (small)").default(6).argParser((v) => {
@@ -79,6 +81,8 @@ export function sealiftProgram(): Command {
             outputTemplate: flags.outputTemplate,
             allowDirty: flags.allowDirty,
             pull: flags.pull,
+            cache: flags.cache,
+            strict: flags.strict,
             installer: flags.installer,
             gzipLevel: flags.gzipLevel,
             reporter,

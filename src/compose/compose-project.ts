@@ -31,6 +31,7 @@ const buildSchema = z.union([
     context: z.string().optional(),
     dockerfile: z.string().optional(),
     target: z.string().optional(),
+    cache_from: z.array(z.string()).optional(),
     args: z.union([z.record(z.string(), scalar), z.array(z.string())]).optional(),
   }),
 ]);
@@ -64,7 +65,13 @@ export interface PublishedPort {
 export interface ServiceModel {
   name: string;
   image?: string;
-  build?: { context: string; dockerfile: string; target?: string; args: Record<string, string> };
+  build?: {
+    context: string;
+    dockerfile: string;
+    target?: string;
+    args: Record<string, string>;
+    cacheFrom: string[];
+  };
   ports: PublishedPort[];
   hasHealthcheck: boolean;
 }
@@ -117,6 +124,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Compose's merge of several files: maps merge key by key, later files win; lists of ports add up. */
 function merge(base: unknown, over: unknown, key = ""): unknown {
+  // `build: ./dir` is short for `build: {context: ./dir}`: merge it as that.
+  if (key === "build") {
+    if (typeof base === "string") base = { context: base };
+    if (typeof over === "string") over = { context: over };
+  }
   if (isRecord(base) && isRecord(over)) {
     const out: Record<string, unknown> = { ...base };
     for (const [k, v] of Object.entries(over)) out[k] = k in base ? merge(base[k], v, k) : v;
@@ -278,6 +290,7 @@ export function buildComposeModel(
         context,
         dockerfile: path.resolve(context, b.dockerfile ?? "Dockerfile"),
         args: stringArgs(b.args),
+        cacheFrom: "cache_from" in b ? (b.cache_from ?? []) : [],
         ...(b.target ? { target: b.target } : {}),
       };
     }

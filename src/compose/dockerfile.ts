@@ -74,11 +74,20 @@ export function parseDockerfile(text: string): Dockerfile {
     if (instruction.keyword === "FROM") {
       const parts = instruction.args.split(/\s+/).filter((p) => !p.startsWith("--"));
       const name = parts[1]?.toUpperCase() === "AS" ? parts[2] : undefined;
-      stages.push({ index: stages.length, name: name ?? String(stages.length), from: parts[0] ?? "", line: instruction.line, instructions: [] });
+      stages.push({
+        index: stages.length,
+        name: name ?? String(stages.length),
+        from: parts[0] ?? "",
+        line: instruction.line,
+        instructions: [],
+      });
     } else if (stages.length === 0) {
       if (instruction.keyword === "ARG") {
         const [name, value] = instruction.args.split("=", 2);
-        globalArgs[name!.trim()] = { value: value?.trim().replace(/^["']|["']$/g, ""), line: instruction.line };
+        globalArgs[name!.trim()] = {
+          value: value?.trim().replace(/^["']|["']$/g, ""),
+          line: instruction.line,
+        };
       }
     } else stages[stages.length - 1]!.instructions.push(instruction);
   }
@@ -98,7 +107,12 @@ export function cacheMounts(instruction: Instruction): CacheMount[] {
     if (options.type !== "cache") continue;
     const target = options.target ?? options.dst ?? options.destination;
     if (!target) continue;
-    const { type: _type, target: _t, dst: _d, destination: _dd, id, ...rest } = options;
+    const rest = Object.fromEntries(
+      Object.entries(options).filter(
+        ([key]) => !["type", "target", "dst", "destination", "id"].includes(key),
+      ),
+    );
+    const id = options.id;
     mounts.push({ id: id ?? target, target, options: rest, line: instruction.line });
   }
   return mounts;

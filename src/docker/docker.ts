@@ -49,20 +49,28 @@ export async function inspectImage(
 export interface BuildRequest {
   context: string;
   dockerfile?: string;
-  tag: string;
+  /** The tag to give the result; none with `output`. */
+  tag?: string;
   target?: string;
   args: Record<string, string>;
+  /** Images whose (inline) cache the build may use. */
+  cacheFrom?: string[];
+  /** A BuildKit exporter instead of an image, e.g. "type=local,dest=DIR". */
+  output?: string;
   /** Progress lines from the builder, as they come. */
   onLine?: (line: string) => void;
   signal?: AbortSignal;
 }
 
 export async function buildImage(host: DockerHost, request: BuildRequest) {
-  const args = host.builder === "buildx" ? ["buildx", "build", "--load", "--progress=plain"] : ["build"];
+  const args = host.builder === "buildx" ? ["buildx", "build", "--progress=plain"] : ["build"];
+  if (host.builder === "buildx" && !request.output) args.push("--load");
   if (host.builder === "buildkit") args.push("--progress=plain");
-  args.push("-t", request.tag);
+  if (request.tag) args.push("-t", request.tag);
+  if (request.output) args.push("--output", request.output);
   if (request.dockerfile) args.push("-f", request.dockerfile);
   if (request.target) args.push("--target", request.target);
+  for (const ref of request.cacheFrom ?? []) args.push("--cache-from", ref);
   for (const [key, value] of Object.entries(request.args)) args.push("--build-arg", `${key}=${value}`);
   args.push(request.context);
   return runCommand(host.docker, args, {

@@ -18,15 +18,27 @@ export interface ImagePlan {
   missing: string[];
 }
 
+/** Every image the bundle ships: the services' and the build cache's stage images. */
+export function shippedImages(manifest: Manifest): Array<{ name: string; image: string; imageId: string }> {
+  return [
+    ...manifest.services.map((s) => ({ name: s.name, image: s.image, imageId: s.imageId })),
+    ...(manifest.cache?.images ?? []).map((c) => ({
+      name: `cache ${c.service}/${c.stage}`,
+      image: c.image,
+      imageId: c.imageId,
+    })),
+  ];
+}
+
 export async function planImages(
   host: DockerHost,
   manifest: Manifest,
   signal?: AbortSignal,
 ): Promise<ImagePlan> {
   const plan: ImagePlan = { present: [], missing: [] };
-  for (const service of manifest.services) {
-    const found = await inspectImage(host, service.imageId, signal);
-    (found ? plan.present : plan.missing).push(service.name);
+  for (const shipped of shippedImages(manifest)) {
+    const found = await inspectImage(host, shipped.imageId, signal);
+    (found ? plan.present : plan.missing).push(shipped.name);
   }
   return plan;
 }
@@ -80,12 +92,12 @@ export async function checkLoadedImages(
   manifest: Manifest,
   signal?: AbortSignal,
 ): Promise<void> {
-  for (const service of manifest.services) {
+  for (const service of shippedImages(manifest)) {
     const byId = await inspectImage(host, service.imageId, signal);
     if (!byId) {
       throw new SealiftError(
         "LOAD_FAILED",
-        `image ${service.image} (${service.imageId.slice(7, 19)}) of service ${service.name} is not on the host after loading`,
+        `image ${service.image} (${service.imageId.slice(7, 19)}) of ${service.name} is not on the host after loading`,
         {
           hint: "check the Docker daemon's log and free space, then run the installer again",
         },

@@ -24,6 +24,14 @@ export const recordSchema = z.object({
     z.object({ name: z.string(), image: z.string(), imageId: z.string(), built: z.boolean() }),
   ),
   answers: z.object({ importCache: z.boolean(), env: z.record(z.string(), z.string()) }),
+  cache: z
+    .object({
+      images: z.array(
+        z.object({ service: z.string(), stage: z.string(), image: z.string(), imageId: z.string() }),
+      ),
+      mounts: z.array(z.object({ id: z.string(), bytes: z.number(), importedAt: z.string() })),
+    })
+    .optional(),
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
 });
 export type InstallRecord = z.infer<typeof recordSchema>;

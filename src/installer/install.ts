@@ -8,6 +8,8 @@ import path from "node:path";
 import { isSea } from "node:sea";
 import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
 import {
+  CACHE_MOUNTS_DIR,
+  CACHE_OVERRIDE_FILE,
   COMPOSE_DIR,
   ENV_TEMPLATE_PATH,
   IMAGES_DIR,
@@ -28,7 +30,9 @@ import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
 import { waitHealthy } from "./health.js";
 import { ImageLoader, checkLoadedImages, planImages } from "./image-loader.js";
-import { RECORD_DIR, readRecord, writeRecord } from "./install-record.js";
+import { importCacheMount, recordSourceHashes, writeCacheOverride } from "./build-cache.js";
+import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
+import { runCommand } from "../docker/run-command.js";
 import { checksTable, diskCheck, enforce, hostChecks, portChecks, writableCheck } from "./preflight.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
@@ -125,6 +129,54 @@ async function writeEnv(dir: string, answers: Answers, verified: VerifiedBundle)
   await fs.rename(`${file}.tmp`, file);
 }
 
+/**
+ * The build cache step: cache images are loaded with the others; here each cache mount goes into
+ * BuildKit under its id. Declined: the cache images' tags are removed again.
+ */
+async function applyBuildCache(
+  host: DockerHost,
+  manifest: VerifiedBundle["manifest"],
+  importCache: boolean,
+  staging: string,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<InstallRecord["cache"] | undefined> {
+  const shipped = manifest.cache;
+  if (!shipped || shipped.images.length + shipped.mounts.length === 0) {
+    reporter.info("build cache: none in this bundle");
+    return undefined;
+  }
+  if (!importCache) {
+    for (const c of shipped.images)
+      await runCommand(host.docker, ["rmi", c.image], { signal, allowFailure: true });
+    reporter.info("build cache: not imported (as asked)");
+    return undefined;
+  }
+  const mounts = [];
+  for (const [index, mount] of shipped.mounts.entries()) {
+    const status = reporter.status(`importing cache mount ${mount.id}`);
+    await importCacheMount(
+      host,
+      mount,
+      path.join(staging, mount.path),
+      path.join(staging, `mount-${index}`),
+      signal,
+    );
+    status.finish(formatBytes(mount.bytes));
+    mounts.push({ id: mount.id, bytes: mount.bytes, importedAt: new Date().toISOString() });
+  }
+  reporter.info(`build cache: ${shipped.images.length} stage images, ${mounts.length} cache mounts imported`);
+  return {
+    images: shipped.images.map((c) => ({
+      service: c.service,
+      stage: c.stage,
+      image: c.image,
+      imageId: c.imageId,
+    })),
+    mounts,
+  };
+}
+
 /** One read of the bundle: images to docker load, source and compose files into a staging folder. */
 async function loadAndStage(
   host: DockerHost,
@@ -138,13 +190,16 @@ async function loadAndStage(
   const progress = needLoad ? reporter.progress("loading images", verified.manifest.images.bytes) : undefined;
   try {
     for await (const entry of verified.source.entries({ signal })) {
-      if (entryRank(entry.path) > entryRank(IMAGES_DIR)) break; // the installer binary and metadata: done
+      if (entryRank(entry.path) > entryRank(CACHE_MOUNTS_DIR)) break; // the installer binary and metadata: done
       if (entry.path.startsWith(IMAGES_DIR)) {
-        if (!loader) break;
+        if (!loader) continue;
         await loader.add(entry, (b) => progress?.update(b));
       } else if (entry.path === SOURCE_PATH) {
         await extractTarSafely(entry.stream, path.join(staging, "src"), signal);
-      } else if (entry.path.startsWith(COMPOSE_DIR) && entry.type === "file") {
+      } else if (
+        (entry.path.startsWith(COMPOSE_DIR) || entry.path.startsWith(CACHE_MOUNTS_DIR)) &&
+        entry.type === "file"
+      ) {
         const target = path.join(staging, entry.path);
         await fs.mkdir(path.dirname(target), { recursive: true });
         await fs.writeFile(target, entry.stream);
@@ -205,7 +260,12 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   reporter.info(checksTable(checks).join("\n"));
   enforce(checks, options.force);
 
-  const answers = await resolveAnswers(options, { manifest, hasCache: false, existingEnv, io: options.io });
+  const answers = await resolveAnswers(options, {
+    manifest,
+    hasCache: !!manifest.cache && manifest.cache.images.length + manifest.cache.mounts.length > 0,
+    existingEnv,
+    io: options.io,
+  });
   const model = composeModelFor(verified, answers.dir, answers.env);
   const planChecks = [
     await writableCheck(answers.dir),
@@ -250,12 +310,10 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging);
   if (!plan.missing.length)
-    reporter.info(
-      `images: all ${manifest.services.length} already present with the same ID, nothing to load`,
-    );
+    reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
   const loaded = await loadAndStage(host, verified, staging, plan.missing.length > 0, reporter, signal);
   await checkLoadedImages(host, manifest, signal);
-  reporter.info("build cache: none in this bundle");
+  const cache = await applyBuildCache(host, manifest, answers.importCache, staging, reporter, signal);
 
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
   await fs.rm(path.join(staging, "src", ".env"), { force: true });
@@ -269,11 +327,13 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   }
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, answers, verified);
+  if (cache) await writeCacheOverride(dir, manifest);
+  await recordSourceHashes(dir, [...manifest.project.composeFiles, OVERRIDE_FILE]);
 
   const project = {
     name: manifest.project.name,
     dir,
-    files: [...manifest.project.composeFiles, OVERRIDE_FILE],
+    files: [...manifest.project.composeFiles, OVERRIDE_FILE, ...(cache ? [CACHE_OVERRIDE_FILE] : [])],
   };
   const status = reporter.status("starting services");
   const previous = readRecord(dir);
@@ -301,6 +361,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         ]),
       ),
     },
+    ...(cache ? { cache } : {}),
     previous: [
       ...(previous?.previous ?? []),
       ...(previous && previous.manifestSha256 !== verified.manifestDigest

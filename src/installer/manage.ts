@@ -13,7 +13,9 @@ import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatDuration } from "../util/format.js";
 import { waitHealthy, isReady } from "./health.js";
-import { recordPath, requireRecord, type InstallRecord } from "./install-record.js";
+import { RECORD_DIR, recordPath, requireRecord, type InstallRecord } from "./install-record.js";
+import { cacheStatus, type CacheStatus } from "./build-cache.js";
+import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
 /** --dir, or /opt/NAME when this installer sits in a bundle folder. */
@@ -94,18 +96,16 @@ export async function uninstall(
 
 export interface RebuildResult {
   record: InstallRecord;
-  services: Array<{
-    service: string;
-    image: string;
-    cachedSteps: number;
-    runSteps: number;
-    durationMs: number;
-  }>;
+  services: Array<{ service: string; image: string; steps: BuildStep[]; durationMs: number; log: string }>;
   containers: ContainerState[];
   durationMs: number;
 }
 
-/** Rebuilds every built service from the installed source (offline), then brings the app up again. */
+/**
+ * Rebuilds every built service from the installed source, offline, with the imported cache
+ * (compose.cache.yaml's cache_from), then brings the app up again. Each build's log is kept in
+ * DIR/.sealift/logs/.
+ */
 export async function rebuild(
   dir: string,
   options: { timeoutMs: number; reporter: Reporter; signal: AbortSignal },
@@ -114,36 +114,51 @@ export async function rebuild(
   const record = requireRecord(dir);
   const host = await detectDockerHost(options.signal);
   const model = loadComposeProject(dir, { files: record.composeFiles });
+  const logs = path.join(dir, RECORD_DIR, "logs");
+  await fs.mkdir(logs, { recursive: true });
   const services: RebuildResult["services"] = [];
   for (const service of model.services.filter((s) => s.build)) {
+    const build = service.build!;
     const tag = service.image ?? record.services.find((s) => s.name === service.name)?.image;
     if (!tag)
       throw new SealiftError("SERVICE_INVALID", `service ${service.name} has no pinned image to rebuild`);
     const status = options.reporter.status(`rebuilding ${service.name}`);
     const t0 = performance.now();
-    let cached = 0;
-    let run = 0;
-    await buildImage(host, {
-      context: service.build!.context,
-      dockerfile: service.build!.dockerfile,
-      tag,
-      ...(service.build!.target ? { target: service.build!.target } : {}),
-      args: { BUILDKIT_INLINE_CACHE: "1", ...service.build!.args },
-      signal: options.signal,
-      onLine: (line) => {
-        if (/^#\d+ CACHED$/.test(line)) cached++;
-        else if (/^#\d+ \[.*\] (RUN|COPY|ADD)/.test(line)) run++;
-        status.line(line);
-      },
-    });
-    const durationMs = Math.round(performance.now() - t0);
-    status.finish(`${tag}: ${cached} steps cached, ${Math.max(0, run - cached)} run`);
+    const tracker = new BuildStepTracker();
+    const lines: string[] = [];
+    const log = path.join(logs, `rebuild-${service.name}.log`);
+    try {
+      await buildImage(host, {
+        context: build.context,
+        dockerfile: build.dockerfile,
+        tag,
+        ...(build.target ? { target: build.target } : {}),
+        cacheFrom: build.cacheFrom,
+        args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
+        signal: options.signal,
+        onLine: (line) => {
+          lines.push(line);
+          tracker.onLine(line);
+          status.line(line);
+        },
+      });
+    } finally {
+      await fs.writeFile(log, lines.join("\n") + "\n");
+    }
+    const steps = tracker.result();
+    const cached = steps.filter((s) => s.cached).length;
+    status.finish(`${cached} of ${steps.length} steps cached`);
+    for (const step of steps) {
+      options.reporter.info(
+        `  ${step.cached ? "CACHED" : `ran ${step.seconds ?? 0}s`.padEnd(6)}  ${step.name.slice(0, 100)}`,
+      );
+    }
     services.push({
       service: service.name,
       image: tag,
-      cachedSteps: cached,
-      runSteps: Math.max(0, run - cached),
-      durationMs,
+      steps,
+      durationMs: Math.round(performance.now() - t0),
+      log,
     });
   }
   const project = { name: record.project, dir, files: record.composeFiles };
@@ -160,13 +175,18 @@ export async function rebuild(
   return { record, services, containers, durationMs: Math.round(performance.now() - started) };
 }
 
+export async function cacheReport(dir: string, signal: AbortSignal): Promise<CacheStatus> {
+  const record = requireRecord(dir);
+  return cacheStatus(await detectDockerHost(signal), dir, record, signal);
+}
+
 export function describeRebuild(result: RebuildResult): string {
   return (
     [
       `${result.record.project} rebuilt and healthy (${formatDuration(result.durationMs)})`,
       ...result.services.map(
         (s) =>
-          `  ${s.service}: ${s.cachedSteps} steps cached, ${s.runSteps} run (${formatDuration(s.durationMs)})`,
+          `  ${s.service}: ${s.steps.filter((x) => x.cached).length} of ${s.steps.length} steps cached (${formatDuration(s.durationMs)}); log: ${s.log}`,
       ),
     ].join("\n") + "\n"
   );

@@ -11,6 +11,7 @@ import tar from "tar-stream";
 import { BundleWriter } from "../bundle/bundle-writer.js";
 import { checkRelativePath } from "../bundle/bundle-reader.js";
 import {
+  CACHE_MOUNTS_DIR,
   COMPOSE_DIR,
   ENV_TEMPLATE_PATH,
   IMAGES_DIR,
@@ -25,13 +26,21 @@ import {
 import type { Manifest } from "../bundle/manifest.js";
 import type { Reporter } from "../cli/reporter.js";
 import { loadComposeProject, normaliseProjectName } from "../compose/compose-project.js";
-import { saveImages } from "../docker/docker.js";
+import { saveImages, type ImageInfo } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError, cancelled } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 import { packageRoot } from "../util/package-root.js";
 import { TOOL_VERSION } from "../version.js";
+import {
+  buildStageImages,
+  exportCacheMounts,
+  mountFileName,
+  type MountArchive,
+  type StageImage,
+} from "./build-cache.js";
 import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
+import { lintProject } from "./lint.js";
 import { inspectGit, requireClean, writeSourceTar } from "./source.js";
 
 export interface PackOptions {
@@ -46,6 +55,10 @@ export interface PackOptions {
   outputTemplate?: string;
   allowDirty: boolean;
   pull: boolean;
+  /** Ship the build cache (stage images and cache mounts); default true. */
+  cache?: boolean;
+  /** Lint warnings and cache-export problems become errors. */
+  strict?: boolean;
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
@@ -141,7 +154,7 @@ function overrideYaml(release: string, resolved: ResolvedService[]): string {
 /** Streams `docker save` of all images into the bundle's images/ folder, entry by entry. */
 async function addImages(
   writer: BundleWriter,
-  resolved: ResolvedService[],
+  resolved: Array<{ ref: string; image: ImageInfo }>,
   options: { reporter: Reporter; signal: AbortSignal; docker: Parameters<typeof saveImages>[0] },
 ): Promise<number> {
   const refs = [...new Set(resolved.map((r) => r.ref))];
@@ -215,6 +228,14 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     }
   }
   const host = await detectDockerHost(signal);
+  const findings = lintProject(model);
+  for (const f of findings) reporter.warn(f.code, `${f.where}: ${f.message}`);
+  if (options.strict && findings.length) {
+    throw new SealiftError("LINT_FAILED", `${findings.length} Dockerfile problem(s) and --strict`, {
+      hint: "fix them (see the warnings above) or pack without --strict",
+      details: findings.map((f) => `${f.code} ${f.where}`),
+    });
+  }
   const outDir = path.resolve(options.outDir);
   await checkOutDir(outDir);
   installerFor(host.architecture, options.installer); // fail before the long builds
@@ -239,9 +260,20 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
 
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
-  const writeStarted = performance.now();
   let writer: BundleWriter | undefined;
+  let writeStarted = performance.now();
   try {
+    let stageImages: StageImage[] = [];
+    let mounts: MountArchive[] = [];
+    if (options.cache !== false) {
+      stageImages = await buildStageImages(host, model, resolved, release, { reporter, signal });
+      mounts = await exportCacheMounts(host, resolved, stageImages, scratch, {
+        reporter,
+        signal,
+        strict: !!options.strict,
+      });
+    } else reporter.info("build cache: left out (--no-cache)");
+    writeStarted = performance.now();
     const sourceTar = path.join(scratch, "source.tar");
     const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
     const out = createWriteStream(partial, { flags: "wx" });
@@ -275,7 +307,30 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     const hasEnv = existsSync(envPath);
     if (hasEnv) await writer.addBuffer(ENV_TEMPLATE_PATH, readFileSync(envPath));
     await writer.addStream(SOURCE_PATH, sourceBytes, createReadStream(sourceTar));
-    const imageBytes = await addImages(writer, resolved, { reporter, signal, docker: host });
+    const imageBytes = await addImages(
+      writer,
+      [
+        ...resolved.map((r) => ({ ref: r.ref, image: r.image })),
+        ...stageImages.map((s) => ({ ref: s.ref, image: s.image })),
+      ],
+      { reporter, signal, docker: host },
+    );
+    const taken = new Set<string>();
+    const mountRecords: NonNullable<Manifest["cache"]>["mounts"] = [];
+    for (const m of mounts) {
+      const bundlePath = `${CACHE_MOUNTS_DIR}${mountFileName(m.id, taken)}`;
+      await writer.addStream(bundlePath, m.bytes, createReadStream(m.file));
+      mountRecords.push({
+        id: m.id,
+        target: m.target,
+        options: m.options,
+        service: m.service,
+        stage: m.stage,
+        helper: m.helper,
+        path: bundlePath,
+        bytes: m.bytes,
+      });
+    }
     const installerProgress = reporter.progress("adding installer", installerSize);
     const installerStream = createReadStream(installer);
     installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
@@ -317,6 +372,19 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         healthcheck: r.service.hasHealthcheck,
       })),
       installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
+      ...(options.cache !== false
+        ? {
+            cache: {
+              images: stageImages.map((s) => ({
+                service: s.service,
+                stage: s.stage,
+                image: s.ref,
+                imageId: s.image.id,
+              })),
+              mounts: mountRecords,
+            },
+          }
+        : {}),
       requirements: {
         dockerMinVersion: "20.10",
         dockerDataBytes: imageBytes,

@@ -113,7 +113,9 @@ describe("the installer", () => {
       );
       assert.match(result.stderr, /verifying .*: \d+ files match SHA256SUMS/);
       assert.match(result.stderr, /CHECK +RESULT +DETAIL/);
-      assert.match(result.stderr, /loading images: 3 images/);
+      // 3 services and 2 build-cache stage images.
+      assert.match(result.stderr, /loading images: 5 images/);
+      assert.match(result.stderr, /build cache: 2 stage images, 2 cache mounts imported/);
       for (const s of manifest.services)
         assert.equal(await imageId(s.image), s.imageId, `${s.image} is there with the manifest's ID`);
       const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hello`);
@@ -147,7 +149,7 @@ describe("the installer", () => {
         cwd: bundleDir,
       });
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stderr, /images: all 3 already present with the same ID, nothing to load/);
+      assert.match(result.stderr, /images: all 5 already present with the same ID, nothing to load/);
       const afterIds = await docker([
         "ps",
         "-q",
@@ -197,7 +199,7 @@ describe("the installer", () => {
     const result = await installer(binary, [archive, "--yes", "--dir", dir, ...answers(), "--json"]);
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as InstallJson;
-    assert.equal(report.installed?.imagesLoaded.length, 3);
+    assert.equal(report.installed?.imagesLoaded.length, 5, "3 services and 2 build-cache stage images");
     assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
     assert.equal(
       JSON.parse(result.stdout).verified.archiveSidecar,

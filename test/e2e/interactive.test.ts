@@ -86,6 +86,8 @@ describe("the installer under a real terminal", () => {
       await term.waitFor(`Install directory (/opt/${example.name})`);
       await term.type(dir);
       await term.press("Enter");
+      await term.waitFor("Import the build cache to speed up later rebuilds? (Y/n)");
+      await term.press("Enter");
       await term.waitFor("FRONTEND_PORT (8080)");
       await term.type(String(frontendPort));
       await term.press("Enter");
@@ -141,6 +143,9 @@ describe("the installer under a real terminal", () => {
     try {
       await term.waitFor("Install directory");
       await term.type(dir);
+      await term.press("Enter");
+      await term.waitFor("Import the build cache");
+      await term.type("n");
       await term.press("Enter");
       for (const name of ["FRONTEND_PORT", "BACKEND_PORT", "MODEL_NAME", "API_TOKEN"]) {
         await term.waitFor(name);

@@ -44,8 +44,8 @@ function replaceInTree(dir: string, from: string, to: string): void {
 }
 
 /**
- * A copy of the example named NAME whose base image is NAME-base:1.36, labelled with NAME: every
- * image it builds has IDs of its own, so a test can remove them all without touching anything
+ * A copy of the example named NAME whose base image is NAME-base:1.36, labelled with NAME, and whose
+ * cache mount ids start with NAME: every image it builds has IDs of its own, so a test can remove them all without touching anything
  * else on the engine (the demo's app, other tests).
  */
 export async function exampleProject(prefix: string): Promise<ExampleProject> {
@@ -54,6 +54,8 @@ export async function exampleProject(prefix: string): Promise<ExampleProject> {
   const dir = path.join(workdir, name);
   cpSync(path.join(ROOT, "examples/llm-chat"), dir, { recursive: true });
   replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
+  // Cache mounts are keyed by id engine-wide: ids of its own keep its cache apart too.
+  replaceInTree(dir, "id=llm-chat-", `id=${name}-`);
   await ensureBaseImage(`${name}-base:1.36`, name);
   await git(dir, ["init", "-q"]);
   await git(dir, ["add", "-A"]);

@@ -124,3 +124,19 @@ describe("reading a compose project", () => {
     assert.equal(normaliseProjectName("llm-chat"), "llm-chat");
   });
 });
+
+test("an override's build map merges with a short `build: ./dir` (the cache override on the target)", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-compose-"));
+  try {
+    writeFileSync(path.join(root, "compose.yaml"), "services:\n  web:\n    build: ./web\n");
+    writeFileSync(
+      path.join(root, "cache.yaml"),
+      "services:\n  web:\n    build:\n      cache_from: [web-cache:1]\n",
+    );
+    const web = loadComposeProject(root, { files: ["compose.yaml", "cache.yaml"] }).services[0]!;
+    assert.equal(web.build?.context, path.join(root, "web"));
+    assert.deepEqual(web.build?.cacheFrom, ["web-cache:1"]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

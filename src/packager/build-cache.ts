@@ -1,0 +1,243 @@
+/**
+ * The build cache that travels in the bundle:
+ * - layer cache: every intermediate stage of every built service, built with inline cache metadata
+ *   and tagged NAME-cache-SERVICE-STAGE:RELEASE (its layers are stored once, shared with the images);
+ * - cache mounts: the contents of each `RUN --mount=type=cache` id, taken out of this machine's
+ *   BuildKit with a helper build into one tar per id (ownership kept by tar).
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Reporter } from "../cli/reporter.js";
+import type { ComposeModel } from "../compose/compose-project.js";
+import { cacheMounts, parseDockerfile, type CacheMount } from "../compose/dockerfile.js";
+import { buildImage, inspectImage, type ImageInfo } from "../docker/docker.js";
+import type { DockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+import { formatBytes } from "../util/format.js";
+import type { ResolvedService } from "./images.js";
+
+export interface StageImage {
+  service: string;
+  stage: string;
+  ref: string;
+  image: ImageInfo;
+}
+
+export interface MountArchive {
+  id: string;
+  target: string;
+  options: Record<string, string>;
+  service: string;
+  stage: string;
+  /** The image the helper build runs in (the stage's cache image, or the service's image). */
+  helper: string;
+  /** The tar file on this machine (in the scratch folder). */
+  file: string;
+  bytes: number;
+  entries: number;
+}
+
+function tagPart(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+}
+
+export function cacheImageTag(project: string, service: string, stage: string, release: string): string {
+  return `${project}-cache-${tagPart(service)}-${tagPart(stage)}:${release}`;
+}
+
+/** A file name for a cache id ("/root/.cache/pip" -> "root-.cache-pip"), unique within the bundle. */
+export function mountFileName(id: string, taken: Set<string>): string {
+  const base = id.replace(/^\/+/, "").replace(/[^A-Za-z0-9_.-]+/g, "-") || "cache";
+  let name = `${base}.tar`;
+  for (let i = 2; taken.has(name); i++) name = `${base}-${i}.tar`;
+  taken.add(name);
+  return name;
+}
+
+/** The mount options to write in a helper Dockerfile: as written, less what only made sense there. */
+export function mountSpec(mount: { id: string; options: Record<string, string> }, target: string): string {
+  const keep = Object.entries(mount.options).filter(
+    ([key]) => key !== "from" && key !== "source" && key !== "src",
+  );
+  return [
+    "type=cache",
+    `id=${mount.id}`,
+    `target=${target}`,
+    ...keep.map(([k, v]) => (v ? `${k}=${v}` : k)),
+  ].join(",");
+}
+
+/** Builds every intermediate stage with inline cache and tags it; the final stage is the service image. */
+export async function buildStageImages(
+  host: DockerHost,
+  model: ComposeModel,
+  resolved: ResolvedService[],
+  release: string,
+  options: { reporter: Reporter; signal: AbortSignal },
+): Promise<StageImage[]> {
+  const stages: StageImage[] = [];
+  for (const r of resolved) {
+    const build = r.service.build;
+    if (!build) continue;
+    const dockerfile = parseDockerfile(readFileSync(build.dockerfile, "utf8"));
+    const targetIndex = build.target
+      ? dockerfile.stages.findIndex((s) => s.name === build.target)
+      : dockerfile.stages.length - 1;
+    for (const stage of dockerfile.stages.slice(0, Math.max(0, targetIndex))) {
+      const ref = cacheImageTag(model.name, r.service.name, stage.name, release);
+      const status = options.reporter.status(`caching ${r.service.name} stage ${stage.name}`);
+      await buildImage(host, {
+        context: build.context,
+        dockerfile: build.dockerfile,
+        tag: ref,
+        target: stage.name,
+        args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
+        signal: options.signal,
+        onLine: (line) => status.line(line),
+      });
+      const image = await inspectImage(host, ref, options.signal);
+      if (!image)
+        throw new SealiftError(
+          "BUILD_FAILED",
+          `stage ${stage.name} of ${r.service.name} left no image ${ref}`,
+        );
+      status.finish(ref);
+      stages.push({ service: r.service.name, stage: stage.name, ref, image });
+    }
+  }
+  return stages;
+}
+
+/** Finds the cache mounts of every built service, first occurrence of each id winning. */
+export function findCacheMounts(
+  resolved: ResolvedService[],
+  stageImages: StageImage[],
+): Array<{ mount: CacheMount; service: string; stage: string; helper: string; dockerfile: string }> {
+  const found = new Map<
+    string,
+    { mount: CacheMount; service: string; stage: string; helper: string; dockerfile: string }
+  >();
+  for (const r of resolved) {
+    const build = r.service.build;
+    if (!build) continue;
+    const dockerfile = parseDockerfile(readFileSync(build.dockerfile, "utf8"));
+    for (const stage of dockerfile.stages) {
+      const helper =
+        stageImages.find((s) => s.service === r.service.name && s.stage === stage.name)?.ref ?? r.ref;
+      for (const instruction of stage.instructions) {
+        for (const mount of cacheMounts(instruction)) {
+          if (!found.has(mount.id))
+            found.set(mount.id, {
+              mount,
+              service: r.service.name,
+              stage: stage.name,
+              helper,
+              dockerfile: build.dockerfile,
+            });
+        }
+      }
+    }
+  }
+  return [...found.values()];
+}
+
+const HELPER_CACHE = "/sealift-cache";
+const HELPER_OUT = "/sealift-out";
+
+/** Takes one cache mount's content out of this machine's BuildKit into `dir/cache.tar`. */
+async function exportMount(
+  host: DockerHost,
+  found: ReturnType<typeof findCacheMounts>[number],
+  dir: string,
+  signal: AbortSignal,
+): Promise<{ file: string; entries: number }> {
+  const context = path.join(dir, "context");
+  const output = path.join(dir, "out");
+  await fs.mkdir(context, { recursive: true });
+  await fs.writeFile(
+    path.join(context, "Dockerfile"),
+    [
+      `FROM ${found.helper} AS export`,
+      // A new nonce every time: this step must never come from the layer cache.
+      "ARG SEALIFT_NONCE",
+      `RUN --mount=${mountSpec(found.mount, HELPER_CACHE)} mkdir -p ${HELPER_OUT} && echo "$SEALIFT_NONCE" > /dev/null && tar -cf ${HELPER_OUT}/cache.tar -C ${HELPER_CACHE} . && tar -tf ${HELPER_OUT}/cache.tar | wc -l > ${HELPER_OUT}/entries`,
+      "FROM scratch",
+      `COPY --from=export ${HELPER_OUT}/ /`,
+      "",
+    ].join("\n"),
+  );
+  await buildImage(host, {
+    context,
+    tag: "",
+    output: `type=local,dest=${output}`,
+    args: { SEALIFT_NONCE: randomBytes(8).toString("hex") },
+    signal,
+  });
+  const file = path.join(output, "cache.tar");
+  if (!existsSync(file)) throw new Error("the helper build wrote no cache.tar");
+  const entries = Number(readFileSync(path.join(output, "entries"), "utf8").trim());
+  return { file, entries };
+}
+
+/** Exports every cache mount; a failure is a clear warning (or an error with --strict), never a silent empty cache. */
+export async function exportCacheMounts(
+  host: DockerHost,
+  resolved: ResolvedService[],
+  stageImages: StageImage[],
+  scratch: string,
+  options: { reporter: Reporter; signal: AbortSignal; strict: boolean },
+): Promise<MountArchive[]> {
+  const mounts = findCacheMounts(resolved, stageImages);
+  if (mounts.length && host.builder === "legacy") {
+    const message = `${mounts.length} cache mount(s) cannot be exported without BuildKit (no buildx and a docker client of 23.0 or newer): left out`;
+    if (options.strict)
+      throw new SealiftError("BUILD_FAILED", message, { hint: "install the buildx plugin" });
+    options.reporter.warn("CACHE_MOUNTS_SKIPPED", message);
+    return [];
+  }
+  const archives: MountArchive[] = [];
+  for (const [index, found] of mounts.entries()) {
+    const progress = options.reporter.status(`exporting cache mount ${found.mount.id}`);
+    try {
+      const { file, entries } = await exportMount(
+        host,
+        found,
+        path.join(scratch, `mount-${index}`),
+        options.signal,
+      );
+      // "." alone: BuildKit had nothing under that id on this machine.
+      if (entries <= 1) {
+        const message = `cache mount ${found.mount.id} (${path.basename(found.dockerfile)}:${found.mount.line}) is empty on this machine; the target will rebuild that step from nothing`;
+        if (options.strict)
+          throw new SealiftError("BUILD_FAILED", message, {
+            hint: "build the project here with BuildKit first",
+          });
+        options.reporter.warn("CACHE_MOUNT_EMPTY", message);
+      }
+      const bytes = (await fs.stat(file)).size;
+      progress.finish(`${formatBytes(bytes)}, ${entries} entries`);
+      archives.push({
+        id: found.mount.id,
+        target: found.mount.target,
+        options: found.mount.options,
+        service: found.service,
+        stage: found.stage,
+        helper: found.helper,
+        file,
+        bytes,
+        entries,
+      });
+    } catch (error) {
+      if (options.signal.aborted || error instanceof SealiftError) throw error;
+      const message = `cache mount ${found.mount.id} could not be exported: ${(error as Error).message.split("\n")[0]}`;
+      if (options.strict)
+        throw new SealiftError("BUILD_FAILED", message, {
+          hint: "the helper image needs sh and tar",
+          cause: error,
+        });
+      options.reporter.warn("CACHE_MOUNT_FAILED", message);
+    }
+  }
+  return archives;
+}

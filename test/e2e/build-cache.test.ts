@@ -1,0 +1,159 @@
+/**
+ * The build cache across the air gap, on the real engine: pack exports stage images and cache
+ * mounts; on a host with no images and an empty builder cache the installer imports them; then
+ * (a) a code change rebuilds with the dependency step CACHED and its slow command not run,
+ * (b) one new dependency is the only one fetched slowly, (c) the rebuilt app is healthy and changed.
+ */
+import assert from "node:assert/strict";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { Manifest } from "../../src/bundle/manifest.js";
+import { imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
+import { exampleProject, type ExampleProject } from "../helpers/example.js";
+import { freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+
+interface RebuildJson {
+  services: Array<{ service: string; steps: Array<{ name: string; cached: boolean }>; log: string }>;
+}
+
+describe("build cache that survives the air gap", () => {
+  let example: ExampleProject;
+  let bundleDir: string;
+  let manifest: Manifest;
+  let dir: string;
+  let frontendPort: number;
+  const binary = () => path.join(bundleDir, "install");
+
+  before(async () => {
+    example = await exampleProject("cache");
+    const packed = await sealift([
+      "pack",
+      example.dir,
+      "--out",
+      path.join(example.workdir, "dist"),
+      "--json",
+    ]);
+    assert.equal(packed.code, 0, packed.stderr);
+    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    mkdirSync(path.join(example.workdir, "usb"));
+    await run("tar", ["xzf", archive, "-C", path.join(example.workdir, "usb")]);
+    bundleDir = path.join(example.workdir, "usb", path.basename(archive, ".tar.gz"));
+    manifest = JSON.parse(readFileSync(path.join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+    dir = path.join(example.workdir, "opt");
+    frontendPort = await freePort();
+  });
+
+  after(async () => {
+    await removeProject(example.name);
+    await removeImages(await projectImages(example.name));
+    example.cleanup();
+  });
+
+  test("pack ships a cache image per intermediate stage and one archive per cache mount id, with its files", async () => {
+    assert.deepEqual(manifest.cache?.images.map((c) => `${c.service}/${c.stage}`).sort(), [
+      "backend/deps",
+      "frontend/build",
+    ]);
+    assert.deepEqual(manifest.cache?.mounts.map((m) => m.id).sort(), [
+      `${example.name}-npm`,
+      `${example.name}-pip`,
+    ]);
+    const pip = manifest.cache!.mounts.find((m) => m.id === `${example.name}-pip`)!;
+    assert.equal(pip.target, "/root/.cache/pip");
+    const listing = await run("tar", ["tf", path.join(bundleDir, pip.path)]);
+    assert.equal(listing.stdout.split("\n").filter((l) => l.endsWith(".whl")).length, 3, listing.stdout);
+    for (const wheel of ["tokenizers--0.15.2.whl", "numpy--1.26.4.whl", "fastapi--0.110.0.whl"]) {
+      assert.match(
+        listing.stdout,
+        new RegExp(wheel.replace(/\./g, "\\.")),
+        `${wheel} is in the pip cache archive`,
+      );
+    }
+  });
+
+  test("install on a host with no images and an empty builder cache imports it", async () => {
+    await removeProject(example.name);
+    const ids = [
+      ...manifest.services.filter((s) => s.built),
+      ...manifest.cache!.images,
+      ...manifest.services.filter((s) => !s.built),
+    ].map((s) => s.imageId);
+    for (const id of ids) await run("docker", ["rmi", "-f", id]);
+    await run("docker", ["builder", "prune", "-af"]);
+    for (const id of ids) assert.equal(await imageId(id), null);
+    const result = await installer(
+      binary(),
+      [
+        "--yes",
+        "--dir",
+        dir,
+        "--set",
+        `FRONTEND_PORT=${frontendPort}`,
+        "--set",
+        `BACKEND_PORT=${await freePort()}`,
+      ],
+      {
+        cwd: bundleDir,
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /build cache: 2 stage images, 2 cache mounts imported/);
+    for (const c of manifest.cache!.images) assert.equal(await imageId(c.image), c.imageId);
+    assert.match(
+      readFileSync(path.join(dir, "compose.cache.yaml"), "utf8"),
+      new RegExp(`cache_from:\\n\\s+- ${example.name}-cache-backend-deps:`),
+    );
+    const status = await installer(binary(), ["cache", "status", "--dir", dir]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /unchanged since install: a rebuild takes every step from the cache/);
+    assert.match(status.stdout, new RegExp(`${example.name}-pip: .* imported`));
+  });
+
+  test("(a) a code change: rebuild reports the dependency step CACHED, its slow command does not run; (c) the change answers", async () => {
+    const chat = path.join(dir, "backend/app/cgi-bin/chat");
+    writeFileSync(chat, readFileSync(chat, "utf8").replace('"echo: %s"', '"said: %s"'));
+    const status = await installer(binary(), ["cache", "status", "--dir", dir]);
+    assert.match(
+      status.stdout,
+      /backend\/app\/cgi-bin\/chat changed: backend stage 1 runs again from line \d+ \(COPY app\/ \/srv\/\)/,
+    );
+    const result = await installer(binary(), ["rebuild", "--dir", dir, "--json"], { timeoutMs: 600_000 });
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as RebuildJson;
+    const backend = report.services.find((s) => s.service === "backend")!;
+    const pipStep = backend.steps.find((s) => s.name.includes("fake-pip.sh"))!;
+    assert.equal(pipStep.cached, true, `the dependency step is CACHED: ${JSON.stringify(backend.steps)}`);
+    assert.equal(
+      backend.steps.find((s) => s.name.includes("COPY app/"))!.cached,
+      false,
+      "the changed code is copied anew",
+    );
+    assert.doesNotMatch(readFileSync(backend.log, "utf8"), /fake-pip: downloading/);
+    assert.ok(
+      report.services.find((s) => s.service === "frontend")!.steps.every((s) => s.cached),
+      "the unchanged frontend is all cached",
+    );
+    const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hi`)).body);
+    assert.equal(reply.reply, "said: hi");
+  });
+
+  test("(b) one more dependency: only it is fetched slowly, the others come from the imported cache mount; (c) healthy", async () => {
+    appendFileSync(path.join(dir, "backend/requirements.txt"), "pydantic==2.6.0\n");
+    const status = await installer(binary(), ["cache", "status", "--dir", dir]);
+    assert.match(
+      status.stdout,
+      /backend\/requirements\.txt changed: backend stage deps runs again from line \d+ \(COPY requirements\.txt fake-pip\.sh/,
+    );
+    const result = await installer(binary(), ["rebuild", "--dir", dir, "--json"], { timeoutMs: 600_000 });
+    assert.equal(result.code, 0, result.stderr);
+    const backend = (JSON.parse(result.stdout) as RebuildJson).services.find((s) => s.service === "backend")!;
+    assert.equal(backend.steps.find((s) => s.name.includes("fake-pip.sh"))!.cached, false);
+    const log = readFileSync(backend.log, "utf8");
+    assert.deepEqual(log.match(/fake-pip: downloading \S+/g), ["fake-pip: downloading pydantic==2.6.0"], log);
+    for (const dep of ["tokenizers==0.15.2", "numpy==1.26.4", "fastapi==0.110.0"])
+      assert.match(log, new RegExp(`fake-pip: using cached ${dep}`));
+    const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=x`)).body);
+    assert.equal(reply.packages, 4);
+  });
+});
