@@ -272,6 +272,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         signal,
         strict: !!options.strict,
       });
+      if (host.builder !== "buildx") {
+        reporter.info(
+          "build cache: no buildx here, so no BuildKit type=local export; stage images and cache mounts carry it",
+        );
+      }
     } else reporter.info("build cache: left out (--no-cache)");
     writeStarted = performance.now();
     const sourceTar = path.join(scratch, "source.tar");

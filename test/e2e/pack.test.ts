@@ -289,6 +289,36 @@ describe("sealift pack on bad input", () => {
     });
   }
 
+  test("Dockerfile lint: warnings with file and line; --strict makes them an error (exit 2) before any build", async () => {
+    const dir = await project("lint", {
+      "compose.yaml": "services:\n  api:\n    build: ./api\n  web:\n    build: ./web\n",
+      "api/Dockerfile": [
+        "# syntax=docker/dockerfile:1.7",
+        "ARG NODE_MAJOR=20",
+        "FROM node:${NODE_MAJOR}-slim",
+        "RUN apt-get update && apt-get install -y curl",
+        "ADD https://example.com/tool.tgz /opt/",
+        "",
+      ].join("\n"),
+      "web/Dockerfile": ["ARG NODE_MAJOR=18", "FROM node:${NODE_MAJOR}-slim AS build", "RUN --mount=type=cache,target=/root/.npm npm ci", "FROM nginx", ""].join("\n"),
+    });
+    const result = await sealift(["pack", dir, "--out", path.join(workdir, "out-lint"), "--strict"]);
+    assert.equal(result.code, 2, result.stderr);
+    for (const expected of [
+      /warning\[SYNTAX_DIRECTIVE\]: api\/Dockerfile:1: "# syntax=docker\/dockerfile:1\.7" makes BuildKit pull that frontend image/,
+      /warning\[NETWORK_STEP\]: api\/Dockerfile:4: RUN uses apt-get, which needs the network/,
+      /warning\[ADD_URL\]: api\/Dockerfile:5: ADD from a URL/,
+      /warning\[BASE_UNPINNED\]: web\/Dockerfile:4: FROM nginx: no tag/,
+      /warning\[BASE_VERSION_SKEW\]: api\/Dockerfile:3, web\/Dockerfile:2: node is used at 20-slim and 18-slim/,
+      /warning\[ARG_SKEW\]: api\/Dockerfile:2, web\/Dockerfile:1: ARG NODE_MAJOR defaults to 20 and 18/,
+      /error\[LINT_FAILED\]: 6 Dockerfile problem\(s\) and --strict/,
+    ]) {
+      assert.match(result.stderr, expected);
+    }
+    assert.doesNotMatch(result.stderr, /NETWORK_STEP\]: web/, "a RUN with a cache mount is not flagged");
+    assert.doesNotMatch(result.stderr, /building api/, "nothing was built");
+  });
+
   test("--out not writable (a path through a file): exit 2, OUT_NOT_WRITABLE", async () => {
     const dir = await project("out-not-writable", {
       "compose.yaml": "services:\n  db:\n    image: sealift-example/busybox:1.36\n",
