@@ -32,8 +32,16 @@ async function must(promise: ReturnType<typeof run>, what: string) {
 
 async function machine() {
   const docker = (await run("docker", ["info", "--format", "{{.ServerVersion}} {{.Driver}}"])).stdout.trim();
-  const disk = (await run("df", ["-h", "--output=size,avail", os.tmpdir()])).stdout.trim().split("\n")[1]?.trim();
-  return { cores: os.availableParallelism(), memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`, disk: `${disk} (size, free) in ${os.tmpdir()}`, docker };
+  const disk = (await run("df", ["-h", "--output=size,avail", os.tmpdir()])).stdout
+    .trim()
+    .split("\n")[1]
+    ?.trim();
+  return {
+    cores: os.availableParallelism(),
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    disk: `${disk} (size, free) in ${os.tmpdir()}`,
+    docker,
+  };
 }
 
 interface Row {
@@ -58,7 +66,8 @@ async function benchRebuild(): Promise<Row[]> {
     const built = manifest.services.filter((s) => s.built);
     const dropBuilt = async () => {
       await removeProject(example.name);
-      for (const image of [...built, ...(manifest.cache?.images ?? [])]) await run("docker", ["rmi", "-f", image.imageId]);
+      for (const image of [...built, ...(manifest.cache?.images ?? [])])
+        await run("docker", ["rmi", "-f", image.imageId]);
       await must(run("docker", ["builder", "prune", "-af"]), "builder prune");
     };
     const cold: number[] = [];
@@ -69,7 +78,11 @@ async function benchRebuild(): Promise<Row[]> {
       let t0 = performance.now();
       for (const service of built) {
         await must(
-          run("/usr/bin/docker", ["build", "-q", "-t", `${service.image}-cold`, path.join(example.dir, service.name)], { env: { DOCKER_BUILDKIT: "1" } }),
+          run(
+            "/usr/bin/docker",
+            ["build", "-q", "-t", `${service.image}-cold`, path.join(example.dir, service.name)],
+            { env: { DOCKER_BUILDKIT: "1" } },
+          ),
           `cold build of ${service.name}`,
         );
       }
@@ -80,20 +93,41 @@ async function benchRebuild(): Promise<Row[]> {
       await dropBuilt();
       const dir = path.join(example.workdir, `opt-${round}`);
       await must(
-        installer(path.join(bundle, "install"), ["--yes", "--dir", dir, "--set", `FRONTEND_PORT=${await freePort()}`, "--set", `BACKEND_PORT=${await freePort()}`]),
+        installer(path.join(bundle, "install"), [
+          "--yes",
+          "--dir",
+          dir,
+          "--set",
+          `FRONTEND_PORT=${await freePort()}`,
+          "--set",
+          `BACKEND_PORT=${await freePort()}`,
+        ]),
         "install",
       );
       const chat = path.join(dir, "backend/app/cgi-bin/chat");
       writeFileSync(chat, readFileSync(chat, "utf8").replace("echo:", `round ${round}:`));
       t0 = performance.now();
-      const rebuilt = await must(installer(path.join(bundle, "install"), ["rebuild", "--dir", dir, "--json"]), "rebuild");
+      const rebuilt = await must(
+        installer(path.join(bundle, "install"), ["rebuild", "--dir", dir, "--json"]),
+        "rebuild",
+      );
       const services = (JSON.parse(rebuilt.stdout) as { services: Array<{ durationMs: number }> }).services;
       cached.push(services.reduce((sum, s) => sum + s.durationMs, 0));
-      process.stderr.write(`rebuild round ${round}: cold ${Math.round(cold.at(-1)!)} ms, with sealift's cache ${cached.at(-1)} ms\n`);
+      process.stderr.write(
+        `rebuild round ${round}: cold ${Math.round(cold.at(-1)!)} ms, with sealift's cache ${cached.at(-1)} ms\n`,
+      );
     }
     const sealiftMs = median(cached);
     const usersMs = median(cold);
-    return [{ measure: "rebuild after a code change (build time)", sealiftMs, usersMs, ratio: sealiftMs / usersMs, goal: "<= 0.15" }];
+    return [
+      {
+        measure: "rebuild after a code change (build time)",
+        sealiftMs,
+        usersMs,
+        ratio: sealiftMs / usersMs,
+        goal: "<= 0.15",
+      },
+    ];
   } finally {
     await removeProject(example.name);
     await removeImages(await projectImages(example.name));
@@ -111,6 +145,9 @@ const table = [
   "",
   "| measure | sealift | users' way | ratio | goal |",
   "| --- | --- | --- | --- | --- |",
-  ...rows.map((r) => `| ${r.measure} | ${(r.sealiftMs / 1000).toFixed(1)} s | ${(r.usersMs / 1000).toFixed(1)} s | ${r.ratio.toFixed(2)} | ${r.goal} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.measure} | ${(r.sealiftMs / 1000).toFixed(1)} s | ${(r.usersMs / 1000).toFixed(1)} s | ${r.ratio.toFixed(2)} | ${r.goal} |`,
+  ),
 ];
 process.stdout.write(table.join("\n") + "\n");

@@ -300,7 +300,13 @@ describe("sealift pack on bad input", () => {
         "ADD https://example.com/tool.tgz /opt/",
         "",
       ].join("\n"),
-      "web/Dockerfile": ["ARG NODE_MAJOR=18", "FROM node:${NODE_MAJOR}-slim AS build", "RUN --mount=type=cache,target=/root/.npm npm ci", "FROM nginx", ""].join("\n"),
+      "web/Dockerfile": [
+        "ARG NODE_MAJOR=18",
+        "FROM node:${NODE_MAJOR}-slim AS build",
+        "RUN --mount=type=cache,target=/root/.npm npm ci",
+        "FROM nginx",
+        "",
+      ].join("\n"),
     });
     const result = await sealift(["pack", dir, "--out", path.join(workdir, "out-lint"), "--strict"]);
     assert.equal(result.code, 2, result.stderr);
