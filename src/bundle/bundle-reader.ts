@@ -184,7 +184,9 @@ export function directorySource(dir: string): BundleSource {
         const stream = raw.pipe(new PassThrough());
         raw.on("error", (error) => stream.destroy(error));
         yield { ...item, stream };
-        if (!stream.destroyed && !stream.readableEnded) stream.resume();
+        // Not read by the consumer (a layer the host has): close it without reading the file.
+        if (!stream.readableDidRead) raw.destroy();
+        else if (!stream.destroyed && !stream.readableEnded) stream.resume();
         await ended;
       }
     },

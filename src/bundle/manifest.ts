@@ -89,6 +89,7 @@ export const manifestSchema = z.looseObject({
           stage: z.string(),
           image: z.string(),
           imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+          layers: z.array(z.string()).default([]),
         }),
       ),
       mounts: z.array(

@@ -110,6 +110,7 @@ ${EXIT_CODES_HELP}`,
                     dir: result.installed.dir,
                     record: result.installed.record,
                     durationMs: result.installed.durationMs,
+                    stepsMs: result.installed.stepsMs,
                     imagesLoaded: result.installed.imagesLoaded,
                     imagesAlreadyPresent: result.installed.imagesPresent,
                     services: result.installed.containers.map((c) => ({

@@ -1,6 +1,7 @@
 /**
  * Docker operations sealift needs, all through the host's chosen client (see docker-host.ts).
  */
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { DockerHost } from "./docker-host.js";
 import { normaliseArch } from "./docker-host.js";
@@ -165,4 +166,35 @@ export async function containerLogs(host: DockerHost, id: string, lines: number,
     allowFailure: true,
   });
   return (result.stdout + result.stderr).trimEnd();
+}
+
+/** Docker's chain ID of a layer: the identity of "this layer on top of exactly those below it". */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const chains: string[] = [];
+  for (const diffId of diffIds) {
+    const below = chains.at(-1);
+    chains.push(below ? `sha256:${createHash("sha256").update(`${below} ${diffId}`).digest("hex")}` : diffId);
+  }
+  return chains;
+}
+
+/** Every layer chain the host's images hold (classic image store). */
+export async function localLayerChains(host: DockerHost, signal?: AbortSignal): Promise<Set<string>> {
+  const ids = (await runCommand(host.docker, ["image", "ls", "-aq", "--no-trunc"], { signal })).stdout
+    .split("\n")
+    .filter(Boolean);
+  const chains = new Set<string>();
+  if (ids.length === 0) return chains;
+  const inspected = await runCommand(
+    host.docker,
+    ["image", "inspect", "--format", "{{json .RootFS.Layers}}", ...new Set(ids)],
+    {
+      signal,
+      allowFailure: true,
+    },
+  );
+  for (const line of inspected.stdout.split("\n").filter(Boolean)) {
+    for (const chain of chainIds((JSON.parse(line) as string[] | null) ?? [])) chains.add(chain);
+  }
+  return chains;
 }

@@ -7,7 +7,7 @@ import tar from "tar-stream";
 import { IMAGES_DIR } from "../bundle/layout.js";
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import type { Manifest } from "../bundle/manifest.js";
-import { inspectImage, loadImages, tagImage } from "../docker/docker.js";
+import { chainIds, inspectImage, loadImages, tagImage } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 
@@ -19,15 +19,40 @@ export interface ImagePlan {
 }
 
 /** Every image the bundle ships: the services' and the build cache's stage images. */
-export function shippedImages(manifest: Manifest): Array<{ name: string; image: string; imageId: string }> {
+export function shippedImages(
+  manifest: Manifest,
+): Array<{ name: string; image: string; imageId: string; layers: string[] }> {
   return [
-    ...manifest.services.map((s) => ({ name: s.name, image: s.image, imageId: s.imageId })),
+    ...manifest.services.map((s) => ({ name: s.name, image: s.image, imageId: s.imageId, layers: s.layers })),
     ...(manifest.cache?.images ?? []).map((c) => ({
       name: `cache ${c.service}/${c.stage}`,
       image: c.image,
       imageId: c.imageId,
+      layers: c.layers,
     })),
   ];
+}
+
+/**
+ * The layer files (images/X/layer.tar) that `docker load` does not need because the host already
+ * has that layer on top of the same layers below it: such a layer is skipped by the classic store
+ * anyway, and a docker-archive without its file still loads there. A layer file's sha256 in the
+ * manifest is its diffID. Not for the containerd image store, which needs every blob.
+ */
+export function layersHostHas(manifest: Manifest, hostChains: Set<string>): Set<string> {
+  const positions = new Map<string, boolean>(); // diffID -> present at every place it is used
+  for (const image of shippedImages(manifest)) {
+    const chains = chainIds(image.layers);
+    image.layers.forEach((diffId, i) => {
+      positions.set(diffId, (positions.get(diffId) ?? true) && hostChains.has(chains[i]!));
+    });
+  }
+  const skip = new Set<string>();
+  for (const file of manifest.files) {
+    if (!file.path.startsWith(IMAGES_DIR) || !file.path.endsWith("/layer.tar")) continue;
+    if (positions.get(`sha256:${file.sha256}`) === true) skip.add(file.path);
+  }
+  return skip;
 }
 
 export async function planImages(

@@ -29,7 +29,8 @@ import { SealiftError } from "../errors.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
 import { waitHealthy } from "./health.js";
-import { ImageLoader, checkLoadedImages, planImages } from "./image-loader.js";
+import { ImageLoader, checkLoadedImages, layersHostHas, planImages } from "./image-loader.js";
+import { localLayerChains } from "../docker/docker.js";
 import { importCacheMount, recordSourceHashes, writeCacheOverride } from "./build-cache.js";
 import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
 import { runCommand } from "../docker/run-command.js";
@@ -58,6 +59,8 @@ export interface InstallResult {
     imagesLoaded: string[];
     imagesPresent: string[];
     durationMs: number;
+    /** Milliseconds per step: verify, preflight (with the questions), load, cache, extract, up. */
+    stepsMs: Record<string, number>;
   };
 }
 
@@ -186,13 +189,26 @@ async function loadAndStage(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<string[]> {
+  const manifest = verified.manifest;
+  // On the classic image store, layers the host has need not be fed to docker load at all.
+  const skip =
+    needLoad && !host.containerdImageStore
+      ? layersHostHas(manifest, await localLayerChains(host, signal))
+      : new Set<string>();
+  const skippedBytes = manifest.files.filter((f) => skip.has(f.path)).reduce((sum, f) => sum + f.size, 0);
+  if (skip.size)
+    reporter.info(
+      `images: ${skip.size} layers (${formatBytes(skippedBytes)}) are already on this host, not loaded again`,
+    );
   const loader = needLoad ? new ImageLoader(host, signal) : undefined;
-  const progress = needLoad ? reporter.progress("loading images", verified.manifest.images.bytes) : undefined;
+  const progress = needLoad
+    ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
+    : undefined;
   try {
     for await (const entry of verified.source.entries({ signal })) {
       if (entryRank(entry.path) > entryRank(CACHE_MOUNTS_DIR)) break; // the installer binary and metadata: done
       if (entry.path.startsWith(IMAGES_DIR)) {
-        if (!loader) continue;
+        if (!loader || skip.has(entry.path)) continue;
         await loader.add(entry, (b) => progress?.update(b));
       } else if (entry.path === SOURCE_PATH) {
         await extractTarSafely(entry.stream, path.join(staging, "src"), signal);
@@ -240,7 +256,15 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   // Without a terminal and without --yes/--answers the questions cannot be asked: say so at once.
   if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt()) throw noTerminal();
   const source = await locateBundle(options.bundle);
+  const steps: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (step: string) => {
+    const now = performance.now();
+    steps[step] = Math.round(now - mark);
+    mark = now;
+  };
   const verified = await verify(source, reporter, signal);
+  lap("verify");
   const manifest = verified.manifest;
   if (options.verifyOnly) return { verified };
 
@@ -305,6 +329,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   }
 
   const dir = answers.dir;
+  lap("preflight");
   await fs.mkdir(path.join(dir, RECORD_DIR), { recursive: true });
   const staging = path.join(dir, RECORD_DIR, "staging");
   await fs.rm(staging, { recursive: true, force: true });
@@ -312,8 +337,10 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   if (!plan.missing.length)
     reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
   const loaded = await loadAndStage(host, verified, staging, plan.missing.length > 0, reporter, signal);
+  lap("load");
   await checkLoadedImages(host, manifest, signal);
   const cache = await applyBuildCache(host, manifest, answers.importCache, staging, reporter, signal);
+  lap("cache");
 
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
   await fs.rm(path.join(staging, "src", ".env"), { force: true });
@@ -375,6 +402,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         : []),
     ],
   };
+  lap("extract");
   let containers: ContainerState[];
   try {
     await composeUp(host, project, {
@@ -397,6 +425,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     throw error;
   }
   status.finish(`${containers.length} services healthy`);
+  lap("up");
   const recordFile = await writeRecord(dir, { ...record, status: "installed" });
   return {
     verified,
@@ -407,6 +436,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       containers,
       imagesLoaded: loaded,
       imagesPresent: plan.present,
+      stepsMs: steps,
       durationMs: Math.round(performance.now() - started),
     },
   };

@@ -385,6 +385,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
                 stage: s.stage,
                 image: s.ref,
                 imageId: s.image.id,
+                layers: s.image.layers,
               })),
               mounts: mountRecords,
             },

@@ -21,7 +21,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
-import { exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
 
 interface InstallJson {
@@ -236,6 +236,54 @@ describe("the installer", () => {
     assert.equal(
       JSON.parse(readFileSync(path.join(dir, ".sealift/install.json"), "utf8")).status,
       "installed",
+    );
+    assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
+  });
+
+  test("an upgrade to a release with one changed layer feeds docker load only that layer; settings are kept", async () => {
+    const dir = dirOf("opt-upgrade");
+    const first = await installer(
+      binary,
+      ["--yes", "--dir", dir, ...answers(), "--set", "MODEL_NAME=kept-model"],
+      { cwd: bundleDir },
+    );
+    assert.equal(first.code, 0, first.stderr);
+    await commitChange(
+      example.dir,
+      "backend/app/cgi-bin/health",
+      "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok v2\\n'\n",
+    );
+    const packed = await sealift(["pack", example.dir, "--out", dirOf("dist-v2"), "--json"]);
+    assert.equal(packed.code, 0, packed.stderr);
+    const v2 = JSON.parse(packed.stdout) as { archive: string; release: string };
+    assert.notEqual(v2.release, manifest.project.release);
+    // Packing built v2 on this same engine: remove what v1 does not have, as on the real target.
+    const v2Manifest = JSON.parse(
+      (await run("tar", ["xzOf", v2.archive, `${path.basename(v2.archive, ".tar.gz")}/manifest.json`]))
+        .stdout,
+    ) as Manifest;
+    const v1Ids = new Set([...manifest.services, ...(manifest.cache?.images ?? [])].map((i) => i.imageId));
+    const newIds = [...v2Manifest.services, ...(v2Manifest.cache?.images ?? [])]
+      .map((i) => i.imageId)
+      .filter((id) => !v1Ids.has(id));
+    assert.ok(newIds.length > 0);
+    for (const id of newIds) await run("docker", ["rmi", "-f", id]);
+    const result = await installer(binary, [v2.archive, "--yes", "--dir", dir, ...answers()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`release ${v2.release} is installed in ${dir} and healthy`));
+    assert.match(result.stderr, /images: \d+ layers \(.*\) are already on this host, not loaded again/);
+    const loaded = /loading images: \d+ images, ([\d.]+) (KiB|B)\b/.exec(result.stderr);
+    assert.ok(loaded, `only kilobytes were fed to docker load: ${result.stderr}`);
+    assert.equal((await httpGet(`http://127.0.0.1:${backendPort}/cgi-bin/health`)).body, "ok v2\n");
+    assert.equal(
+      JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=u`)).body).model,
+      "kept-model",
+    );
+    const record = JSON.parse(readFileSync(path.join(dir, ".sealift/install.json"), "utf8"));
+    assert.equal(
+      record.previous.at(-1).release,
+      manifest.project.release,
+      "the record keeps the release it replaced",
     );
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
   });
