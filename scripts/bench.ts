@@ -1,22 +1,29 @@
 /**
  * npm run bench [-- SECTION ...]: sealift against the users' current way, measured side by side in
  * one run, several rounds, medians and ratios. Not a test: it prints a table and writes
- * bench-results/latest.json. Sections: rebuild (build cache), more to come.
+ * bench-results/latest.json. Sections (default all): pack, install, rebuild.
+ *
+ * pack/install: a fixture of four images sharing a base layer, made of real files copied from this
+ * machine (about 600 MB; BENCH_SCALE=small for about 250 MB). pack against `docker save | gzip -6`
+ * (and bare `docker save`, the floor); a first install on a host without the images against
+ * `sha256sum` + `gunzip -c | docker load` (and bare `docker load -i` of the plain tar); a re-install
+ * and an upgrade where one small layer changed against the same users' way. Peak RSS by /usr/bin/time.
  *
  * rebuild: on the example app, a rebuild on the offline host after a code change, with the build
  * cache sealift imported, against a cold build (empty builder cache, no cache images) of the same
  * services. Goal: 0.15 or less.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { exampleProject } from "../test/helpers/example.js";
+import { ensureBaseImage, exampleProject } from "../test/helpers/example.js";
 import { projectImages, removeImages, removeProject } from "../test/helpers/docker.js";
-import { ROOT, freePort, installer, run, sealift } from "../test/helpers/run.js";
+import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
 import type { Manifest } from "../src/bundle/manifest.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const sections = process.argv.slice(2).length ? process.argv.slice(2) : ["rebuild"];
+const sections = process.argv.slice(2).length ? process.argv.slice(2) : ["pack", "install", "rebuild"];
+const SCALE = process.env.BENCH_SCALE === "small" ? "small" : "full";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -50,6 +57,7 @@ interface Row {
   usersMs: number;
   ratio: number;
   goal: string;
+  note?: string;
 }
 
 async function benchRebuild(): Promise<Row[]> {
@@ -135,19 +143,339 @@ async function benchRebuild(): Promise<Row[]> {
   }
 }
 
+// Real directories of this kind of machine; the first that exists of each list is used.
+const FIXTURE = {
+  full: {
+    base: ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/x86_64-linux-gnu"],
+    apps: [
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/scipy", "/usr/lib/gcc"],
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/sympy", "/usr/share/doc"],
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/cfnlint", "/usr/share/perl"],
+      ["/usr/lib/gcc", "/usr/share/locale"],
+    ],
+  },
+  small: {
+    base: ["/usr/lib/gcc", "/usr/share/doc"],
+    apps: [
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/jedi", "/usr/share/locale"],
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore", "/usr/share/perl"],
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/awscli", "/usr/share/man"],
+      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/networkx", "/usr/share/zoneinfo"],
+    ],
+  },
+};
+
+const pick = (candidates: string[]) => {
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`none of ${candidates.join(", ")} exists on this machine`);
+  return found;
+};
+
+interface Fixture {
+  dir: string;
+  name: string;
+  images: string[];
+  workdir: string;
+}
+
+/** A compose project of four `image:` services built on one big shared base layer. */
+async function buildFixture(): Promise<Fixture> {
+  await ensureBaseImage();
+  const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-bench-"));
+  const name = `slbench${SCALE}`;
+  const dir = path.join(workdir, name);
+  mkdirSync(dir);
+  const layer = async (tag: string, from: string, source: string, target: string) => {
+    const context = path.join(workdir, `ctx-${tag.replace(/\W/g, "-")}`);
+    mkdirSync(context);
+    // Hard links: the build context costs no copy.
+    if ((await run("cp", ["-al", source, path.join(context, "data")])).code !== 0)
+      await must(run("cp", ["-a", source, path.join(context, "data")]), "cp");
+    writeFileSync(path.join(context, "Dockerfile"), `FROM ${from}\nCOPY data/ ${target}/\n`);
+    await must(
+      run("/usr/bin/docker", ["build", "-q", "-t", tag, context], { env: { DOCKER_BUILDKIT: "1" } }),
+      `build ${tag}`,
+    );
+    rmSync(context, { recursive: true, force: true });
+  };
+  const spec = FIXTURE[SCALE];
+  await layer(`${name}-base:1`, "sealift-example/busybox:1.36", pick(spec.base), "/opt/base");
+  const images: string[] = [];
+  for (const [i, candidates] of spec.apps.entries()) {
+    await layer(`${name}-app${i + 1}:1`, `${name}-base:1`, pick(candidates), `/opt/app${i + 1}`);
+    images.push(`${name}-app${i + 1}:1`);
+  }
+  writeFileSync(
+    path.join(dir, "compose.yaml"),
+    "services:\n" +
+      images
+        .map(
+          (image, i) =>
+            `  app${i + 1}:\n    image: ${image}\n    init: true\n    command: [sleep, "86400"]\n`,
+        )
+        .join(""),
+  );
+  await must(run("git", ["-C", dir, "init", "-q"]), "git init");
+  await must(run("git", ["-C", dir, "add", "-A"]), "git add");
+  await must(
+    run("git", ["-C", dir, "-c", "user.email=b@b", "-c", "user.name=bench", "commit", "-qm", "fixture"]),
+    "git commit",
+  );
+  return { dir, name, images, workdir };
+}
+
+/** Runs a command under /usr/bin/time: wall milliseconds and peak RSS in MiB. */
+async function measured(file: string, args: string[], options: Parameters<typeof run>[2] = {}) {
+  const rssFile = path.join(os.tmpdir(), `sealift-bench-rss-${process.pid}`);
+  const t0 = performance.now();
+  const outcome = await run("/usr/bin/time", ["-f", "%M", "-o", rssFile, file, ...args], options);
+  const ms = performance.now() - t0;
+  if (outcome.code !== 0)
+    throw new Error(`${file} ${args.join(" ")} failed (${outcome.code}):\n${outcome.stderr}`);
+  const rssMiB = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) / 1024;
+  return { ms, rssMiB, outcome };
+}
+
+async function timedShell(script: string): Promise<number> {
+  const t0 = performance.now();
+  await must(run("sh", ["-c", script]), script);
+  return performance.now() - t0;
+}
+
+async function imageIds(refs: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const ref of refs)
+    ids.push(
+      (await must(run("docker", ["image", "inspect", "--format", "{{.Id}}", ref]), "inspect")).stdout.trim(),
+    );
+  return ids;
+}
+
+async function benchPackAndInstall(want: Set<string>): Promise<{ rows: Row[]; rss: Record<string, number> }> {
+  const fixture = await buildFixture();
+  const rows: Row[] = [];
+  const rss: Record<string, number> = {};
+  const out = path.join(fixture.workdir, "out");
+  mkdirSync(out);
+  const imgs = fixture.images.join(" ");
+  try {
+    // pack
+    const packS: number[] = [];
+    const packU: number[] = [];
+    const packFloor: number[] = [];
+    let archive = "";
+    let sizes = { sealift: 0, users: 0, installer: statSync(INSTALLER).size };
+    for (let round = 1; round <= (want.has("pack") ? ROUNDS : 1); round++) {
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+      const s = await measured(process.execPath, [SEALIFT_CLI, "pack", fixture.dir, "--out", out, "--json"]);
+      packS.push(s.ms);
+      rss.pack = Math.max(rss.pack ?? 0, s.rssMiB);
+      const packed = JSON.parse(s.outcome.stdout) as { archive: string; bytes: number };
+      archive = packed.archive;
+      packU.push(await timedShell(`docker save ${imgs} | gzip -6 > ${out}/users.tar.gz`));
+      packFloor.push(await timedShell(`docker save ${imgs} > /dev/null`));
+      sizes = { ...sizes, sealift: packed.bytes, users: statSync(`${out}/users.tar.gz`).size };
+      process.stderr.write(
+        `pack round ${round}: sealift ${Math.round(packS.at(-1)!)} ms, save|gzip ${Math.round(packU.at(-1)!)} ms, save ${Math.round(packFloor.at(-1)!)} ms\n`,
+      );
+    }
+    if (want.has("pack")) {
+      rows.push({
+        measure: "pack (time)",
+        sealiftMs: median(packS),
+        usersMs: median(packU),
+        ratio: median(packS) / median(packU),
+        goal: "<= 0.5",
+      });
+      rows.push({
+        measure: "pack vs bare docker save (the floor)",
+        sealiftMs: median(packS),
+        usersMs: median(packFloor),
+        ratio: median(packS) / median(packFloor),
+        goal: "-",
+      });
+      rows.push({
+        measure: "archive size",
+        sealiftMs: sizes.sealift,
+        usersMs: sizes.users,
+        ratio: sizes.sealift / sizes.users,
+        goal: "<= 1.05",
+        note: `sizes in bytes; sealift's archive also carries the ${Math.round(sizes.installer / 2 ** 20)} MiB installer (about a third of that compressed)`,
+      });
+    }
+    if (!want.has("install")) return { rows, rss };
+
+    // install
+    await must(run("sh", ["-c", `gunzip -c ${out}/users.tar.gz > ${out}/users.tar`]), "gunzip");
+    const ids = await imageIds([...fixture.images, `${fixture.name}-base:1`]);
+    const dropImages = async () => {
+      await removeProject(fixture.name);
+      for (const id of ids) await run("docker", ["rmi", "-f", id]);
+      // Layers a build made stay referenced by the build cache after rmi: let them go too.
+      await must(run("docker", ["builder", "prune", "-af"]), "builder prune");
+    };
+    const dir = path.join(fixture.workdir, "opt");
+    const sealiftInstall = async () => {
+      const s = await measured(INSTALLER, [archive, "--yes", "--dir", dir, "--json"], {
+        cleanEnv: true,
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      });
+      rss.install = Math.max(rss.install ?? 0, s.rssMiB);
+      const steps = (JSON.parse(s.outcome.stdout) as { installed: { stepsMs: Record<string, number> } })
+        .installed.stepsMs;
+      return { ms: (steps.verify ?? 0) + (steps.load ?? 0) + (steps.cache ?? 0), total: s.ms };
+    };
+    const usersWay = () =>
+      timedShell(
+        `sha256sum ${out}/users.tar.gz > /dev/null && gunzip -c ${out}/users.tar.gz | docker load -q > /dev/null`,
+      );
+    const firstS: number[] = [];
+    const firstTotal: number[] = [];
+    const firstU: number[] = [];
+    const firstFloor: number[] = [];
+    const againS: number[] = [];
+    const againU: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      await dropImages();
+      const s = await sealiftInstall();
+      firstS.push(s.ms);
+      firstTotal.push(s.total);
+      const again = await sealiftInstall();
+      againS.push(again.ms);
+      againU.push(await usersWay()); // images present: the users' way loads it all again anyway
+      await dropImages();
+      firstU.push(await usersWay());
+      await dropImages();
+      firstFloor.push(await timedShell(`docker load -q -i ${out}/users.tar > /dev/null`));
+      process.stderr.write(
+        `install round ${round}: sealift ${Math.round(s.ms)} ms (whole install ${Math.round(s.total)} ms), users ${Math.round(firstU.at(-1)!)} ms, docker load -i ${Math.round(firstFloor.at(-1)!)} ms; re-install sealift ${Math.round(again.ms)} ms, users ${Math.round(againU.at(-1)!)} ms\n`,
+      );
+    }
+    rows.push({
+      measure: "first install: verify + load",
+      sealiftMs: median(firstS),
+      usersMs: median(firstU),
+      ratio: median(firstS) / median(firstU),
+      goal: "<= 0.8",
+      note: `the whole install, compose up and health included: ${(median(firstTotal) / 1000).toFixed(1)} s`,
+    });
+    rows.push({
+      measure: "first install vs bare docker load -i of the plain tar (the floor)",
+      sealiftMs: median(firstS),
+      usersMs: median(firstFloor),
+      ratio: median(firstS) / median(firstFloor),
+      goal: "<= 1.15",
+    });
+    rows.push({
+      measure: "re-install of the same bundle",
+      sealiftMs: median(againS),
+      usersMs: median(againU),
+      ratio: median(againS) / median(againU),
+      goal: "<= 0.25",
+    });
+
+    // upgrade: one small layer changed on app1
+    await dropImages();
+    await sealiftInstall();
+    const upgradeS: number[] = [];
+    const upgradeU: number[] = [];
+    const app1v1 = ids[0]!;
+    await must(
+      run("sh", [
+        "-c",
+        `printf 'FROM ${fixture.images[0]}\nRUN echo v2 > /opt/v2\n' | DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t ${fixture.images[0]} - > /dev/null`,
+      ]),
+      "build v2",
+    );
+    writeFileSync(path.join(fixture.dir, "CHANGES"), "v2\n");
+    await must(run("git", ["-C", fixture.dir, "add", "-A"]), "git add");
+    await must(
+      run("git", ["-C", fixture.dir, "-c", "user.email=b@b", "-c", "user.name=bench", "commit", "-qm", "v2"]),
+      "git commit",
+    );
+    const out2 = path.join(fixture.workdir, "out2");
+    const v2 = JSON.parse(
+      (await must(sealift(["pack", fixture.dir, "--out", out2, "--json"]), "pack v2")).stdout,
+    ) as { archive: string };
+    await must(run("sh", ["-c", `docker save ${imgs} | gzip -6 > ${out2}/users.tar.gz`]), "users v2");
+    const app1v2 = (await imageIds([fixture.images[0]!]))[0]!;
+    for (let round = 1; round <= ROUNDS; round++) {
+      // The host has v1 and lacks v2's new layer.
+      await removeProject(fixture.name);
+      await run("docker", ["rmi", "-f", app1v2]);
+      await must(run("docker", ["tag", app1v1, fixture.images[0]!]), "tag v1");
+      let t0 = performance.now();
+      const s = await measured(INSTALLER, [v2.archive, "--yes", "--dir", dir, "--json"], {
+        cleanEnv: true,
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      });
+      const steps = (JSON.parse(s.outcome.stdout) as { installed: { stepsMs: Record<string, number> } })
+        .installed.stepsMs;
+      upgradeS.push((steps.verify ?? 0) + (steps.load ?? 0));
+      await removeProject(fixture.name);
+      await run("docker", ["rmi", "-f", app1v2]);
+      await must(run("docker", ["tag", app1v1, fixture.images[0]!]), "tag v1");
+      t0 = performance.now();
+      await must(
+        run("sh", [
+          "-c",
+          `sha256sum ${out2}/users.tar.gz > /dev/null && gunzip -c ${out2}/users.tar.gz | docker load -q > /dev/null`,
+        ]),
+        "users upgrade",
+      );
+      upgradeU.push(performance.now() - t0);
+      process.stderr.write(
+        `upgrade round ${round}: sealift ${upgradeS.at(-1)} ms, users ${Math.round(upgradeU.at(-1)!)} ms\n`,
+      );
+    }
+    rows.push({
+      measure: "upgrade where one small layer changed",
+      sealiftMs: median(upgradeS),
+      usersMs: median(upgradeU),
+      ratio: median(upgradeS) / median(upgradeU),
+      goal: "<= 0.25",
+    });
+    return { rows, rss };
+  } finally {
+    await removeProject(fixture.name);
+    await removeImages(await projectImages(fixture.name));
+    rmSync(fixture.workdir, { recursive: true, force: true });
+  }
+}
+
 const rows: Row[] = [];
+let rss: Record<string, number> = {};
+if (sections.includes("pack") || sections.includes("install")) {
+  const measuredRows = await benchPackAndInstall(new Set(sections));
+  rows.push(...measuredRows.rows);
+  rss = measuredRows.rss;
+}
 if (sections.includes("rebuild")) rows.push(...(await benchRebuild()));
-const result = { date: new Date().toISOString(), machine: await machine(), rounds: ROUNDS, rows };
+const result = {
+  date: new Date().toISOString(),
+  machine: await machine(),
+  scale: SCALE,
+  rounds: ROUNDS,
+  rows,
+  peakRssMiB: rss,
+};
 mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
 writeFileSync(path.join(ROOT, "bench-results", "latest.json"), JSON.stringify(result, null, 2) + "\n");
 const table = [
-  `Machine: ${result.machine.cores} cores, ${result.machine.memory}, disk ${result.machine.disk}, Docker ${result.machine.docker}; ${ROUNDS} rounds, medians.`,
+  `Machine: ${result.machine.cores} cores, ${result.machine.memory}, disk ${result.machine.disk}, Docker ${result.machine.docker}; fixture ${SCALE}; ${ROUNDS} rounds, medians.`,
   "",
   "| measure | sealift | users' way | ratio | goal |",
   "| --- | --- | --- | --- | --- |",
-  ...rows.map(
-    (r) =>
-      `| ${r.measure} | ${(r.sealiftMs / 1000).toFixed(1)} s | ${(r.usersMs / 1000).toFixed(1)} s | ${r.ratio.toFixed(2)} | ${r.goal} |`,
+  ...rows.map((r) => {
+    const cell = (v: number) =>
+      r.measure === "archive size" ? `${(v / 2 ** 20).toFixed(0)} MiB` : `${(v / 1000).toFixed(1)} s`;
+    return `| ${r.measure} | ${cell(r.sealiftMs)} | ${cell(r.usersMs)} | ${r.ratio.toFixed(2)} | ${r.goal} |`;
+  }),
+  "",
+  ...rows.filter((r) => r.note).map((r) => `- ${r.measure}: ${r.note}`),
+  ...Object.entries(result.peakRssMiB).map(
+    ([step, mib]) => `- peak RSS of sealift ${step}: ${mib.toFixed(0)} MiB`,
   ),
 ];
 process.stdout.write(table.join("\n") + "\n");

@@ -186,6 +186,7 @@ async function loadAndStage(
   verified: VerifiedBundle,
   staging: string,
   needLoad: boolean,
+  wantMounts: boolean,
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<string[]> {
@@ -207,6 +208,8 @@ async function loadAndStage(
   try {
     for await (const entry of verified.source.entries({ signal })) {
       if (entryRank(entry.path) > entryRank(CACHE_MOUNTS_DIR)) break; // the installer binary and metadata: done
+      // Nothing to load and no cache mount wanted: the rest of the bundle need not be read.
+      if (!loader && !wantMounts && entryRank(entry.path) >= entryRank(IMAGES_DIR)) break;
       if (entry.path.startsWith(IMAGES_DIR)) {
         if (!loader || skip.has(entry.path)) continue;
         await loader.add(entry, (b) => progress?.update(b));
@@ -336,7 +339,16 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await fs.mkdir(staging);
   if (!plan.missing.length)
     reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
-  const loaded = await loadAndStage(host, verified, staging, plan.missing.length > 0, reporter, signal);
+  const wantMounts = answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0;
+  const loaded = await loadAndStage(
+    host,
+    verified,
+    staging,
+    plan.missing.length > 0,
+    wantMounts,
+    reporter,
+    signal,
+  );
   lap("load");
   await checkLoadedImages(host, manifest, signal);
   const cache = await applyBuildCache(host, manifest, answers.importCache, staging, reporter, signal);
