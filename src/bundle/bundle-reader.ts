@@ -12,6 +12,8 @@ import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { IMAGES_DIR, entryRank } from "./layout.js";
 
+const READ_CHUNK = 1024 * 1024;
+
 export interface BundleEntry {
   /** Path relative to the bundle's top folder, with "/" separators, no trailing slash. */
   path: string;
@@ -85,7 +87,16 @@ export function archiveSource(file: string): BundleSource {
     async *entries({ signal, onBytes } = {}) {
       const tap: HashTap = createHashTap(onBytes);
       const extract = tar.extract();
-      const flowing = pipeline(createReadStream(file), tap, createGunzip(), extract, { signal });
+      // Large reads and inflate chunks: far fewer trips through JavaScript per megabyte.
+      const flowing = pipeline(
+        createReadStream(file, { highWaterMark: READ_CHUNK }),
+        tap,
+        createGunzip({ chunkSize: READ_CHUNK }),
+        extract,
+        {
+          signal,
+        },
+      );
       let failure: unknown;
       flowing.catch((error: unknown) => (failure = error));
       let top: string | undefined;
@@ -174,7 +185,7 @@ export function directorySource(dir: string): BundleSource {
           yield { ...item, stream: Readable.from([]) };
           continue;
         }
-        const raw = createReadStream(path.join(dir, item.path));
+        const raw = createReadStream(path.join(dir, item.path), { highWaterMark: READ_CHUNK });
         raw.on("data", (chunk) => onBytes?.((bytes += chunk.length)));
         const ended = new Promise<void>((resolve, reject) => {
           raw.on("close", resolve);
