@@ -9,12 +9,8 @@ import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } 
 import { formatTable } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
-import { reportError, runMain } from "./run-main.js";
+import { collect, reportError, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP } from "./sealift.js";
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 function seconds(value: string): number {
   const n = Number(value);

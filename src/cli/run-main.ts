@@ -83,3 +83,8 @@ export async function runMain(
     process.off("SIGTERM", onSignal);
   }
 }
+
+/** Commander's collector for repeatable options (-f FILE -f FILE, --set K=V --set K=V). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

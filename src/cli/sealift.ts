@@ -9,7 +9,7 @@ import { pack } from "../packager/pack.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
-import { reportError, runMain } from "./run-main.js";
+import { collect, reportError, runMain } from "./run-main.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -19,10 +19,6 @@ Exit codes:
   3    integrity: the bundle is damaged, incomplete or not a sealift bundle
   4    preflight: this host cannot run the app as it is (docker, disk, ports, architecture)
   130  cancelled (Ctrl-C or SIGTERM); nothing is left half-written`;
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 export function sealiftProgram(): Command {
   let json = false;

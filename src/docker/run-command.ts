@@ -67,11 +67,30 @@ export async function runCommand(
   }
   if (options.onLine) forwardLines(subprocess, options.onLine);
   const result = await subprocess;
+  return settle(command, started, result, String(result.stdout ?? ""), String(result.stderr ?? ""), options);
+}
+
+/** The result object of a finished command; throws when it was cancelled or failed (unless allowed). */
+function settle(
+  command: string,
+  started: number,
+  result: {
+    exitCode?: number;
+    failed: boolean;
+    isCanceled: boolean;
+    signal?: string;
+    timedOut?: boolean;
+    code?: string;
+  },
+  stdout: string,
+  stderr: string,
+  options: RunOptions,
+): CommandResult {
   const outcome: CommandResult = {
     command,
     exitCode: result.exitCode ?? -1,
-    stdout: String(result.stdout ?? ""),
-    stderr: String(result.stderr ?? ""),
+    stdout,
+    stderr,
     durationMs: Math.round(performance.now() - started),
   };
   if (result.isCanceled || options.signal?.aborted) throw cancelled(`${command} was cancelled`);
@@ -142,17 +161,8 @@ export function streamCommand(
     reject: false,
     encoding: "buffer",
   });
-  const done = subprocess.then((result) => {
-    const outcome: CommandResult = {
-      command,
-      exitCode: result.exitCode ?? -1,
-      stdout: "",
-      stderr: Buffer.from(result.stderr ?? "").toString("utf8"),
-      durationMs: Math.round(performance.now() - started),
-    };
-    if (result.isCanceled || options.signal?.aborted) throw cancelled(`${command} was cancelled`);
-    if (result.failed) throw commandFailed(outcome, result, options);
-    return outcome;
-  });
+  const done = subprocess.then((result) =>
+    settle(command, started, result, "", Buffer.from(result.stderr ?? "").toString("utf8"), options),
+  );
   return { stdout: subprocess.stdout, done };
 }
