@@ -35,6 +35,9 @@ export const ERROR_CODES = {
   BUNDLE_FILE_EXTRA: ExitCode.integrity,
   BUNDLE_MANIFEST_INVALID: ExitCode.integrity,
   BUNDLE_UNSAFE_ENTRY: ExitCode.integrity,
+  BUNDLE_UNSIGNED: ExitCode.integrity,
+  BUNDLE_SIGNATURE_INVALID: ExitCode.integrity,
+  BUNDLE_SIGNATURE_UNTRUSTED: ExitCode.integrity,
   // preflight and host
   DOCKER_UNREACHABLE: ExitCode.preflight,
   DOCKER_TOO_OLD: ExitCode.preflight,

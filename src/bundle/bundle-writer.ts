@@ -2,7 +2,7 @@
  * Writes a bundle as one stream: tar entries -> parallel gzip -> sha256 of the archive -> `out`.
  * Every file is hashed as it is written (one pass); finish() adds SHA256SUMS and manifest.json.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
@@ -12,6 +12,7 @@ import { MANIFEST_PATH, SUMS_PATH } from "./layout.js";
 import type { FileRecord, LinkRecord, Manifest } from "./manifest.js";
 import { createParallelGzip } from "./parallel-gzip.js";
 import { formatSha256Sums } from "./sha256sums.js";
+import { SIGNATURE_PATH, signManifest } from "./signature.js";
 
 export interface BundleWriterOptions {
   /** The archive's top folder, e.g. "llm-chat-complete-20261122". */
@@ -124,13 +125,16 @@ export class BundleWriter {
    */
   async finish(
     makeManifest: (files: FileRecord[], links: LinkRecord[], sumsSha256: string) => Manifest,
+    signer?: KeyObject,
   ): Promise<WrittenArchive> {
     const files = [...this.files];
     const sums = formatSha256Sums(files);
     const sumsSha256 = createHash("sha256").update(sums).digest("hex");
     const manifest = makeManifest(files, [...this.links], sumsSha256);
     await this.addBuffer(SUMS_PATH, sums);
-    await this.addBuffer(MANIFEST_PATH, JSON.stringify(manifest, null, 2) + "\n");
+    const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
+    await this.addBuffer(MANIFEST_PATH, manifestBytes);
+    if (signer) await this.addBuffer(SIGNATURE_PATH, signManifest(manifestBytes, signer));
     this.pack.finalize();
     await this.done;
     return { sha256: this.archiveTap.digest(), bytes: this.archiveTap.bytes, manifest };

@@ -13,6 +13,7 @@
  *     install                         the installer for the images' platform
  *     SHA256SUMS                      `sha256sum -c` compatible, every file above
  *     manifest.json                   what the bundle holds; carries the digest of SHA256SUMS
+ *     manifest.json.sig               ed25519 signature of manifest.json (optional)
  *
  * Readers must accept unknown top-level manifest keys and unknown folders listed in the manifest,
  * so that later parts (build cache, delta base, signature) can be added without a new major format.
@@ -56,5 +57,6 @@ export function entryRank(path: string): number {
   if (path === INSTALLER_PATH) return 6;
   if (path === SUMS_PATH) return 8;
   if (path === MANIFEST_PATH) return 9;
+  if (path === "manifest.json.sig") return 10;
   return 3;
 }

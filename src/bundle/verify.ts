@@ -3,13 +3,14 @@
  * archive digest (against NAME.tar.gz.sha256 when present) -> manifest schema -> digest of
  * SHA256SUMS in the manifest -> every file against SHA256SUMS; extra or missing files are refused.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { SealiftError } from "../errors.js";
 import { damaged, type BundleSource } from "./bundle-reader.js";
 import { COMPOSE_DIR, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
 import { parseManifest, type Manifest } from "./manifest.js";
 import { parseSha256Sums } from "./sha256sums.js";
+import { SIGNATURE_PATH, checkSignature, type SignatureCheck, type VerifyMode } from "./signature.js";
 
 export interface VerifiedBundle {
   source: BundleSource;
@@ -23,6 +24,14 @@ export interface VerifiedBundle {
   bytesChecked: number;
   /** The compose/ files' contents (small), kept from the same read for the installer's plan. */
   composeFiles: Map<string, Buffer>;
+  signature: SignatureCheck;
+}
+
+export interface VerifyOptions {
+  signal?: AbortSignal;
+  onBytes?: (bytes: number) => void;
+  /** Signature policy; default if-signed with no trusted key (a signed bundle then needs --trust). */
+  signature?: { mode: VerifyMode; trusted: KeyObject[] };
 }
 
 const COPY_AGAIN = "the file was damaged in transfer; copy it again and re-run";
@@ -72,13 +81,14 @@ export function readSidecar(archive: string): string | undefined {
 
 export async function verifyBundle(
   source: BundleSource,
-  options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {},
+  options: VerifyOptions = {},
 ): Promise<VerifiedBundle> {
   const expectedArchive = source.kind === "archive" ? readSidecar(source.location) : undefined;
   const seen = new Map<string, { sha256: string; size: number }>();
   const links = new Map<string, string>();
   let manifestBytes: Buffer | undefined;
   let sumsBytes: Buffer | undefined;
+  let signatureBytes: Buffer | undefined;
   let bytesChecked = 0;
   const composeFiles = new Map<string, Buffer>();
 
@@ -93,6 +103,8 @@ export async function verifyBundle(
         manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
       else if (entry.path === SUMS_PATH)
         sumsBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
+      else if (entry.path === SIGNATURE_PATH)
+        signatureBytes = await readAll(entry.stream, 64 * 1024, entry.path);
       else if (entry.path.startsWith(COMPOSE_DIR) && entry.size <= MAX_METADATA_BYTES) {
         const content = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
         composeFiles.set(entry.path, content);
@@ -136,6 +148,12 @@ export async function verifyBundle(
       hint: "this is not a complete sealift bundle; copy it again",
     });
   }
+  // The signature covers the manifest's bytes: check it before believing anything the manifest says.
+  const signature = checkSignature(
+    manifestBytes,
+    signatureBytes,
+    options.signature ?? { mode: "if-signed", trusted: [] },
+  );
   let json: unknown;
   try {
     json = JSON.parse(manifestBytes.toString("utf8"));
@@ -234,5 +252,6 @@ export async function verifyBundle(
     filesChecked: manifest.files.length,
     bytesChecked,
     composeFiles,
+    signature,
   };
 }

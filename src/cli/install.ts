@@ -10,7 +10,8 @@ import { formatTable } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
 import { collect, reportError, runMain } from "./run-main.js";
-import { EXIT_CODES_HELP } from "./sealift.js";
+import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
+import { loadPublicKey } from "../bundle/signature.js";
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -49,6 +50,13 @@ export function installProgram(): Command {
     .option("--no-cache-import", "do not import the bundle's build cache")
     .option("--verify-only", "check the bundle and stop; change nothing", false)
     .option(
+      "--trust <public-key>",
+      "a public key (sealift keygen) whose signature is accepted (repeatable)",
+      collect,
+      [],
+    )
+    .addOption(verifyModeOption())
+    .option(
       "--force",
       "go on despite preflight failures that can be overridden (disk space, architecture)",
       false,
@@ -83,6 +91,7 @@ ${EXIT_CODES_HELP}`,
             keepEnv: flags.replaceEnv ? false : flags.keepEnv ? true : undefined,
             importCache: flags.cacheImport === false ? false : undefined,
             verifyOnly: flags.verifyOnly,
+            signature: { mode: flags.verify, trusted: (flags.trust as string[]).map(loadPublicKey) },
             force: flags.force,
             timeoutMs: flags.timeout * 1000,
             reporter,

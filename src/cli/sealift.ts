@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { verifyBundle } from "../bundle/verify.js";
+import { generateKeys, loadPublicKey } from "../bundle/signature.js";
 import { pack } from "../packager/pack.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
@@ -19,6 +20,16 @@ Exit codes:
   3    integrity: the bundle is damaged, incomplete or not a sealift bundle
   4    preflight: this host cannot run the app as it is (docker, disk, ports, architecture)
   130  cancelled (Ctrl-C or SIGTERM); nothing is left half-written`;
+
+/** --verify always|if-signed|never, shared by `sealift verify` and the installer. */
+export function verifyModeOption(): Option {
+  return new Option(
+    "--verify <mode>",
+    "signatures: always (refuse unsigned), if-signed (check when signed), never",
+  )
+    .choices(["always", "if-signed", "never"])
+    .default("if-signed");
+}
 
 export function sealiftProgram(): Command {
   let json = false;
@@ -52,6 +63,7 @@ export function sealiftProgram(): Command {
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
     .option("--no-cache", "leave the build cache out (stage images and RUN --mount=type=cache contents)")
     .option("--strict", "Dockerfile lint warnings and cache-export problems are errors", false)
+    .option("--sign <key-file>", "sign manifest.json with this private key (sealift keygen)")
     .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
     .addOption(
       new Option("--gzip-level <n>", "gzip level, 1 (fast) to 9 (small); 5 is within 1% of gzip -6's size")
@@ -82,6 +94,7 @@ export function sealiftProgram(): Command {
             cache: flags.cache,
             strict: flags.strict,
             installer: flags.installer,
+            sign: flags.sign,
             gzipLevel: flags.gzipLevel,
             reporter,
             signal,
@@ -122,18 +135,56 @@ export function sealiftProgram(): Command {
     });
 
   program
+    .command("keygen")
+    .description(
+      "Make an ed25519 key pair for signing bundles: NAME.key (private, keep it safe) and NAME.pub (give it to operators).",
+    )
+    .option("-o, --out <dir>", "where to write the keys", ".")
+    .option("-n, --name <name>", "file name without extension", "sealift")
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async () => {
+          const privatePath = path.resolve(flags.out, `${flags.name}.key`);
+          const publicPath = path.resolve(flags.out, `${flags.name}.pub`);
+          const id = await generateKeys(privatePath, publicPath);
+          if (flags.json)
+            process.stdout.write(
+              JSON.stringify({ ok: true, privateKey: privatePath, publicKey: publicPath, keyId: id }) + "\n",
+            );
+          else {
+            process.stdout.write(
+              `private key: ${privatePath} (mode 600: keep it on the build machine)\npublic key:  ${publicPath} (give it to operators: install --trust ${path.basename(publicPath)})\nkey id:      ${id}\n`,
+            );
+          }
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
     .command("verify")
     .description(
       "Check a bundle (archive or extracted folder): checksums, manifest, every file; change nothing.",
     )
     .argument("<bundle>", "NAME-complete-YYYYMMDD.tar.gz or its extracted folder")
+    .option(
+      "--trust <public-key>",
+      "a public key (sealift keygen) whose signature is accepted (repeatable)",
+      collect,
+      [],
+    )
+    .addOption(verifyModeOption())
     .option("--json", "print a machine-readable report on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)
     .action(async (bundle: string, flags) => {
       json = flags.json;
       await runMain(
         async ({ signal }) => {
-          const verified = await verifyBundle(await openBundle(bundle), { signal });
+          const verified = await verifyBundle(await openBundle(bundle), {
+            signal,
+            signature: { mode: flags.verify, trusted: (flags.trust as string[]).map(loadPublicKey) },
+          });
           const m = verified.manifest;
           if (flags.json) {
             process.stdout.write(
@@ -144,6 +195,7 @@ export function sealiftProgram(): Command {
                 manifestSha256: verified.manifestDigest,
                 archiveSha256: verified.archiveSha256 ?? null,
                 sidecarChecked: verified.sidecarChecked,
+                signedBy: verified.signature.keyId ?? null,
                 filesChecked: verified.filesChecked,
                 bytesChecked: verified.bytesChecked,
               }) + "\n",
@@ -152,6 +204,9 @@ export function sealiftProgram(): Command {
             process.stdout.write(
               `ok: ${m.project.name} release ${m.project.release}: ${verified.filesChecked} files (${formatBytes(verified.bytesChecked)}) match SHA256SUMS and the manifest` +
                 (verified.sidecarChecked ? "; the archive matches its .sha256" : "") +
+                (verified.signature.keyId
+                  ? `; signed by key ${verified.signature.keyId.slice(0, 16)}`
+                  : "; not signed") +
                 "\n",
             );
           }

@@ -18,7 +18,7 @@ import {
   SOURCE_PATH,
   entryRank,
 } from "../bundle/layout.js";
-import { verifyBundle, type VerifiedBundle } from "../bundle/verify.js";
+import { verifyBundle, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
 import { buildComposeModel } from "../compose/compose-project.js";
 import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
@@ -42,6 +42,8 @@ export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
   bundle?: string;
   verifyOnly: boolean;
+  /** Signature policy and trusted keys. */
+  signature: NonNullable<VerifyOptions["signature"]>;
   force: boolean;
   timeoutMs: number;
   reporter: Reporter;
@@ -84,14 +86,20 @@ async function verify(
   source: BundleSource,
   reporter: Reporter,
   signal: AbortSignal,
+  signature: InstallOptions["signature"],
 ): Promise<VerifiedBundle> {
   const progress = reporter.progress(
     `verifying ${path.basename(source.location)}`,
     await source.totalBytes(),
   );
-  const verified = await verifyBundle(source, { signal, onBytes: (b) => progress.update(b) });
+  const verified = await verifyBundle(source, { signal, signature, onBytes: (b) => progress.update(b) });
   progress.finish(
-    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches its .sha256" : ""}`,
+    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches its .sha256" : ""}` +
+      (verified.signature.keyId
+        ? `, signed by trusted key ${verified.signature.keyId.slice(0, 16)}`
+        : verified.signature.signed
+          ? ""
+          : ", not signed"),
   );
   return verified;
 }
@@ -266,7 +274,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     steps[step] = Math.round(now - mark);
     mark = now;
   };
-  const verified = await verify(source, reporter, signal);
+  const verified = await verify(source, reporter, signal, options.signature);
   lap("verify");
   const manifest = verified.manifest;
   if (options.verifyOnly) return { verified };

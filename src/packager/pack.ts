@@ -41,6 +41,7 @@ import {
 } from "./build-cache.js";
 import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
 import { lintProject } from "./lint.js";
+import { loadPrivateKey } from "../bundle/signature.js";
 import { inspectGit, requireClean, writeSourceTar } from "./source.js";
 
 export interface PackOptions {
@@ -59,6 +60,8 @@ export interface PackOptions {
   cache?: boolean;
   /** Lint warnings and cache-export problems become errors. */
   strict?: boolean;
+  /** A private key file (sealift keygen) to sign manifest.json with. */
+  sign?: string;
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
@@ -227,6 +230,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       );
     }
   }
+  const signer = options.sign ? loadPrivateKey(options.sign) : undefined;
   const host = await detectDockerHost(signal);
   const findings = lintProject(model);
   for (const f of findings) reporter.warn(f.code, `${f.where}: ${f.message}`);
@@ -341,65 +345,68 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
     await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755);
     installerProgress.finish(formatBytes(installerSize));
-    const written = await writer.finish((files, links, sumsSha256) => ({
-      format: BUNDLE_FORMAT,
-      formatVersion: FORMAT_VERSION,
-      tool: { name: "sealift", version: TOOL_VERSION },
-      createdAt: now.toISOString(),
-      project: {
-        name,
-        release,
-        composeFiles: model.files,
-        override: OVERRIDE_PATH,
-        envTemplate: hasEnv ? ENV_TEMPLATE_PATH : null,
-        variables: model.env.map((v) => ({ name: v.name, default: v.value, secret: v.secret })),
-      },
-      source: { path: SOURCE_PATH, git: git.commit || git.changedFiles.length ? git : null },
-      build: {
-        dockerClient: host.clientVersion,
-        dockerServer: host.serverVersion,
-        builder: host.builder,
-        compose: host.compose ? { flavour: host.compose.flavour, version: host.compose.version } : null,
-      },
-      images: { format: "docker-archive", dir: IMAGES_DIR, bytes: imageBytes },
-      services: resolved.map((r) => ({
-        name: r.service.name,
-        image: r.ref,
-        imageId: r.image.id,
-        built: r.built,
-        platform: {
-          os: r.image.os,
-          architecture: r.image.architecture,
-          ...(r.image.variant ? { variant: r.image.variant } : {}),
+    const written = await writer.finish(
+      (files, links, sumsSha256) => ({
+        format: BUNDLE_FORMAT,
+        formatVersion: FORMAT_VERSION,
+        tool: { name: "sealift", version: TOOL_VERSION },
+        createdAt: now.toISOString(),
+        project: {
+          name,
+          release,
+          composeFiles: model.files,
+          override: OVERRIDE_PATH,
+          envTemplate: hasEnv ? ENV_TEMPLATE_PATH : null,
+          variables: model.env.map((v) => ({ name: v.name, default: v.value, secret: v.secret })),
         },
-        layers: r.image.layers,
-        ports: r.service.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.port}/${p.protocol}`),
-        healthcheck: r.service.hasHealthcheck,
-      })),
-      installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
-      ...(options.cache !== false
-        ? {
-            cache: {
-              images: stageImages.map((s) => ({
-                service: s.service,
-                stage: s.stage,
-                image: s.ref,
-                imageId: s.image.id,
-                layers: s.image.layers,
-              })),
-              mounts: mountRecords,
-            },
-          }
-        : {}),
-      requirements: {
-        dockerMinVersion: "20.10",
-        dockerDataBytes: imageBytes,
-        installDirBytes: sourceBytes * 2 + composeBytes,
-      },
-      files,
-      links,
-      sha256sums: sumsSha256,
-    }));
+        source: { path: SOURCE_PATH, git: git.commit || git.changedFiles.length ? git : null },
+        build: {
+          dockerClient: host.clientVersion,
+          dockerServer: host.serverVersion,
+          builder: host.builder,
+          compose: host.compose ? { flavour: host.compose.flavour, version: host.compose.version } : null,
+        },
+        images: { format: "docker-archive", dir: IMAGES_DIR, bytes: imageBytes },
+        services: resolved.map((r) => ({
+          name: r.service.name,
+          image: r.ref,
+          imageId: r.image.id,
+          built: r.built,
+          platform: {
+            os: r.image.os,
+            architecture: r.image.architecture,
+            ...(r.image.variant ? { variant: r.image.variant } : {}),
+          },
+          layers: r.image.layers,
+          ports: r.service.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.port}/${p.protocol}`),
+          healthcheck: r.service.hasHealthcheck,
+        })),
+        installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
+        ...(options.cache !== false
+          ? {
+              cache: {
+                images: stageImages.map((s) => ({
+                  service: s.service,
+                  stage: s.stage,
+                  image: s.ref,
+                  imageId: s.image.id,
+                  layers: s.image.layers,
+                })),
+                mounts: mountRecords,
+              },
+            }
+          : {}),
+        requirements: {
+          dockerMinVersion: "20.10",
+          dockerDataBytes: imageBytes,
+          installDirBytes: sourceBytes * 2 + composeBytes,
+        },
+        files,
+        links,
+        sha256sums: sumsSha256,
+      }),
+      signer,
+    );
     if (signal.aborted) throw cancelled("pack was cancelled");
     await fs.rename(partial, archive);
     const sidecarPartial = `${partial}.sha256`;

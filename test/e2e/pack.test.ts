@@ -18,7 +18,7 @@ import { after, before, describe, test } from "node:test";
 import { parseManifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages } from "../helpers/docker.js";
 import { commitChange, ensureBaseImage, exampleProject, type ExampleProject } from "../helpers/example.js";
-import { INSTALLER, SEALIFT_CLI, run, sealift } from "../helpers/run.js";
+import { INSTALLER, SEALIFT_CLI, installer, run, sealift } from "../helpers/run.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
 
@@ -161,6 +161,53 @@ describe("sealift pack", () => {
       await run("git", ["-C", example.dir, "checkout", "--", "."]);
       await removeImages((await projectImages(example.name)).filter((r) => r.endsWith("-dirty")));
     }
+  });
+
+  test("keygen, pack --sign, and the installer's --trust / --verify: a good signature passes, others exit 3", async () => {
+    const keys = path.join(example.workdir, "keys");
+    const made = await sealift(["keygen", "--out", keys, "--name", "release-team", "--json"]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await sealift(["keygen", "--out", keys, "--name", "other"])).code, 0);
+    const keyId = (JSON.parse(made.stdout) as { keyId: string }).keyId;
+    const signedOut = path.join(example.workdir, "signed");
+    const signedPack = await sealift([
+      "pack",
+      example.dir,
+      "--out",
+      signedOut,
+      "--sign",
+      path.join(keys, "release-team.key"),
+      "--json",
+    ]);
+    assert.equal(signedPack.code, 0, signedPack.stderr);
+    const archive = (JSON.parse(signedPack.stdout) as PackJson).archive;
+    assert.match((await run("tar", ["tzf", archive])).stdout, /\/manifest\.json\.sig$/m);
+    const good = await installer(INSTALLER, [
+      archive,
+      "--verify-only",
+      "--trust",
+      path.join(keys, "release-team.pub"),
+      "--verify",
+      "always",
+    ]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stderr, new RegExp(`signed by trusted key ${keyId.slice(0, 16)}`));
+    const wrongKey = await installer(INSTALLER, [
+      archive,
+      "--verify-only",
+      "--trust",
+      path.join(keys, "other.pub"),
+    ]);
+    assert.equal(wrongKey.code, 3, wrongKey.stderr);
+    assert.match(
+      wrongKey.stderr,
+      new RegExp(
+        `error\\[BUNDLE_SIGNATURE_UNTRUSTED\\]: the bundle is signed by key ${keyId.slice(0, 16)}, which is not trusted here`,
+      ),
+    );
+    const unsigned = await sealift(["verify", packed.archive, "--verify", "always"]);
+    assert.equal(unsigned.code, 3, unsigned.stderr);
+    assert.match(unsigned.stderr, /error\[BUNDLE_UNSIGNED\]/);
   });
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

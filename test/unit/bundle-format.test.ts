@@ -11,6 +11,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import os from "node:os";
@@ -25,6 +26,8 @@ import { BundleWriter } from "../../src/bundle/bundle-writer.js";
 import type { FileRecord, LinkRecord, Manifest } from "../../src/bundle/manifest.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
 import { SealiftError } from "../../src/errors.js";
+import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
+import type { KeyObject } from "node:crypto";
 import { extractTarSafely } from "../../src/installer/safe-extract.js";
 import { run } from "../helpers/run.js";
 
@@ -71,7 +74,11 @@ function manifestFor(files: FileRecord[], links: LinkRecord[], sums: string): Ma
   };
 }
 
-async function writeBundle(file: string, edit: (m: Manifest) => Manifest = (m) => m): Promise<void> {
+async function writeBundle(
+  file: string,
+  edit: (m: Manifest) => Manifest = (m) => m,
+  signer?: KeyObject,
+): Promise<void> {
   const writer = new BundleWriter(createWriteStream(file), {
     topDir: "demo-complete-20260101",
     mtime: new Date(),
@@ -81,7 +88,7 @@ async function writeBundle(file: string, edit: (m: Manifest) => Manifest = (m) =
   await writer.addBuffer("images/layer/layer.tar", Buffer.alloc(300_000, 7));
   await writer.addSymlink("images/other/layer.tar", "../layer/layer.tar");
   await writer.addBuffer("install", "#!/bin/sh\n", 0o755);
-  const written = await writer.finish((files, links, sums) => edit(manifestFor(files, links, sums)));
+  const written = await writer.finish((files, links, sums) => edit(manifestFor(files, links, sums)), signer);
   writeFileSync(`${file}.sha256`, `${written.sha256}  ${path.basename(file)}\n`);
 }
 
@@ -302,4 +309,72 @@ describe("the source tarball is extracted inside the install folder only", () =>
       assert.equal(existsSync(path.join(root, "sub", "x")), false);
     });
   }
+});
+
+describe("signatures: the signature covers the manifest, which covers SHA256SUMS, which covers every file", () => {
+  const keys = path.join(workdir, "keys");
+  let signer: KeyObject;
+  let trusted: KeyObject;
+  let stranger: KeyObject;
+  const signed = path.join(workdir, "signed.tar.gz");
+
+  test("sealift's keys sign, and a bundle signed with them verifies against the public key", async () => {
+    mkdirSync(keys);
+    const id = await generateKeys(path.join(keys, "team.key"), path.join(keys, "team.pub"));
+    await generateKeys(path.join(keys, "other.key"), path.join(keys, "other.pub"));
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(
+      statSync(path.join(keys, "team.key")).mode & 0o777,
+      0o600,
+      "the private key is readable by its owner only",
+    );
+    await assert.rejects(
+      generateKeys(path.join(keys, "team.key"), path.join(keys, "x.pub")),
+      /already exists/,
+    );
+    signer = loadPrivateKey(path.join(keys, "team.key"));
+    trusted = loadPublicKey(path.join(keys, "team.pub"));
+    stranger = loadPublicKey(path.join(keys, "other.pub"));
+    await writeBundle(signed, undefined, signer);
+    const verified = await verifyBundle(archiveSource(signed), {
+      signature: { mode: "always", trusted: [stranger, trusted] },
+    });
+    assert.equal(verified.signature.keyId, id);
+  });
+
+  test("rejects-unknown-signing-key: exit 3, naming the key", async () => {
+    await rejects(
+      verifyBundle(archiveSource(signed), { signature: { mode: "if-signed", trusted: [stranger] } }),
+      "BUNDLE_SIGNATURE_UNTRUSTED",
+      /the bundle is signed by key [0-9a-f]{16}, which is not trusted here/,
+    );
+    await rejects(verifyBundle(archiveSource(signed)), "BUNDLE_SIGNATURE_UNTRUSTED", /not trusted here/);
+  });
+
+  test("rejects-tampered-manifest: a manifest changed after signing fails the signature", async () => {
+    const out = path.join(workdir, "tampered");
+    mkdirSync(out);
+    await run("tar", ["xzf", signed, "-C", out]);
+    const top = path.join(out, "demo-complete-20260101");
+    const manifest = JSON.parse(readFileSync(path.join(top, "manifest.json"), "utf8"));
+    manifest.project.release = "r2";
+    writeFileSync(path.join(top, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    await rejects(
+      verifyBundle(directorySource(top), { signature: { mode: "if-signed", trusted: [trusted] } }),
+      "BUNDLE_SIGNATURE_INVALID",
+      /the signature of manifest\.json does not verify with key/,
+    );
+  });
+
+  test("rejects-unsigned-when-always: --verify always refuses an unsigned bundle; never skips the check", async () => {
+    const unsigned = path.join(workdir, "ok.tar.gz");
+    await writeBundle(unsigned);
+    await rejects(
+      verifyBundle(archiveSource(unsigned), { signature: { mode: "always", trusted: [trusted] } }),
+      "BUNDLE_UNSIGNED",
+      /not signed/,
+    );
+    const skipped = await verifyBundle(archiveSource(signed), { signature: { mode: "never", trusted: [] } });
+    assert.equal(skipped.signature.keyId, undefined);
+  });
 });

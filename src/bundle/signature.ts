@@ -1,0 +1,152 @@
+/**
+ * Signatures: an ed25519 signature over manifest.json, which holds the digest of SHA256SUMS, which
+ * lists every file. One key pair per release team: `sealift keygen` makes it, `pack --sign KEY`
+ * signs, the installer verifies with `--trust PUBKEY` under `--verify always|if-signed|never`.
+ */
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { SealiftError } from "../errors.js";
+
+export const SIGNATURE_PATH = "manifest.json.sig";
+
+export type VerifyMode = "always" | "if-signed" | "never";
+
+const signatureSchema = z.object({
+  algorithm: z.literal("ed25519"),
+  /** sha256 of the public key (SPKI DER), hex: names the key without shipping it. */
+  keyId: z.string().regex(/^[0-9a-f]{64}$/),
+  signature: z.string().min(1),
+});
+export type SignatureFile = z.infer<typeof signatureSchema>;
+
+export function keyId(publicKey: KeyObject): string {
+  return createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest("hex");
+}
+
+export async function generateKeys(privatePath: string, publicPath: string): Promise<string> {
+  for (const file of [privatePath, publicPath]) {
+    if (existsSync(file)) {
+      throw new SealiftError("USAGE", `${file} already exists`, {
+        hint: "choose another --name or --out; sealift never overwrites a key",
+      });
+    }
+  }
+  await fs.mkdir(path.dirname(privatePath), { recursive: true });
+  await fs.mkdir(path.dirname(publicPath), { recursive: true });
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  await fs.writeFile(privatePath, privateKey.export({ type: "pkcs8", format: "pem" }), {
+    mode: 0o600,
+    flag: "wx",
+  });
+  await fs.writeFile(publicPath, publicKey.export({ type: "spki", format: "pem" }), {
+    mode: 0o644,
+    flag: "wx",
+  });
+  return keyId(publicKey);
+}
+
+export function loadPrivateKey(file: string): KeyObject {
+  try {
+    const key = createPrivateKey(readFileSync(file));
+    if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key, not ed25519`);
+    return key;
+  } catch (error) {
+    throw new SealiftError("USAGE", `cannot use ${file} as a signing key: ${(error as Error).message}`, {
+      hint: "make one with `sealift keygen` and pass the .key file",
+      cause: error,
+    });
+  }
+}
+
+export function loadPublicKey(file: string): KeyObject {
+  try {
+    const key = createPublicKey(readFileSync(file));
+    if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key, not ed25519`);
+    return key;
+  } catch (error) {
+    throw new SealiftError("USAGE", `cannot use ${file} as a trusted key: ${(error as Error).message}`, {
+      hint: "pass the .pub file `sealift keygen` made",
+      cause: error,
+    });
+  }
+}
+
+export function signManifest(manifest: Buffer, privateKey: KeyObject): string {
+  const publicKey = createPublicKey(privateKey);
+  const file: SignatureFile = {
+    algorithm: "ed25519",
+    keyId: keyId(publicKey),
+    signature: sign(null, manifest, privateKey).toString("base64"),
+  };
+  return JSON.stringify(file, null, 2) + "\n";
+}
+
+export interface SignatureCheck {
+  signed: boolean;
+  /** The key that signed, when the signature verified. */
+  keyId?: string;
+}
+
+/** Applies the verify mode; throws exit-3 errors for a bad, untrusted or missing signature. */
+export function checkSignature(
+  manifest: Buffer,
+  signatureBytes: Buffer | undefined,
+  options: { mode: VerifyMode; trusted: KeyObject[] },
+): SignatureCheck {
+  if (options.mode === "never") return { signed: !!signatureBytes };
+  if (!signatureBytes) {
+    if (options.mode === "always") {
+      throw new SealiftError(
+        "BUNDLE_UNSIGNED",
+        "the bundle is not signed and --verify always asks for a signature",
+        {
+          hint: "get a signed bundle from the release team (sealift pack --sign KEY)",
+        },
+      );
+    }
+    return { signed: false };
+  }
+  let parsed: SignatureFile;
+  try {
+    parsed = signatureSchema.parse(JSON.parse(signatureBytes.toString("utf8")));
+  } catch (error) {
+    throw new SealiftError("BUNDLE_SIGNATURE_INVALID", `${SIGNATURE_PATH} is not a sealift signature`, {
+      hint: "the bundle was damaged or tampered with; do not install it",
+      cause: error,
+    });
+  }
+  const key = options.trusted.find((k) => keyId(k) === parsed.keyId);
+  if (!key) {
+    throw new SealiftError(
+      "BUNDLE_SIGNATURE_UNTRUSTED",
+      `the bundle is signed by key ${parsed.keyId.slice(0, 16)}, which is not trusted here`,
+      {
+        hint: options.trusted.length
+          ? `the trusted keys are ${options.trusted.map((k) => keyId(k).slice(0, 16)).join(", ")}; pass the release team's public key with --trust FILE`
+          : "pass the release team's public key with --trust FILE (or --verify never to skip signatures)",
+      },
+    );
+  }
+  if (!verify(null, manifest, key, Buffer.from(parsed.signature, "base64"))) {
+    throw new SealiftError(
+      "BUNDLE_SIGNATURE_INVALID",
+      `the signature of manifest.json does not verify with key ${parsed.keyId.slice(0, 16)}`,
+      {
+        hint: "the manifest was changed after signing: the bundle was tampered with or damaged; do not install it",
+      },
+    );
+  }
+  return { signed: true, keyId: parsed.keyId };
+}
