@@ -38,6 +38,8 @@ export const serviceRecordSchema = z.object({
   /** Published host ports as declared (variables not yet replaced). */
   ports: z.array(z.string()),
   healthcheck: z.boolean(),
+  /** Reach beyond the container declared at pack time (host paths, privileged...); the installer shows it. */
+  hostAccess: z.array(z.string()).default([]),
 });
 export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
 

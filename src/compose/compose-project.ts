@@ -50,6 +50,16 @@ const serviceSchema = z.looseObject({
   build: buildSchema.optional(),
   ports: z.array(portSchema).optional(),
   healthcheck: z.looseObject({}).optional(),
+  volumes: z
+    .array(
+      z.union([z.string(), z.looseObject({ type: z.string().optional(), source: z.string().optional() })]),
+    )
+    .optional(),
+  privileged: z.boolean().optional(),
+  network_mode: z.string().optional(),
+  pid: z.string().optional(),
+  cap_add: z.array(z.string()).optional(),
+  devices: z.array(z.unknown()).optional(),
 });
 const composeSchema = z.looseObject({
   name: z.string().optional(),
@@ -74,6 +84,8 @@ export interface ServiceModel {
   };
   ports: PublishedPort[];
   hasHealthcheck: boolean;
+  /** What the service may do to the host beyond its own container (host paths, privileged...). */
+  hostAccess: string[];
 }
 
 export interface ComposeModel {
@@ -191,6 +203,34 @@ function stringArgs(args: Record<string, unknown> | string[] | undefined): Recor
   return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, v === null ? "" : String(v)]));
 }
 
+/**
+ * A service's reach beyond its container: bind mounts of host paths outside the project folder,
+ * privileged mode, the host's network or PID namespace, added capabilities, devices.
+ */
+function hostAccess(service: z.infer<typeof serviceSchema>, projectDir: string): string[] {
+  const access: string[] = [];
+  for (const volume of service.volumes ?? []) {
+    const source =
+      typeof volume === "string"
+        ? /^[./~]/.test(volume)
+          ? volume.split(":")[0]
+          : undefined
+        : volume.type === "bind"
+          ? volume.source
+          : undefined;
+    if (!source) continue;
+    const resolved = path.resolve(projectDir, source.replace(/^~/, "/root"));
+    if (resolved !== projectDir && !resolved.startsWith(`${projectDir}/`))
+      access.push(`mounts host path ${source}`);
+  }
+  if (service.privileged) access.push("runs privileged");
+  if (service.network_mode === "host") access.push("uses the host's network");
+  if (service.pid === "host") access.push("sees the host's processes (pid: host)");
+  if (service.cap_add?.length) access.push(`adds capabilities ${service.cap_add.join(", ")}`);
+  if (service.devices?.length) access.push("uses host devices");
+  return access;
+}
+
 export interface LoadOptions {
   /** Compose files as given with -f (relative to the project directory), or the defaults. */
   files?: string[];
@@ -281,6 +321,7 @@ export function buildComposeModel(
       name: serviceName,
       ports: parsePorts(service.ports, where),
       hasHealthcheck: !!service.healthcheck,
+      hostAccess: hostAccess(service, projectDir),
     };
     if (service.image) model.image = service.image;
     if (service.build) {

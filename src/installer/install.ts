@@ -34,7 +34,15 @@ import { localLayerChains } from "../docker/docker.js";
 import { importCacheMount, recordSourceHashes, writeCacheOverride } from "./build-cache.js";
 import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
 import { runCommand } from "../docker/run-command.js";
-import { checksTable, diskCheck, enforce, hostChecks, portChecks, writableCheck } from "./preflight.js";
+import {
+  checksTable,
+  diskCheck,
+  enforce,
+  hostAccessChecks,
+  hostChecks,
+  portChecks,
+  writableCheck,
+} from "./preflight.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
 
@@ -303,6 +311,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   });
   const model = composeModelFor(verified, answers.dir, answers.env);
   const planChecks = [
+    ...hostAccessChecks(manifest, model.services),
     await writableCheck(answers.dir),
     await diskCheck("Install dir space", answers.dir, manifest.requirements.installDirBytes),
     ...(await portChecks(

@@ -203,3 +203,30 @@ export function enforce(checks: Check[], force: boolean): void {
     },
   );
 }
+
+/**
+ * What the compose files let services do to the host. Declared at pack time: shown as a warning.
+ * Not declared (the compose files say more than the manifest): refused, the bundle is not what was packed.
+ */
+export function hostAccessChecks(
+  manifest: Manifest,
+  services: ReadonlyArray<{ name: string; hostAccess: string[] }>,
+): Check[] {
+  const checks: Check[] = [];
+  for (const service of services) {
+    const declared = new Set(manifest.services.find((s) => s.name === service.name)?.hostAccess ?? []);
+    for (const access of service.hostAccess) {
+      if (!declared.has(access)) {
+        throw new SealiftError(
+          "BUNDLE_MANIFEST_INVALID",
+          `service ${service.name} ${access}, which the bundle did not declare when it was packed`,
+          {
+            hint: "the compose files were changed after packing; do not install this bundle, get a fresh copy",
+          },
+        );
+      }
+      checks.push({ name: "Host access", status: "warn", detail: `${service.name} ${access}` });
+    }
+  }
+  return checks;
+}

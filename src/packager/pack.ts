@@ -232,6 +232,13 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   }
   const signer = options.sign ? loadPrivateKey(options.sign) : undefined;
   const host = await detectDockerHost(signal);
+  for (const service of model.services) {
+    for (const access of service.hostAccess)
+      reporter.warn(
+        "HOST_ACCESS",
+        `service ${service.name} ${access}; the installer will show it to the operator`,
+      );
+  }
   const findings = lintProject(model);
   for (const f of findings) reporter.warn(f.code, `${f.where}: ${f.message}`);
   if (options.strict && findings.length) {
@@ -380,6 +387,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           layers: r.image.layers,
           ports: r.service.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.port}/${p.protocol}`),
           healthcheck: r.service.hasHealthcheck,
+          hostAccess: r.service.hostAccess,
         })),
         installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
         ...(options.cache !== false

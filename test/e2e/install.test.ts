@@ -297,6 +297,29 @@ describe("the installer", () => {
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
   });
 
+  test("installs with no network at all: a network namespace with only loopback and the Docker socket", async (t) => {
+    if ((await run("unshare", ["-n", "true"])).code !== 0) {
+      t.skip("cannot make a network namespace here (needs root)");
+      return;
+    }
+    await pristineHost();
+    const dir = dirOf("opt-offline");
+    const result = await installer("unshare", [
+      "-n",
+      "--",
+      binary,
+      archive,
+      "--yes",
+      "--dir",
+      dir,
+      ...answers(),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /is installed in .* and healthy/);
+    for (const s of manifest.services) assert.equal(await imageId(s.image), s.imageId);
+    assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
+  });
+
   test("no terminal and no --yes: exits 2 at once, naming the flags to pass", async () => {
     // stdin is a pipe that stays open: a prompt here would hang until the timeout kills it.
     const result = await installer(binary, ["--dir", dirOf("never")], {

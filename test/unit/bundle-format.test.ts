@@ -64,6 +64,7 @@ function manifestFor(files: FileRecord[], links: LinkRecord[], sums: string): Ma
         layers: [],
         ports: [],
         healthcheck: false,
+        hostAccess: [],
       },
     ],
     installer: { path: "install", platform: "linux/amd64" },

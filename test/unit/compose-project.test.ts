@@ -7,6 +7,8 @@ import { loadComposeProject, normaliseProjectName } from "../../src/compose/comp
 import { formatEnvFile, parseEnvFile } from "../../src/compose/env-file.js";
 import { interpolate } from "../../src/compose/interpolate.js";
 import type { SealiftError } from "../../src/errors.js";
+import type { Manifest } from "../../src/bundle/manifest.js";
+import { hostAccessChecks } from "../../src/installer/preflight.js";
 
 describe("compose variable interpolation", () => {
   const vars = { SET: "value", EMPTY: "" };
@@ -139,4 +141,51 @@ test("an override's build map merges with a short `build: ./dir` (the cache over
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("a service's reach beyond its container: host paths outside the project, privileged, host network", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-compose-"));
+  try {
+    writeFileSync(
+      path.join(root, "compose.yaml"),
+      [
+        "services:",
+        "  agent:",
+        "    image: a",
+        "    privileged: true",
+        "    network_mode: host",
+        "    volumes: ['/var/run/docker.sock:/var/run/docker.sock', './config:/etc/app:ro', 'data:/data', '../outside:/x']",
+        "  web:",
+        "    image: b",
+        "    volumes: [{type: bind, source: ./html, target: /www}]",
+        "",
+      ].join("\n"),
+    );
+    const [agent, web] = loadComposeProject(root).services;
+    assert.deepEqual(agent!.hostAccess, [
+      "mounts host path /var/run/docker.sock",
+      "mounts host path ../outside",
+      "runs privileged",
+      "uses the host's network",
+    ]);
+    assert.deepEqual(web!.hostAccess, []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("preflight shows declared host access as a warning and refuses what the bundle did not declare", () => {
+  const manifest = { services: [{ name: "agent", hostAccess: ["runs privileged"] }] } as unknown as Manifest;
+  assert.deepEqual(hostAccessChecks(manifest, [{ name: "agent", hostAccess: ["runs privileged"] }]), [
+    { name: "Host access", status: "warn", detail: "agent runs privileged" },
+  ]);
+  assert.throws(
+    () =>
+      hostAccessChecks(manifest, [
+        { name: "agent", hostAccess: ["runs privileged", "mounts host path /etc"] },
+      ]),
+    (e: SealiftError) =>
+      e.code === "BUNDLE_MANIFEST_INVALID" &&
+      /mounts host path \/etc, which the bundle did not declare/.test(e.message),
+  );
 });
