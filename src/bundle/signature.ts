@@ -57,31 +57,26 @@ export async function generateKeys(privatePath: string, publicPath: string): Pro
   return keyId(publicKey);
 }
 
-export function loadPrivateKey(file: string): KeyObject {
+function loadKey(file: string, kind: "private" | "public"): KeyObject {
   try {
-    const key = createPrivateKey(readFileSync(file));
+    const pem = readFileSync(file);
+    const key = kind === "private" ? createPrivateKey(pem) : createPublicKey(pem);
     if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key, not ed25519`);
     return key;
   } catch (error) {
-    throw new SealiftError("USAGE", `cannot use ${file} as a signing key: ${(error as Error).message}`, {
-      hint: "make one with `sealift keygen` and pass the .key file",
+    const [role, hint] =
+      kind === "private"
+        ? ["a signing key", "make one with `sealift keygen` and pass the .key file"]
+        : ["a trusted key", "pass the .pub file `sealift keygen` made"];
+    throw new SealiftError("USAGE", `cannot use ${file} as ${role}: ${(error as Error).message}`, {
+      hint,
       cause: error,
     });
   }
 }
 
-export function loadPublicKey(file: string): KeyObject {
-  try {
-    const key = createPublicKey(readFileSync(file));
-    if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key, not ed25519`);
-    return key;
-  } catch (error) {
-    throw new SealiftError("USAGE", `cannot use ${file} as a trusted key: ${(error as Error).message}`, {
-      hint: "pass the .pub file `sealift keygen` made",
-      cause: error,
-    });
-  }
-}
+export const loadPrivateKey = (file: string): KeyObject => loadKey(file, "private");
+export const loadPublicKey = (file: string): KeyObject => loadKey(file, "public");
 
 export function signManifest(manifest: Buffer, privateKey: KeyObject): string {
   const publicKey = createPublicKey(privateKey);
