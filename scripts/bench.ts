@@ -16,10 +16,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ensureBaseImage, exampleProject } from "../test/helpers/example.js";
+import { ensureBaseImage, exampleProject, packAndExtract } from "../test/helpers/example.js";
 import { projectImages, removeImages, removeProject } from "../test/helpers/docker.js";
 import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
-import type { Manifest } from "../src/bundle/manifest.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const sections = process.argv.slice(2).length ? process.argv.slice(2) : ["pack", "install", "rebuild"];
@@ -63,14 +62,7 @@ interface Row {
 async function benchRebuild(): Promise<Row[]> {
   const example = await exampleProject("bench");
   try {
-    const out = path.join(example.workdir, "dist");
-    const packed = await must(sealift(["pack", example.dir, "--out", out, "--json"]), "pack");
-    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
-    const usb = path.join(example.workdir, "usb");
-    mkdirSync(usb);
-    await must(run("tar", ["xzf", archive, "-C", usb]), "tar");
-    const bundle = path.join(usb, path.basename(archive, ".tar.gz"));
-    const manifest = JSON.parse(readFileSync(path.join(bundle, "manifest.json"), "utf8")) as Manifest;
+    const { bundleDir: bundle, manifest } = await packAndExtract(example);
     const built = manifest.services.filter((s) => s.built);
     const dropBuilt = async () => {
       await removeProject(example.name);

@@ -154,6 +154,11 @@ function overrideYaml(release: string, resolved: ResolvedService[]): string {
   );
 }
 
+/** The images' sizes as Docker reports them, each image once (layers shared between images count twice). */
+function imagesSize(images: ReadonlyArray<{ image: ImageInfo }>): number {
+  return [...new Map(images.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+}
+
 /** Streams `docker save` of all images into the bundle's images/ folder, entry by entry. */
 async function addImages(
   writer: BundleWriter,
@@ -161,10 +166,7 @@ async function addImages(
   options: { reporter: Reporter; signal: AbortSignal; docker: Parameters<typeof saveImages>[0] },
 ): Promise<number> {
   const refs = [...new Set(resolved.map((r) => r.ref))];
-  const estimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce(
-    (a, b) => a + b,
-    0,
-  );
+  const estimate = imagesSize(resolved);
   const progress = options.reporter.progress("saving images", estimate);
   const save = saveImages(options.docker, refs, options.signal);
   const extract = tar.extract();
@@ -263,10 +265,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const archive = path.join(outDir, `${base}.tar.gz`);
   const sidecar = `${archive}.sha256`;
   const partial = path.join(outDir, `.${base}.tar.gz.partial-${process.pid}`);
-  const imagesEstimate = [...new Map(resolved.map((r) => [r.image.id, r.image.size])).values()].reduce(
-    (a, b) => a + b,
-    0,
-  );
+  const imagesEstimate = imagesSize(resolved);
   // gzip keeps about half of typical image data; the installer compresses to about a third.
   await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
 

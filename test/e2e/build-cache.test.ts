@@ -5,13 +5,13 @@
  * (b) one new dependency is the only one fetched slowly, (c) the rebuilt app is healthy and changed.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
-import { exampleProject, type ExampleProject } from "../helpers/example.js";
-import { freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
+import { freePort, httpGet, installer, run } from "../helpers/run.js";
 
 interface RebuildJson {
   services: Array<{ service: string; steps: Array<{ name: string; cached: boolean }>; log: string }>;
@@ -27,19 +27,7 @@ describe("build cache that survives the air gap", () => {
 
   before(async () => {
     example = await exampleProject("cache");
-    const packed = await sealift([
-      "pack",
-      example.dir,
-      "--out",
-      path.join(example.workdir, "dist"),
-      "--json",
-    ]);
-    assert.equal(packed.code, 0, packed.stderr);
-    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
-    mkdirSync(path.join(example.workdir, "usb"));
-    await run("tar", ["xzf", archive, "-C", path.join(example.workdir, "usb")]);
-    bundleDir = path.join(example.workdir, "usb", path.basename(archive, ".tar.gz"));
-    manifest = JSON.parse(readFileSync(path.join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+    ({ bundleDir, manifest } = await packAndExtract(example));
     dir = path.join(example.workdir, "opt");
     frontendPort = await freePort();
   });

@@ -21,7 +21,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
 
 interface InstallJson {
@@ -61,14 +61,8 @@ describe("the installer", () => {
 
   before(async () => {
     example = await exampleProject("inst");
-    const packed = await sealift(["pack", example.dir, "--out", dirOf("dist"), "--json"]);
-    assert.equal(packed.code, 0, packed.stderr);
-    archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
-    mkdirSync(dirOf("usb"));
-    assert.equal((await run("tar", ["xzf", archive, "-C", dirOf("usb")])).code, 0);
-    bundleDir = path.join(dirOf("usb"), path.basename(archive, ".tar.gz"));
+    ({ archive, bundleDir, manifest } = await packAndExtract(example));
     binary = path.join(bundleDir, "install");
-    manifest = JSON.parse(readFileSync(path.join(bundleDir, "manifest.json"), "utf8")) as Manifest;
     frontendPort = await freePort();
     backendPort = await freePort();
   });

@@ -3,12 +3,12 @@
  * answers each prompt, capture-pane reads the screen.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { projectImages, removeImages, removeProject } from "../helpers/docker.js";
-import { exampleProject, type ExampleProject } from "../helpers/example.js";
-import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
+import { HOST_PATH, freePort, httpGet, installer, run } from "../helpers/run.js";
 
 async function tmux(args: string[]): Promise<string> {
   const result = await run("tmux", args);
@@ -59,13 +59,7 @@ describe("the installer under a real terminal", () => {
 
   before(async () => {
     example = await exampleProject("tty");
-    const out = path.join(example.workdir, "dist");
-    const packed = await sealift(["pack", example.dir, "--out", out, "--json"]);
-    assert.equal(packed.code, 0, packed.stderr);
-    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
-    mkdirSync(path.join(example.workdir, "usb"));
-    await run("tar", ["xzf", archive, "-C", path.join(example.workdir, "usb")]);
-    bundleDir = path.join(example.workdir, "usb", path.basename(archive, ".tar.gz"));
+    ({ bundleDir } = await packAndExtract(example));
   });
 
   after(async () => {

@@ -18,25 +18,24 @@ export async function removeImages(refs: string[]): Promise<void> {
   if (refs.length) await run("docker", ["rmi", "-f", ...refs]);
 }
 
+/** IDs of a compose project's containers, volumes or networks (compose labels all three). */
+async function projectObjects(project: string, list: string[]): Promise<string[]> {
+  const outcome = await run("docker", [
+    ...list,
+    "-q",
+    "--filter",
+    `label=com.docker.compose.project=${project}`,
+  ]);
+  return outcome.stdout.split("\n").filter(Boolean);
+}
+
 /** Removes a compose project's containers, networks and volumes, whatever state it is in. */
 export async function removeProject(project: string): Promise<void> {
-  const ids = (
-    await run("docker", ["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await run("docker", ["rm", "-f", "-v", ...ids]);
-  const volumes = (
-    await run("docker", ["volume", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
+  const containers = await projectObjects(project, ["ps", "-a"]);
+  if (containers.length) await run("docker", ["rm", "-f", "-v", ...containers]);
+  const volumes = await projectObjects(project, ["volume", "ls"]);
   if (volumes.length) await run("docker", ["volume", "rm", "-f", ...volumes]);
-  const networks = (
-    await run("docker", ["network", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
+  const networks = await projectObjects(project, ["network", "ls"]);
   if (networks.length) await run("docker", ["network", "rm", ...networks]);
 }
 

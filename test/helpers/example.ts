@@ -1,9 +1,19 @@
 /** The example app as a fresh git project under a unique name, so tests never collide. */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { BASE_IMAGE } from "./docker.js";
-import { ROOT, run } from "./run.js";
+import type { Manifest } from "../../src/bundle/manifest.js";
+import { ROOT, run, sealift } from "./run.js";
 
 export interface ExampleProject {
   dir: string;
@@ -67,4 +77,25 @@ export async function commitChange(dir: string, file: string, content: string): 
   writeFileSync(path.join(dir, file), content);
   await git(dir, ["add", "-A"]);
   await git(dir, ["commit", "-qm", `change ${file}`]);
+}
+
+export interface PackedExample {
+  archive: string;
+  /** The archive extracted with the system tar, as an operator does from a USB stick. */
+  bundleDir: string;
+  manifest: Manifest;
+}
+
+/** `sealift pack` of the example into WORKDIR/dist, extracted into WORKDIR/usb; throws on any failure. */
+export async function packAndExtract(example: ExampleProject): Promise<PackedExample> {
+  const packed = await sealift(["pack", example.dir, "--out", path.join(example.workdir, "dist"), "--json"]);
+  if (packed.code !== 0) throw new Error(`pack failed (${packed.code}):\n${packed.stderr}`);
+  const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+  const usb = path.join(example.workdir, "usb");
+  mkdirSync(usb, { recursive: true });
+  const untar = await run("tar", ["xzf", archive, "-C", usb]);
+  if (untar.code !== 0) throw new Error(`tar xzf ${archive}: ${untar.stderr}`);
+  const bundleDir = path.join(usb, path.basename(archive, ".tar.gz"));
+  const manifest = JSON.parse(readFileSync(path.join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+  return { archive, bundleDir, manifest };
 }
