@@ -129,9 +129,7 @@ async function benchRebuild(): Promise<Row[]> {
       },
     ];
   } finally {
-    await removeProject(example.name);
-    await removeImages(await projectImages(example.name));
-    example.cleanup();
+    await example.dispose();
   }
 }
 

@@ -3,6 +3,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import { SealiftError } from "../errors.js";
 import type { DockerHost } from "./docker-host.js";
 import { normaliseArch } from "./docker-host.js";
 import { runCommand, streamCommand, type StreamingCommand } from "./run-command.js";
@@ -74,13 +75,28 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
   for (const ref of request.cacheFrom ?? []) args.push("--cache-from", ref);
   for (const [key, value] of Object.entries(request.args)) args.push("--build-arg", `${key}=${value}`);
   args.push(request.context);
-  return runCommand(host.docker, args, {
-    env: host.buildEnv,
-    signal: request.signal,
-    onLine: request.onLine ? (line) => request.onLine!(line) : undefined,
-    failureCode: "BUILD_FAILED",
-  });
+  try {
+    return await runCommand(host.docker, args, {
+      env: host.buildEnv,
+      signal: request.signal,
+      onLine: request.onLine ? (line) => request.onLine!(line) : undefined,
+      failureCode: "BUILD_FAILED",
+    });
+  } catch (error) {
+    if (error instanceof SealiftError && STALE_BUILD_RECORD.test(error.details.join("\n")))
+      throw new SealiftError("BUILD_FAILED", error.message, {
+        details: error.details,
+        hint:
+          "the engine's build cache holds a record whose files it has removed (a BuildKit fault, not your " +
+          "Dockerfile): `docker builder prune` drops the unused records; then build again",
+        cause: error,
+      });
+    throw error;
+  }
 }
+
+/** BuildKit's error when a cache record outlived its snapshot on disk (moby/buildkit#5469). */
+const STALE_BUILD_RECORD = /failed to prepare \S+: open \S+: no such file or directory/;
 
 /** `docker save` of all the images in one stream: each shared layer is written once. */
 export function saveImages(

@@ -9,7 +9,7 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
+import { imageId, removeProject } from "../helpers/docker.js";
 import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { freePort, httpGet, installer, run } from "../helpers/run.js";
 
@@ -32,11 +32,7 @@ describe("build cache that survives the air gap", () => {
     frontendPort = await freePort();
   });
 
-  after(async () => {
-    await removeProject(example.name);
-    await removeImages(await projectImages(example.name));
-    example.cleanup();
-  });
+  after(() => example.dispose());
 
   test("pack ships a cache image per intermediate stage and one archive per cache mount id, with its files", async () => {
     assert.deepEqual(manifest.cache?.images.map((c) => `${c.service}/${c.stage}`).sort(), [

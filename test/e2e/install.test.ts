@@ -20,7 +20,7 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { docker, imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
+import { docker, imageId, removeProject } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
 
@@ -67,11 +67,7 @@ describe("the installer", () => {
     backendPort = await freePort();
   });
 
-  after(async () => {
-    await removeProject(example.name);
-    await removeImages(await projectImages(example.name));
-    example.cleanup();
-  });
+  after(() => example.dispose());
 
   describe("a first install from the extracted folder, no Node on PATH", () => {
     const dir = () => dirOf("opt-app");

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { projectImages, removeImages, removeProject } from "../helpers/docker.js";
 import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, run } from "../helpers/run.js";
 
@@ -62,11 +61,7 @@ describe("the installer under a real terminal", () => {
     ({ bundleDir } = await packAndExtract(example));
   });
 
-  after(async () => {
-    await removeProject(example.name);
-    await removeImages(await projectImages(example.name));
-    example.cleanup();
-  });
+  after(() => example.dispose());
 
   const command = (exitFile: string) =>
     `env -i PATH=${HOST_PATH} HOME=/root TERM=xterm-256color ./install; echo "EXIT=$?" > ${exitFile}; sleep 600`;

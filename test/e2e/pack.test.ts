@@ -45,10 +45,7 @@ describe("sealift pack", () => {
     packed = JSON.parse(result.stdout) as PackJson;
   });
 
-  after(async () => {
-    await removeImages(await projectImages(example.name));
-    example.cleanup();
-  });
+  after(() => example.dispose());
 
   test("writes NAME-complete-YYYYMMDD.tar.gz and a .sha256 that sha256sum -c accepts", async () => {
     const base = `${example.name}-complete-${today}`;
@@ -462,7 +459,7 @@ describe("sealift pack on an unfamiliar project", () => {
           .split("\n")
           .filter((r) => r.startsWith("otherapp-")),
       );
-      example.cleanup();
+      await example.dispose();
     }
   });
 });

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { BASE_IMAGE } from "./docker.js";
+import { BASE_IMAGE, projectImages, removeImages, removeProject } from "./docker.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { ROOT, run, sealift } from "./run.js";
 
@@ -19,7 +19,8 @@ export interface ExampleProject {
   dir: string;
   name: string;
   workdir: string;
-  cleanup(): void;
+  /** Removes its containers, volumes, networks, every image named after it, and its folder. */
+  dispose(): Promise<void>;
 }
 
 async function git(dir: string, args: string[]): Promise<void> {
@@ -70,7 +71,12 @@ export async function exampleProject(prefix: string): Promise<ExampleProject> {
   await git(dir, ["init", "-q"]);
   await git(dir, ["add", "-A"]);
   await git(dir, ["commit", "-qm", "example"]);
-  return { dir, name, workdir, cleanup: () => rmSync(workdir, { recursive: true, force: true }) };
+  const dispose = async () => {
+    await removeProject(name);
+    await removeImages(await projectImages(name));
+    rmSync(workdir, { recursive: true, force: true });
+  };
+  return { dir, name, workdir, dispose };
 }
 
 export async function commitChange(dir: string, file: string, content: string): Promise<void> {
