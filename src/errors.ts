@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   LINT_FAILED: ExitCode.usage,
   GIT_MISSING: ExitCode.usage,
   OUT_NOT_WRITABLE: ExitCode.usage,
+  BASE_INVALID: ExitCode.usage,
   // integrity
   BUNDLE_NOT_FOUND: ExitCode.integrity,
   BUNDLE_UNREADABLE: ExitCode.integrity,
@@ -38,12 +39,15 @@ export const ERROR_CODES = {
   BUNDLE_UNSIGNED: ExitCode.integrity,
   BUNDLE_SIGNATURE_INVALID: ExitCode.integrity,
   BUNDLE_SIGNATURE_UNTRUSTED: ExitCode.integrity,
+  BUNDLE_PART_INVALID: ExitCode.integrity,
   // preflight and host
   DOCKER_UNREACHABLE: ExitCode.preflight,
   DOCKER_TOO_OLD: ExitCode.preflight,
   COMPOSE_MISSING: ExitCode.preflight,
   PREFLIGHT_FAILED: ExitCode.preflight,
   DISK_FULL: ExitCode.preflight,
+  BASE_MISSING: ExitCode.preflight,
+  DELTA_UNSUPPORTED: ExitCode.preflight,
   INSTALLER_MISSING: ExitCode.failed,
   // runtime failures
   IMAGE_MISSING: ExitCode.failed,

@@ -2,7 +2,13 @@
  * Reads a bundle as a sequence of entries, from the .tar.gz itself (streamed, never unpacked to
  * disk) or from the folder it was extracted to. Every entry name is checked here, once, for both.
  */
-import { constants as fsConstants, createReadStream, promises as fs } from "node:fs";
+import {
+  constants as fsConstants,
+  createReadStream,
+  existsSync,
+  promises as fs,
+  readFileSync,
+} from "node:fs";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -11,6 +17,9 @@ import tar from "tar-stream";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { IMAGES_DIR, entryRank } from "./layout.js";
+import { INDEX_SUFFIX, findDamagedPart, indexFileFor, joinParts, readPartsIndex } from "./parts.js";
+
+const PART_NAME = /\.tar\.gz\.part\d{3,}$/;
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -25,15 +34,21 @@ export interface BundleEntry {
 }
 
 export interface BundleSource {
-  kind: "archive" | "directory";
-  /** The .tar.gz file or the bundle folder. */
+  kind: "archive" | "parts" | "directory";
+  /** The .tar.gz file, the parts' index, or the bundle folder. */
   location: string;
   /** Bytes a full read goes through (compressed size for an archive). */
   totalBytes(): Promise<number>;
   /** Reads the bundle from its start; `onBytes` reports bytes of the location read so far. */
   entries(options?: { signal?: AbortSignal; onBytes?: (bytes: number) => void }): AsyncGenerator<BundleEntry>;
-  /** After a full read of an archive: the sha256 of the .tar.gz file. */
+  /** After a full read of an archive: the sha256 of the .tar.gz file (or of the joined parts). */
   archiveDigest(): string | undefined;
+  /** What that sha256 must be, from NAME.tar.gz.sha256 or the parts' index; undefined when unknown. */
+  expectedDigest(): string | undefined;
+  /** How the expected digest was known, for the report ("its .sha256", "the parts' index"). */
+  expectedFrom?: string;
+  /** After a failed read: a more precise error (which part is damaged), if one can be found. */
+  explainFailure?: () => Promise<SealiftError | undefined>;
 }
 
 function unsafe(name: string, why: string): SealiftError {
@@ -76,27 +91,73 @@ export function damaged(location: string, cause: unknown): SealiftError {
 }
 
 export function archiveSource(file: string): BundleSource {
-  let digest: string | undefined;
-  return {
+  return tarGzSource({
     kind: "archive",
     location: file,
-    async totalBytes() {
-      return (await fs.stat(file)).size;
-    },
+    totalBytes: async () => (await fs.stat(file)).size,
+    open: (signal) => createReadStream(file, { highWaterMark: READ_CHUNK, signal }),
+    expectedDigest: () => readSidecar(file),
+    expectedFrom: "its .sha256",
+  });
+}
+
+/** A split bundle, read through its index: the parts, joined, are the archive. */
+export function partsSource(location: string): BundleSource {
+  const indexFile = indexFileFor(location);
+  const { index, dir } = readPartsIndex(indexFile);
+  return tarGzSource({
+    kind: "parts",
+    location: indexFile,
+    totalBytes: async () => index.bytes,
+    open: (signal) => joinParts(dir, index, signal),
+    expectedDigest: () => index.sha256,
+    expectedFrom: `the parts' index (${index.parts.length} parts checked)`,
+    explainFailure: () => findDamagedPart(dir, index),
+  });
+}
+
+/** NAME.tar.gz.sha256 beside the archive: the digest it holds, or undefined when there is none. */
+export function readSidecar(archive: string): string | undefined {
+  const sidecar = `${archive}.sha256`;
+  if (!existsSync(sidecar)) return undefined;
+  const digest = readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "";
+  if (!/^[0-9a-f]{64}$/.test(digest)) {
+    throw new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${sidecar} does not hold a sha256 digest`, {
+      hint: "copy the .sha256 file again, or remove it to skip the archive-level check",
+    });
+  }
+  return digest;
+}
+
+interface TarGzOrigin {
+  kind: "archive" | "parts";
+  location: string;
+  totalBytes(): Promise<number>;
+  open(signal?: AbortSignal): Readable;
+  expectedDigest(): string | undefined;
+  expectedFrom: string;
+  /** After a failed read: a more precise error (which part is damaged), if one can be found. */
+  explainFailure?: () => Promise<SealiftError | undefined>;
+}
+
+function tarGzSource(origin: TarGzOrigin): BundleSource {
+  let digest: string | undefined;
+  const file = origin.location;
+  return {
+    kind: origin.kind,
+    location: file,
+    totalBytes: origin.totalBytes,
     archiveDigest: () => digest,
+    expectedDigest: origin.expectedDigest,
+    expectedFrom: origin.expectedFrom,
+    ...(origin.explainFailure ? { explainFailure: origin.explainFailure } : {}),
     async *entries({ signal, onBytes } = {}) {
       const tap: HashTap = createHashTap(onBytes);
       const extract = tar.extract();
       // Large reads and inflate chunks: far fewer trips through JavaScript per megabyte.
-      const flowing = pipeline(
-        createReadStream(file, { highWaterMark: READ_CHUNK }),
-        tap,
-        createGunzip({ chunkSize: READ_CHUNK }),
-        extract,
-        {
-          signal,
-        },
-      );
+      const flowing = pipeline(origin.open(signal), tap, createGunzip({ chunkSize: READ_CHUNK }), extract, {
+        signal,
+      });
       let failure: unknown;
       flowing.catch((error: unknown) => (failure = error));
       let top: string | undefined;
@@ -142,7 +203,8 @@ export function archiveSource(file: string): BundleSource {
       } catch (error) {
         if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
         if (error instanceof SealiftError) throw error;
-        throw damaged(file, failure ?? error);
+        if (failure instanceof SealiftError) throw failure;
+        throw (await origin.explainFailure?.().catch(() => undefined)) ?? damaged(file, failure ?? error);
       } finally {
         if (!complete) extract.destroy();
       }
@@ -177,6 +239,7 @@ export function directorySource(dir: string): BundleSource {
       return (await list()).reduce((sum, f) => sum + f.size, 0);
     },
     archiveDigest: () => undefined,
+    expectedDigest: () => undefined,
     async *entries({ signal, onBytes } = {}) {
       let bytes = 0;
       for (const item of await list()) {
@@ -216,6 +279,7 @@ export async function openBundle(location: string): Promise<BundleSource> {
     });
   }
   if (stat.isDirectory()) return directorySource(location);
+  if (location.endsWith(INDEX_SUFFIX) || PART_NAME.test(location)) return partsSource(location);
   try {
     await fs.access(location, fsConstants.R_OK);
   } catch (error) {

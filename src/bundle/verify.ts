@@ -4,7 +4,6 @@
  * SHA256SUMS in the manifest -> every file against SHA256SUMS; extra or missing files are refused.
  */
 import { createHash, type KeyObject } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { SealiftError } from "../errors.js";
 import { damaged, type BundleSource } from "./bundle-reader.js";
 import { COMPOSE_DIR, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
@@ -67,23 +66,11 @@ async function hashStream(stream: NodeJS.ReadableStream): Promise<{ sha256: stri
   return { sha256: hash.digest("hex"), size };
 }
 
-export function readSidecar(archive: string): string | undefined {
-  const sidecar = `${archive}.sha256`;
-  if (!existsSync(sidecar)) return undefined;
-  const digest = readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "";
-  if (!/^[0-9a-f]{64}$/.test(digest)) {
-    throw new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${sidecar} does not hold a sha256 digest`, {
-      hint: "copy the .sha256 file again, or remove it to skip the archive-level check",
-    });
-  }
-  return digest;
-}
-
 export async function verifyBundle(
   source: BundleSource,
   options: VerifyOptions = {},
 ): Promise<VerifiedBundle> {
-  const expectedArchive = source.kind === "archive" ? readSidecar(source.location) : undefined;
+  const expectedArchive = source.expectedDigest();
   const seen = new Map<string, { sha256: string; size: number }>();
   const links = new Map<string, string>();
   let manifestBytes: Buffer | undefined;
@@ -131,7 +118,7 @@ export async function verifyBundle(
   } catch (error) {
     // An entry's data failed while being read (bad gzip data, a short file): the bundle is damaged.
     if (options.signal?.aborted) throw error;
-    throw damaged(source.location, error);
+    throw (await source.explainFailure?.().catch(() => undefined)) ?? damaged(source.location, error);
   }
 
   const archiveSha256 = source.archiveDigest();

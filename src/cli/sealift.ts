@@ -4,6 +4,8 @@
 import { Command, Option } from "commander";
 import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";
+import { parseSize } from "../bundle/parts.js";
+import type { PackResult } from "../packager/pack.js";
 import { verifyBundle } from "../bundle/verify.js";
 import { generateKeys, loadPublicKey } from "../bundle/signature.js";
 import { pack } from "../packager/pack.js";
@@ -29,6 +31,34 @@ export function verifyModeOption(): Option {
   )
     .choices(["always", "if-signed", "never"])
     .default("if-signed");
+}
+
+const relative = (file: string) => path.relative(process.cwd(), file) || file;
+
+function packSummary(result: PackResult): string {
+  const top = path.basename(result.archive).replace(/\.tar\.gz.*$/, "");
+  const lines = [
+    `packed ${result.manifest.project.name} release ${result.release} in ${formatDuration(result.durationsMs.total)}`,
+  ];
+  if (result.parts) {
+    lines.push(
+      ...result.parts.map((p) => `  ${relative(p)}`),
+      `  ${relative(result.archive)}  (${result.parts.length} parts, ${formatBytes(result.bytes)}, sha256 ${result.sha256})`,
+      `  ${relative(result.sidecar)}  (sha256sum -c checks each part)`,
+    );
+  } else {
+    lines.push(
+      `  ${relative(result.archive)}  ${formatBytes(result.bytes)}`,
+      `  ${relative(result.sidecar)}  (sha256 ${result.sha256})`,
+    );
+  }
+  lines.push(...result.images.map((i) => `  ${i.service}: ${i.image} ${i.id.slice(7, 19)}`));
+  lines.push(
+    result.parts
+      ? `install it on the target: cat ${top}.tar.gz.part* | tar xz ${top}/install && ./${top}/install ${path.basename(result.archive)}`
+      : `install it on the target: tar xzf ${path.basename(result.archive)} && cd ${top} && ./install`,
+  );
+  return lines.join("\n") + "\n";
 }
 
 export function sealiftProgram(): Command {
@@ -75,6 +105,12 @@ export function sealiftProgram(): Command {
           return n;
         }),
     )
+    .addOption(
+      new Option(
+        "--split <size>",
+        "write parts of at most SIZE (K, M, G units; e.g. 3900M for FAT32) plus NAME.tar.gz.index.json",
+      ).argParser(parseSize),
+    )
     .option("-y, --yes", "do not ask anything (pack never asks today; accepted for scripts)", false)
     .option("--json", "print a machine-readable summary on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)
@@ -96,6 +132,7 @@ export function sealiftProgram(): Command {
             installer: flags.installer,
             sign: flags.sign,
             gzipLevel: flags.gzipLevel,
+            splitBytes: flags.split,
             reporter,
             signal,
           });
@@ -106,6 +143,7 @@ export function sealiftProgram(): Command {
                   ok: true,
                   archive: result.archive,
                   sidecar: result.sidecar,
+                  ...(result.parts ? { parts: result.parts } : {}),
                   bytes: result.bytes,
                   sha256: result.sha256,
                   release: result.release,
@@ -118,16 +156,7 @@ export function sealiftProgram(): Command {
               ) + "\n",
             );
           } else {
-            const rel = path.relative(process.cwd(), result.archive) || result.archive;
-            process.stdout.write(
-              [
-                `packed ${result.manifest.project.name} release ${result.release} in ${formatDuration(result.durationsMs.total)}`,
-                `  ${rel}  ${formatBytes(result.bytes)}`,
-                `  ${rel}.sha256  (sha256 ${result.sha256})`,
-                ...result.images.map((i) => `  ${i.service}: ${i.image} ${i.id.slice(7, 19)}`),
-                `install it on the target: tar xzf ${path.basename(result.archive)} && cd ${path.basename(result.archive, ".tar.gz")} && ./install`,
-              ].join("\n") + "\n",
-            );
+            process.stdout.write(packSummary(result));
           }
         },
         { json: () => command.opts().json },
@@ -203,7 +232,7 @@ export function sealiftProgram(): Command {
           } else {
             process.stdout.write(
               `ok: ${m.project.name} release ${m.project.release}: ${verified.filesChecked} files (${formatBytes(verified.bytesChecked)}) match SHA256SUMS and the manifest` +
-                (verified.sidecarChecked ? "; the archive matches its .sha256" : "") +
+                (verified.sidecarChecked ? `; the archive matches ${verified.source.expectedFrom}` : "") +
                 (verified.signature.keyId
                   ? `; signed by key ${verified.signature.keyId.slice(0, 16)}`
                   : "; not signed") +

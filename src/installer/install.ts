@@ -102,7 +102,7 @@ async function verify(
   );
   const verified = await verifyBundle(source, { signal, signature, onBytes: (b) => progress.update(b) });
   progress.finish(
-    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches its .sha256" : ""}` +
+    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches ${verified.source.expectedFrom}" : ""}` +
       (verified.signature.keyId
         ? `, signed by trusted key ${verified.signature.keyId.slice(0, 16)}`
         : verified.signature.signed

@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import { stringify as toYaml } from "yaml";
 import tar from "tar-stream";
 import { BundleWriter } from "../bundle/bundle-writer.js";
+import { PartsWriter } from "../bundle/parts.js";
 import { checkRelativePath } from "../bundle/bundle-reader.js";
 import {
   CACHE_MOUNTS_DIR,
@@ -65,6 +66,8 @@ export interface PackOptions {
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
+  /** Write the archive as parts of at most this many bytes, with an index (see bundle/parts.ts). */
+  splitBytes?: number;
   reporter: Reporter;
   signal: AbortSignal;
   /** The clock, for tests; default now. */
@@ -72,8 +75,12 @@ export interface PackOptions {
 }
 
 export interface PackResult {
+  /** The .tar.gz; for a split bundle, the parts' index (what the installer takes). */
   archive: string;
+  /** NAME.tar.gz.sha256; for a split bundle, NAME.tar.gz.SHA256SUMS. */
   sidecar: string;
+  /** The part files of a split bundle, in order. */
+  parts?: string[];
   bytes: number;
   sha256: string;
   release: string;
@@ -271,6 +278,9 @@ export async function pack(options: PackOptions): Promise<PackResult> {
 
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
   let writer: BundleWriter | undefined;
+  const parts = options.splitBytes
+    ? new PartsWriter(outDir, `${base}.tar.gz`, options.splitBytes)
+    : undefined;
   let writeStarted = performance.now();
   try {
     let stageImages: StageImage[] = [];
@@ -291,7 +301,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     writeStarted = performance.now();
     const sourceTar = path.join(scratch, "source.tar");
     const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
-    const out = createWriteStream(partial, { flags: "wx" });
+    const out = parts ?? createWriteStream(partial, { flags: "wx" });
     writer = new BundleWriter(out, {
       topDir: base,
       mtime: now,
@@ -415,13 +425,18 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       signer,
     );
     if (signal.aborted) throw cancelled("pack was cancelled");
-    await fs.rename(partial, archive);
-    const sidecarPartial = `${partial}.sha256`;
-    await fs.writeFile(sidecarPartial, `${written.sha256}  ${path.basename(archive)}\n`);
-    await fs.rename(sidecarPartial, sidecar);
+    let split: Awaited<ReturnType<PartsWriter["commit"]>> | undefined;
+    if (parts) split = await parts.commit();
+    else {
+      await fs.rename(partial, archive);
+      const sidecarPartial = `${partial}.sha256`;
+      await fs.writeFile(sidecarPartial, `${written.sha256}  ${path.basename(archive)}\n`);
+      await fs.rename(sidecarPartial, sidecar);
+    }
     return {
-      archive,
-      sidecar,
+      archive: split?.index ?? archive,
+      sidecar: split?.sums ?? sidecar,
+      ...(split ? { parts: split.parts } : {}),
       bytes: written.bytes,
       sha256: written.sha256,
       release,
@@ -435,6 +450,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     };
   } catch (error) {
     writer?.abort(error);
+    await parts?.abort();
     await fs.rm(partial, { force: true });
     await fs.rm(`${partial}.sha256`, { force: true });
     if (signal.aborted) throw cancelled("pack was cancelled; no archive was written");

@@ -22,8 +22,8 @@ import { after, describe, test } from "node:test";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
-import { BundleWriter } from "../../src/bundle/bundle-writer.js";
-import type { FileRecord, LinkRecord, Manifest } from "../../src/bundle/manifest.js";
+import type { Manifest } from "../../src/bundle/manifest.js";
+import { writeBundle } from "../helpers/bundles.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
 import { SealiftError } from "../../src/errors.js";
 import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
@@ -36,62 +36,6 @@ type RawEntry = { header: Partial<tar.Header> & { name: string }; body?: string 
 
 const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-format-"));
 after(() => rmSync(workdir, { recursive: true, force: true }));
-
-function manifestFor(files: FileRecord[], links: LinkRecord[], sums: string): Manifest {
-  return {
-    format: "sealift-bundle",
-    formatVersion: 1,
-    tool: { name: "sealift", version: "test" },
-    createdAt: new Date().toISOString(),
-    project: {
-      name: "demo",
-      release: "r1",
-      composeFiles: ["compose.yaml"],
-      override: "compose/compose.sealift.yaml",
-      envTemplate: null,
-      variables: [],
-    },
-    source: { path: "source/source.tar", git: null },
-    build: { dockerClient: "x", dockerServer: "x", builder: "buildkit", compose: null },
-    images: { format: "docker-archive", dir: "images/", bytes: 0 },
-    services: [
-      {
-        name: "web",
-        image: "demo-web:r1",
-        imageId: `sha256:${"a".repeat(64)}`,
-        built: true,
-        platform: { os: "linux", architecture: "amd64" },
-        layers: [],
-        ports: [],
-        healthcheck: false,
-        hostAccess: [],
-      },
-    ],
-    installer: { path: "install", platform: "linux/amd64" },
-    requirements: { dockerMinVersion: "20.10", dockerDataBytes: 0, installDirBytes: 0 },
-    files,
-    links,
-    sha256sums: sums,
-  };
-}
-
-async function writeBundle(
-  file: string,
-  edit: (m: Manifest) => Manifest = (m) => m,
-  signer?: KeyObject,
-): Promise<void> {
-  const writer = new BundleWriter(createWriteStream(file), {
-    topDir: "demo-complete-20260101",
-    mtime: new Date(),
-  });
-  await writer.addBuffer("compose/compose.yaml", "services:\n  web:\n    image: demo-web:r1\n");
-  await writer.addBuffer("source/source.tar", Buffer.alloc(1024));
-  await writer.addBuffer("images/layer/layer.tar", Buffer.alloc(300_000, 7));
-  await writer.addSymlink("images/other/layer.tar", "../layer/layer.tar");
-  await writer.addBuffer("install", "#!/bin/sh\n", 0o755);
-  const written = await writer.finish((files, links, sums) => edit(manifestFor(files, links, sums)), signer);
-  writeFileSync(`${file}.sha256`, `${written.sha256}  ${path.basename(file)}\n`);
-}
 
 /** A .tar.gz made entry by entry, for hostile archives. */
 async function rawArchive(file: string, entries: RawEntry[]): Promise<void> {
