@@ -21,6 +21,11 @@
 
 export const BUNDLE_FORMAT = "sealift-bundle";
 export const FORMAT_VERSION = 1;
+/**
+ * Delta bundles (manifest.base set) are v2: an installer that knows only v1 refuses them by their
+ * version instead of loading images whose lower layers it would not check for.
+ */
+export const DELTA_FORMAT_VERSION = 2;
 
 export const MANIFEST_PATH = "manifest.json";
 export const SUMS_PATH = "SHA256SUMS";

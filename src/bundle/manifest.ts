@@ -3,7 +3,7 @@
  * the packager and the installer apply.
  */
 import { z } from "zod";
-import { BUNDLE_FORMAT, FORMAT_VERSION } from "./layout.js";
+import { BUNDLE_FORMAT, DELTA_FORMAT_VERSION, FORMAT_VERSION } from "./layout.js";
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
 const relativePath = z
@@ -43,9 +43,21 @@ export const serviceRecordSchema = z.object({
 });
 export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
 
-export const manifestSchema = z.looseObject({
+export const baseRecordSchema = z.object({
+  project: z.string(),
+  release: z.string(),
+  /** sha256 of the base release's manifest.json. */
+  manifestSha256: sha256Hex,
+  /** Layers (diffIDs) left out of this bundle: the host must have them from the base release. */
+  layers: z.array(z.string()),
+  bytesLeftOut: z.number().int().nonnegative(),
+});
+
+const manifestObject = z.looseObject({
   format: z.literal(BUNDLE_FORMAT),
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.union([z.literal(FORMAT_VERSION), z.literal(DELTA_FORMAT_VERSION)]),
+  /** Set in a delta bundle: the release it builds on. */
+  base: baseRecordSchema.optional(),
   tool: z.object({ name: z.literal("sealift"), version: z.string() }),
   createdAt: z.iso.datetime(),
   project: z.object({
@@ -74,7 +86,8 @@ export const manifestSchema = z.looseObject({
     bytes: z.number().int().nonnegative(),
   }),
   services: z.array(serviceRecordSchema).min(1),
-  installer: z.object({ path: relativePath, platform: z.string() }),
+  /** path null: a delta that leaves out the installer, the same as its base's. */
+  installer: z.object({ path: relativePath.nullable(), platform: z.string() }),
   requirements: z.object({
     dockerMinVersion: z.string(),
     /** Bytes the images take once loaded (sum of unique layers, uncompressed). */
@@ -104,8 +117,11 @@ export const manifestSchema = z.looseObject({
           stage: z.string(),
           /** The image the helper build runs in on the target. */
           helper: z.string(),
-          path: relativePath,
+          /** null in a delta: unchanged since the base release, imported when that was installed. */
+          path: relativePath.nullable(),
           bytes: z.number().int().nonnegative(),
+          /** sha256 of the archive's content, times left out: tells an unchanged mount in a delta. */
+          contentSha256: sha256Hex.optional(),
         }),
       ),
     })
@@ -115,6 +131,10 @@ export const manifestSchema = z.looseObject({
   /** sha256 of SHA256SUMS: the manifest vouches for the list that vouches for every file. */
   sha256sums: sha256Hex,
 });
+export const manifestSchema = manifestObject.refine(
+  (m) => (m.formatVersion === DELTA_FORMAT_VERSION) === !!m.base,
+  "a delta bundle (with a base) has format version 2, a complete one version 1",
+);
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Validates parsed JSON; returns readable problems ("services.0.imageId: ...") or the manifest. */

@@ -6,7 +6,7 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { SealiftError } from "../errors.js";
 import { damaged, type BundleSource } from "./bundle-reader.js";
-import { COMPOSE_DIR, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
+import { COMPOSE_DIR, DELTA_FORMAT_VERSION, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
 import { parseManifest, type Manifest } from "./manifest.js";
 import { parseSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, checkSignature, type SignatureCheck, type VerifyMode } from "./signature.js";
@@ -153,9 +153,9 @@ export async function verifyBundle(
   const parsed = parseManifest(json);
   if (!parsed.ok) {
     const version = (json as { formatVersion?: unknown })?.formatVersion;
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} does not match bundle format v1`, {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} does not match the bundle format`, {
       hint:
-        typeof version === "number" && version > 1
+        typeof version === "number" && version > DELTA_FORMAT_VERSION
           ? `this bundle has format v${version}; use the installer that came with it (./install inside the bundle)`
           : COPY_AGAIN,
       details: parsed.problems,

@@ -53,10 +53,18 @@ function packSummary(result: PackResult): string {
     );
   }
   lines.push(...result.images.map((i) => `  ${i.service}: ${i.image} ${i.id.slice(7, 19)}`));
+  const base = result.manifest.base;
+  if (base)
+    lines.push(
+      `an update on top of release ${base.release}: ${base.layers.length} layers (${formatBytes(base.bytesLeftOut)}) left to it`,
+    );
+  const given = path.basename(result.archive);
   lines.push(
-    result.parts
-      ? `install it on the target: cat ${top}.tar.gz.part* | tar xz ${top}/install && ./${top}/install ${path.basename(result.archive)}`
-      : `install it on the target: tar xzf ${path.basename(result.archive)} && cd ${top} && ./install`,
+    result.manifest.installer.path === null
+      ? `install it on a host with release ${base?.release}: /opt/${result.manifest.project.name}/.sealift/install ${given} (the installer the installation keeps)`
+      : result.parts
+        ? `install it on the target: cat ${top}.tar.gz.part* | tar xz ${top}/install && ./${top}/install ${given}`
+        : `install it on the target: tar xzf ${given} && cd ${top} && ./install`,
   );
   return lines.join("\n") + "\n";
 }
@@ -74,7 +82,8 @@ export function sealiftProgram(): Command {
     .command("pack")
     .description(
       "Build and save the project's images, add its source and compose files, and write " +
-        "DIR/NAME-complete-YYYYMMDD.tar.gz with its .sha256. Never pulls unless --pull.",
+        "DIR/NAME-complete-YYYYMMDD.tar.gz with its .sha256 (with --base, an update NAME-delta-YYYYMMDD.tar.gz " +
+        "that carries only what changed; with --split, parts). Never pulls unless --pull.",
     )
     .argument("[project-dir]", "the compose project's folder", ".")
     .option(
@@ -86,8 +95,11 @@ export function sealiftProgram(): Command {
     .option("-n, --name <name>", "bundle name (default: the compose project name)")
     .option(
       "--output-template <template>",
-      "file name without .tar.gz; {name} and {date} are replaced",
-      "{name}-complete-{date}",
+      'file name without .tar.gz; {name} and {date} are replaced (default: "{name}-complete-{date}", with --base "{name}-delta-{date}")',
+    )
+    .option(
+      "--base <previous>",
+      "write a delta: leave out the layers, cache mounts and installer that this earlier release (its bundle, parts' index, folder or manifest.json) already brought",
     )
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
@@ -133,6 +145,7 @@ export function sealiftProgram(): Command {
             sign: flags.sign,
             gzipLevel: flags.gzipLevel,
             splitBytes: flags.split,
+            base: flags.base,
             reporter,
             signal,
           });

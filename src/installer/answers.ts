@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Manifest } from "../bundle/manifest.js";
 import { SealiftError } from "../errors.js";
+import { keptInstallerDir } from "./install-record.js";
 import { askText, askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
 export const answersFileSchema = z.strictObject({
@@ -118,7 +119,7 @@ export async function resolveAnswers(flags: AnswerFlags, ctx: AnswerContext): Pr
   if (interactive && !canPrompt()) throw noTerminal();
   const io = ctx.io;
 
-  const defaultDir = `/opt/${ctx.manifest.project.name}`;
+  const defaultDir = keptInstallerDir() ?? `/opt/${ctx.manifest.project.name}`;
   let dir = flags.dir ?? file.dir;
   if (!dir) {
     dir = interactive

@@ -55,6 +55,26 @@ export function layersHostHas(manifest: Manifest, hostChains: Set<string>): Set<
   return skip;
 }
 
+/**
+ * A delta bundle leaves layers to its base release: the ones this host lacks (at the place the
+ * images use them, i.e. by chain ID). Empty when the host has everything the bundle does not carry.
+ */
+export function layersLeftToBase(manifest: Manifest, hostChains: Set<string>): string[] {
+  const carried = new Set(
+    manifest.files
+      .filter((f) => f.path.startsWith(IMAGES_DIR) && f.path.endsWith("/layer.tar"))
+      .map((f) => `sha256:${f.sha256}`),
+  );
+  const missing = new Set<string>();
+  for (const image of shippedImages(manifest)) {
+    const chains = chainIds(image.layers);
+    image.layers.forEach((diffId, i) => {
+      if (!carried.has(diffId) && !hostChains.has(chains[i]!)) missing.add(diffId);
+    });
+  }
+  return [...missing];
+}
+
 export async function planImages(
   host: DockerHost,
   manifest: Manifest,

@@ -4,6 +4,7 @@
  */
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
+import { isSea } from "node:sea";
 import { z } from "zod";
 import { SealiftError } from "../errors.js";
 
@@ -35,6 +36,15 @@ export const recordSchema = z.object({
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
 });
 export type InstallRecord = z.infer<typeof recordSchema>;
+
+/** DIR when this process is the installer's copy kept in DIR/.sealift (updates run from there). */
+export function keptInstallerDir(): string | undefined {
+  if (!isSea()) return undefined;
+  const beside = path.dirname(process.execPath);
+  return path.basename(beside) === RECORD_DIR && existsSync(path.join(beside, RECORD_FILE))
+    ? path.dirname(beside)
+    : undefined;
+}
 
 export function recordPath(dir: string): string {
   return path.join(dir, RECORD_DIR, RECORD_FILE);

@@ -29,7 +29,14 @@ import { SealiftError } from "../errors.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
 import { waitHealthy } from "./health.js";
-import { ImageLoader, checkLoadedImages, layersHostHas, planImages } from "./image-loader.js";
+import {
+  ImageLoader,
+  checkLoadedImages,
+  layersHostHas,
+  layersLeftToBase,
+  planImages,
+} from "./image-loader.js";
+import type { Manifest } from "../bundle/manifest.js";
 import { localLayerChains } from "../docker/docker.js";
 import { importCacheMount, recordSourceHashes, writeCacheOverride } from "./build-cache.js";
 import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
@@ -102,7 +109,7 @@ async function verify(
   );
   const verified = await verifyBundle(source, { signal, signature, onBytes: (b) => progress.update(b) });
   progress.finish(
-    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? ", archive matches ${verified.source.expectedFrom}" : ""}` +
+    `${verified.filesChecked} files match SHA256SUMS${verified.sidecarChecked ? `, archive matches ${verified.source.expectedFrom}` : ""}` +
       (verified.signature.keyId
         ? `, signed by trusted key ${verified.signature.keyId.slice(0, 16)}`
         : verified.signature.signed
@@ -110,6 +117,41 @@ async function verify(
           : ", not signed"),
   );
   return verified;
+}
+
+/** A delta installs only on a host that has what it leaves to its base release. */
+async function checkBaseRelease(host: DockerHost, manifest: Manifest, signal: AbortSignal): Promise<void> {
+  const base = manifest.base!;
+  const release = `release ${base.release} of ${base.project}`;
+  if (host.containerdImageStore)
+    throw new SealiftError(
+      "DELTA_UNSUPPORTED",
+      `this is an update bundle on top of ${release}, and this host's Docker uses the containerd image store, which needs every layer in the archive`,
+      { hint: `install the complete bundle of release ${manifest.project.release} instead` },
+    );
+  const missing = layersLeftToBase(manifest, await localLayerChains(host, signal));
+  if (missing.length)
+    throw new SealiftError(
+      "BASE_MISSING",
+      `this is an update bundle on top of ${release}; this host lacks ${missing.length} of the layers it leaves to that release`,
+      {
+        hint: `install ${release} first (or a later release built on it), then this update; or install the complete bundle of release ${manifest.project.release}`,
+        details: missing.slice(0, 5).map((d) => `missing layer ${d.slice(7, 19)}`),
+      },
+    );
+}
+
+/**
+ * The installer keeps a copy of itself in DIR/.sealift/install: updates that leave the installer
+ * to their base release, status, rebuild and uninstall run it from there.
+ */
+async function keepInstaller(dir: string): Promise<void> {
+  if (!isSea()) return;
+  const target = path.join(dir, RECORD_DIR, "install");
+  if (path.resolve(process.execPath) === target) return;
+  await fs.copyFile(process.execPath, `${target}.tmp`);
+  await fs.chmod(`${target}.tmp`, 0o755);
+  await fs.rename(`${target}.tmp`, target);
 }
 
 function existingEnv(dir: string): Record<string, string> | null {
@@ -157,6 +199,7 @@ async function applyBuildCache(
   manifest: VerifiedBundle["manifest"],
   importCache: boolean,
   staging: string,
+  previous: InstallRecord | null,
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<InstallRecord["cache"] | undefined> {
@@ -171,8 +214,18 @@ async function applyBuildCache(
     reporter.info("build cache: not imported (as asked)");
     return undefined;
   }
-  const mounts = [];
+  const mounts: NonNullable<InstallRecord["cache"]>["mounts"] = [];
   for (const [index, mount] of shipped.mounts.entries()) {
+    if (!mount.path) {
+      // A delta: unchanged since the base release, imported when that was installed (if it was).
+      const kept = previous?.cache?.mounts.find((m) => m.id === mount.id);
+      if (kept) mounts.push(kept);
+      else
+        reporter.info(
+          `cache mount ${mount.id}: left to release ${manifest.base?.release}, not imported here`,
+        );
+      continue;
+    }
     const status = reporter.status(`importing cache mount ${mount.id}`);
     await importCacheMount(
       host,
@@ -184,7 +237,13 @@ async function applyBuildCache(
     status.finish(formatBytes(mount.bytes));
     mounts.push({ id: mount.id, bytes: mount.bytes, importedAt: new Date().toISOString() });
   }
-  reporter.info(`build cache: ${shipped.images.length} stage images, ${mounts.length} cache mounts imported`);
+  const imported = shipped.mounts.filter((m) => m.path).length;
+  reporter.info(
+    `build cache: ${shipped.images.length} stage images, ${imported} cache mounts imported` +
+      (imported < mounts.length
+        ? `, ${mounts.length - imported} kept from release ${manifest.base?.release}`
+        : ""),
+  );
   return {
     images: shipped.images.map((c) => ({
       service: c.service,
@@ -291,6 +350,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     `\n${manifest.project.name} release ${manifest.project.release} (${manifest.services.length} services)`,
   );
   const host = await detectDockerHost(signal);
+  if (manifest.base) await checkBaseRelease(host, manifest, signal);
   const plan = await planImages(host, manifest, signal);
   const checks = hostChecks(host, manifest);
   checks.push(
@@ -368,7 +428,16 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   );
   lap("load");
   await checkLoadedImages(host, manifest, signal);
-  const cache = await applyBuildCache(host, manifest, answers.importCache, staging, reporter, signal);
+  const previous = readRecord(dir);
+  const cache = await applyBuildCache(
+    host,
+    manifest,
+    answers.importCache,
+    staging,
+    previous,
+    reporter,
+    signal,
+  );
   lap("cache");
 
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
@@ -391,8 +460,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     dir,
     files: [...manifest.project.composeFiles, OVERRIDE_FILE, ...(cache ? [CACHE_OVERRIDE_FILE] : [])],
   };
+  await keepInstaller(dir);
   const status = reporter.status("starting services");
-  const previous = readRecord(dir);
   const record = {
     project: manifest.project.name,
     release: manifest.project.release,

@@ -13,14 +13,22 @@ import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatDuration } from "../util/format.js";
 import { waitHealthy, isReady } from "./health.js";
-import { RECORD_DIR, recordPath, requireRecord, type InstallRecord } from "./install-record.js";
+import {
+  RECORD_DIR,
+  keptInstallerDir,
+  recordPath,
+  requireRecord,
+  type InstallRecord,
+} from "./install-record.js";
 import { cacheStatus, type CacheStatus } from "./build-cache.js";
 import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
-/** --dir, or /opt/NAME when this installer sits in a bundle folder. */
+/** --dir; DIR when this is the installer's copy in DIR/.sealift; /opt/NAME when it sits in a bundle folder. */
 export function resolveDir(given: string | undefined): string {
   if (given) return path.resolve(given);
+  const kept = keptInstallerDir();
+  if (kept) return kept;
   const manifest = path.join(path.dirname(process.execPath), "manifest.json");
   if (isSea() && existsSync(manifest)) {
     const name = (JSON.parse(readFileSync(manifest, "utf8")) as { project?: { name?: string } }).project

@@ -3,6 +3,8 @@
  * The archive is written under a temporary name and renamed only when complete.
  */
 import { createReadStream, createWriteStream, existsSync, promises as fs, readFileSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createHashTap } from "../util/hash-tap.js";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -22,6 +24,7 @@ import {
   SOURCE_PATH,
   BUNDLE_FORMAT,
   FORMAT_VERSION,
+  DELTA_FORMAT_VERSION,
   bundleBaseName,
 } from "../bundle/layout.js";
 import type { Manifest } from "../bundle/manifest.js";
@@ -42,6 +45,7 @@ import {
 } from "./build-cache.js";
 import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
 import { lintProject } from "./lint.js";
+import { baseFileSha256, checkBase, layersInBase, readBase, sha256File, tarContentSha256 } from "./delta.js";
 import { loadPrivateKey } from "../bundle/signature.js";
 import { inspectGit, requireClean, writeSourceTar } from "./source.js";
 
@@ -53,7 +57,7 @@ export interface PackOptions {
   outDir: string;
   /** Bundle name; default the compose project name. */
   name?: string;
-  /** File name template; default "{name}-complete-{date}". */
+  /** File name template; default "{name}-complete-{date}" ("{name}-delta-{date}" with a base). */
   outputTemplate?: string;
   allowDirty: boolean;
   pull: boolean;
@@ -66,6 +70,8 @@ export interface PackOptions {
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
+  /** An earlier release (bundle, parts' index, folder or manifest.json): write a delta on top of it. */
+  base?: string;
   /** Write the archive as parts of at most this many bytes, with an index (see bundle/parts.ts). */
   splitBytes?: number;
   reporter: Reporter;
@@ -147,6 +153,23 @@ async function checkFreeSpace(outDir: string, needed: number): Promise<void> {
   }
 }
 
+function deltaReadme(baseRelease: string, name: string, archive: string, noInstaller: boolean): string {
+  return [
+    "",
+    "",
+    `THIS IS AN UPDATE on top of release ${baseRelease}: it carries only what changed since then, and`,
+    `installs only on a host where release ${baseRelease} (or a later one built on it) is installed.`,
+    ...(noInstaller
+      ? [
+          "It has no installer of its own: use the one the installation keeps, for example",
+          "",
+          `    /opt/${name}/.sealift/install /path/to/${archive}`,
+        ]
+      : []),
+    "",
+  ].join("\n");
+}
+
 function renderTemplate(text: string, values: Record<string, string>): string {
   return text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => values[key] ?? "");
 }
@@ -170,8 +193,15 @@ function imagesSize(images: ReadonlyArray<{ image: ImageInfo }>): number {
 async function addImages(
   writer: BundleWriter,
   resolved: Array<{ ref: string; image: ImageInfo }>,
-  options: { reporter: Reporter; signal: AbortSignal; docker: Parameters<typeof saveImages>[0] },
-): Promise<number> {
+  options: {
+    reporter: Reporter;
+    signal: AbortSignal;
+    docker: Parameters<typeof saveImages>[0];
+    /** diffIDs to leave out (a delta's base has them); their layer.tar is hashed on the way to tell. */
+    omit: Set<string>;
+    scratch: string;
+  },
+): Promise<{ bytes: number; omitted: string[]; omittedBytes: number }> {
   const refs = [...new Set(resolved.map((r) => r.ref))];
   const estimate = imagesSize(resolved);
   const progress = options.reporter.progress("saving images", estimate);
@@ -180,6 +210,8 @@ async function addImages(
   save.stdout.on("error", (error) => extract.destroy(error));
   save.stdout.pipe(extract as unknown as NodeJS.WritableStream);
   let bytes = 0;
+  const omitted: string[] = [];
+  let omittedBytes = 0;
   const ticker = setInterval(() => progress.update(bytes), 200);
   try {
     for await (const entry of extract) {
@@ -198,7 +230,21 @@ async function addImages(
         throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
       const stream = entry as unknown as Readable;
       stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
-      await writer.addStream(target, entry.header.size ?? 0, stream, 0o644);
+      const size = entry.header.size ?? 0;
+      if (options.omit.size && name.endsWith("/layer.tar")) {
+        // docker save names layer folders by v1 ID: only the content's sha256 (the diffID) tells.
+        const spool = path.join(options.scratch, "layer.tar");
+        const tap = createHashTap();
+        await pipeline(stream, tap, createWriteStream(spool));
+        const diffId = `sha256:${tap.digest()}`;
+        if (options.omit.has(diffId)) {
+          omitted.push(diffId);
+          omittedBytes += size;
+        } else await writer.addStream(target, size, createReadStream(spool), 0o644);
+        await fs.rm(spool);
+        continue;
+      }
+      await writer.addStream(target, size, stream, 0o644);
     }
     await save.done;
   } catch (error) {
@@ -208,8 +254,13 @@ async function addImages(
   } finally {
     clearInterval(ticker);
   }
-  progress.finish(`${refs.length} images, ${formatBytes(bytes)}`);
-  return bytes;
+  progress.finish(
+    `${refs.length} images, ${formatBytes(bytes - omittedBytes)}` +
+      (omitted.length
+        ? ` (${omitted.length} layers, ${formatBytes(omittedBytes)}, left to the base release)`
+        : ""),
+  );
+  return { bytes: bytes - omittedBytes, omitted, omittedBytes };
 }
 
 export async function pack(options: PackOptions): Promise<PackResult> {
@@ -259,6 +310,8 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const outDir = path.resolve(options.outDir);
   await checkOutDir(outDir);
   installerFor(host.architecture, options.installer); // fail before the long builds
+  const base = options.base ? await readBase(options.base, reporter, signal) : undefined;
+  if (base) checkBase(base, name, host.architecture);
 
   const release = releaseId(now, git.commit, git.dirty);
   const buildStarted = performance.now();
@@ -268,10 +321,14 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const installer = installerFor(arch, options.installer);
   const installerSize = (await fs.stat(installer)).size;
 
-  const base = bundleBaseName(name, now, options.outputTemplate);
-  const archive = path.join(outDir, `${base}.tar.gz`);
+  const topDir = bundleBaseName(
+    name,
+    now,
+    options.outputTemplate ?? (base ? "{name}-delta-{date}" : "{name}-complete-{date}"),
+  );
+  const archive = path.join(outDir, `${topDir}.tar.gz`);
   const sidecar = `${archive}.sha256`;
-  const partial = path.join(outDir, `.${base}.tar.gz.partial-${process.pid}`);
+  const partial = path.join(outDir, `.${topDir}.tar.gz.partial-${process.pid}`);
   const imagesEstimate = imagesSize(resolved);
   // gzip keeps about half of typical image data; the installer compresses to about a third.
   await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
@@ -279,7 +336,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
   let writer: BundleWriter | undefined;
   const parts = options.splitBytes
-    ? new PartsWriter(outDir, `${base}.tar.gz`, options.splitBytes)
+    ? new PartsWriter(outDir, `${topDir}.tar.gz`, options.splitBytes)
     : undefined;
   let writeStarted = performance.now();
   try {
@@ -303,23 +360,27 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
     const out = parts ?? createWriteStream(partial, { flags: "wx" });
     writer = new BundleWriter(out, {
-      topDir: base,
+      topDir,
       mtime: now,
       gzipLevel: options.gzipLevel,
       signal,
     });
-    const readme = renderTemplate(readFileSync(path.join(packageRoot(), "templates", "README.txt"), "utf8"), {
+    // A delta leaves out the installer when the base shipped the same one (it is kept on the target).
+    const installerInBase =
+      !!base && baseFileSha256(base.manifest, base.manifest.installer.path) === (await sha256File(installer));
+    let readme = renderTemplate(readFileSync(path.join(packageRoot(), "templates", "README.txt"), "utf8"), {
       name,
       release,
       version: TOOL_VERSION,
       createdAt: now.toISOString(),
-      archive: `${base}.tar.gz`,
+      archive: `${topDir}.tar.gz`,
       arch,
       commit: git.commit
         ? `${git.commit.slice(0, 12)}${git.dirty ? " (with uncommitted changes)" : ""}`
         : "(none: not in git)",
       services: resolved.map((r) => r.service.name).join(", "),
     });
+    if (base) readme += deltaReadme(base.manifest.project.release, name, `${topDir}.tar.gz`, installerInBase);
     await writer.addBuffer(README_PATH, readme);
     let composeBytes = 0;
     for (const file of model.files) {
@@ -332,19 +393,39 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     const hasEnv = existsSync(envPath);
     if (hasEnv) await writer.addBuffer(ENV_TEMPLATE_PATH, readFileSync(envPath));
     await writer.addStream(SOURCE_PATH, sourceBytes, createReadStream(sourceTar));
-    const imageBytes = await addImages(
-      writer,
-      [
-        ...resolved.map((r) => ({ ref: r.ref, image: r.image })),
-        ...stageImages.map((s) => ({ ref: s.ref, image: s.image })),
-      ],
-      { reporter, signal, docker: host },
-    );
+    const shipped = [
+      ...resolved.map((r) => ({ ref: r.ref, image: r.image })),
+      ...stageImages.map((s) => ({ ref: s.ref, image: s.image })),
+    ];
+    const images = await addImages(writer, shipped, {
+      reporter,
+      signal,
+      docker: host,
+      omit: base
+        ? layersInBase(
+            base.manifest,
+            shipped.map((i) => i.image.layers),
+          )
+        : new Set(),
+      scratch,
+    });
+    const imageBytes = images.bytes;
     const taken = new Set<string>();
     const mountRecords: NonNullable<Manifest["cache"]>["mounts"] = [];
     for (const m of mounts) {
       const bundlePath = `${CACHE_MOUNTS_DIR}${mountFileName(m.id, taken)}`;
-      await writer.addStream(bundlePath, m.bytes, createReadStream(m.file));
+      const contentSha256 = await tarContentSha256(m.file);
+      const inBase = base?.manifest.cache?.mounts.find((b) => b.id === m.id);
+      const unchanged =
+        !!inBase &&
+        (inBase.contentSha256
+          ? inBase.contentSha256 === contentSha256
+          : baseFileSha256(base!.manifest, inBase.path) === (await sha256File(m.file)));
+      if (!unchanged) await writer.addStream(bundlePath, m.bytes, createReadStream(m.file));
+      else
+        reporter.info(
+          `cache mount ${m.id}: unchanged since release ${base!.manifest.project.release}, left out`,
+        );
       mountRecords.push({
         id: m.id,
         target: m.target,
@@ -352,19 +433,34 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         service: m.service,
         stage: m.stage,
         helper: m.helper,
-        path: bundlePath,
+        path: unchanged ? null : bundlePath,
         bytes: m.bytes,
+        contentSha256,
       });
     }
-    const installerProgress = reporter.progress("adding installer", installerSize);
-    const installerStream = createReadStream(installer);
-    installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
-    await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755);
-    installerProgress.finish(formatBytes(installerSize));
+    if (installerInBase) reporter.info("installer: the same as in the base release, left out");
+    else {
+      const installerProgress = reporter.progress("adding installer", installerSize);
+      const installerStream = createReadStream(installer);
+      installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
+      await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755);
+      installerProgress.finish(formatBytes(installerSize));
+    }
     const written = await writer.finish(
       (files, links, sumsSha256) => ({
         format: BUNDLE_FORMAT,
-        formatVersion: FORMAT_VERSION,
+        formatVersion: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
+        ...(base
+          ? {
+              base: {
+                project: base.manifest.project.name,
+                release: base.manifest.project.release,
+                manifestSha256: base.manifestSha256,
+                layers: images.omitted,
+                bytesLeftOut: images.omittedBytes,
+              },
+            }
+          : {}),
         tool: { name: "sealift", version: TOOL_VERSION },
         createdAt: now.toISOString(),
         project: {
@@ -398,7 +494,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           healthcheck: r.service.hasHealthcheck,
           hostAccess: r.service.hostAccess,
         })),
-        installer: { path: INSTALLER_PATH, platform: `linux/${arch}` },
+        installer: { path: installerInBase ? null : INSTALLER_PATH, platform: `linux/${arch}` },
         ...(options.cache !== false
           ? {
               cache: {

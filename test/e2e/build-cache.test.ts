@@ -45,7 +45,7 @@ describe("build cache that survives the air gap", () => {
     ]);
     const pip = manifest.cache!.mounts.find((m) => m.id === `${example.name}-pip`)!;
     assert.equal(pip.target, "/root/.cache/pip");
-    const listing = await run("tar", ["tf", path.join(bundleDir, pip.path)]);
+    const listing = await run("tar", ["tf", path.join(bundleDir, pip.path!)]);
     assert.equal(listing.stdout.split("\n").filter((l) => l.endsWith(".whl")).length, 3, listing.stdout);
     for (const wheel of ["tokenizers--0.15.2.whl", "numpy--1.26.4.whl", "fastapi--0.110.0.whl"]) {
       assert.match(
