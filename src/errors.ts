@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   LOAD_FAILED: ExitCode.failed,
   UNHEALTHY: ExitCode.failed,
   NOT_INSTALLED: ExitCode.failed,
+  NO_ROLLBACK: ExitCode.failed,
+  UPGRADE_ROLLED_BACK: ExitCode.failed,
   CANCELLED: ExitCode.cancelled,
   INTERNAL: ExitCode.failed,
 } as const satisfies Record<string, ExitCode>;

@@ -145,3 +145,14 @@ export function checkSignature(
   }
   return { signed: true, keyId: parsed.keyId };
 }
+
+declare const SEALIFT_BAKED_KEYS: string[] | undefined;
+
+/**
+ * Public keys built into this installer (`SEALIFT_TRUSTED_KEYS=a.pub npm run build`): trusted
+ * without --trust, and they make --verify always the default.
+ */
+export function bakedKeys(): KeyObject[] {
+  const pems = typeof SEALIFT_BAKED_KEYS === "undefined" ? [] : SEALIFT_BAKED_KEYS;
+  return pems.map((pem) => createPublicKey(pem));
+}

@@ -7,11 +7,12 @@ import { install, installSummary, serviceRows } from "../installer/install.js";
 import { describeCacheStatus } from "../installer/build-cache.js";
 import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
 import { formatTable } from "../util/format.js";
+import { rollback } from "../installer/rollback.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
 import { collect, reportError, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
-import { loadPublicKey } from "../bundle/signature.js";
+import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -51,11 +52,11 @@ export function installProgram(): Command {
     .option("--verify-only", "check the bundle and stop; change nothing", false)
     .option(
       "--trust <public-key>",
-      "a public key (sealift keygen) whose signature is accepted (repeatable)",
+      `a public key (sealift keygen) whose signature is accepted (repeatable)${bakedKeys().length ? `; ${bakedKeys().length} built in` : ""}`,
       collect,
       [],
     )
-    .addOption(verifyModeOption())
+    .addOption(verifyModeOption(bakedKeys().length ? "always" : "if-signed"))
     .option(
       "--force",
       "go on despite preflight failures that can be overridden (disk space, architecture)",
@@ -91,7 +92,10 @@ ${EXIT_CODES_HELP}`,
             keepEnv: flags.replaceEnv ? false : flags.keepEnv ? true : undefined,
             importCache: flags.cacheImport === false ? false : undefined,
             verifyOnly: flags.verifyOnly,
-            signature: { mode: flags.verify, trusted: (flags.trust as string[]).map(loadPublicKey) },
+            signature: {
+              mode: flags.verify,
+              trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
+            },
             force: flags.force,
             timeoutMs: flags.timeout * 1000,
             reporter,
@@ -211,6 +215,42 @@ ${EXIT_CODES_HELP}`,
           const report = await cacheReport(resolveDir(flags.dir), signal);
           if (flags.json) printJson({ ok: true, ...report });
           else process.stdout.write(describeCacheStatus(report));
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  program
+    .command("rollback")
+    .description(
+      "Go back to the release that ran before the last upgrade: its files, its images (kept under their " +
+        "own tags) and compose up, then wait until it is healthy. Volumes and .env data are kept. " +
+        "A failed upgrade does this by itself.",
+    )
+    .option("-d, --dir <dir>", "install directory")
+    .addOption(
+      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
+        .default(180)
+        .argParser(seconds),
+    )
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const dir = resolveDir(flags.dir);
+          const result = await rollback(dir, {
+            timeoutMs: flags.timeout * 1000,
+            reporter: new Reporter(process.stderr, flags.json),
+            signal,
+          });
+          if (flags.json) printJson({ ok: true, dir, ...result });
+          else
+            process.stdout.write(
+              [
+                `rolled back from release ${result.from}: release ${result.release} is running again in ${dir}`,
+                ...serviceRows(result.containers).map((l) => `  ${l}`),
+              ].join("\n") + "\n",
+            );
         },
         { json: () => flags.json },
       );

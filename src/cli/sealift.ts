@@ -24,13 +24,13 @@ Exit codes:
   130  cancelled (Ctrl-C or SIGTERM); nothing is left half-written`;
 
 /** --verify always|if-signed|never, shared by `sealift verify` and the installer. */
-export function verifyModeOption(): Option {
+export function verifyModeOption(defaultMode: "always" | "if-signed" = "if-signed"): Option {
   return new Option(
     "--verify <mode>",
     "signatures: always (refuse unsigned), if-signed (check when signed), never",
   )
     .choices(["always", "if-signed", "never"])
-    .default("if-signed");
+    .default(defaultMode);
 }
 
 const relative = (file: string) => path.relative(process.cwd(), file) || file;

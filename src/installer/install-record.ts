@@ -34,6 +34,8 @@ export const recordSchema = z.object({
     })
     .optional(),
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
+  /** The last release that was rolled back (it did not become healthy, or on request). */
+  lastFailure: z.object({ release: z.string(), at: z.string(), message: z.string() }).optional(),
 });
 export type InstallRecord = z.infer<typeof recordSchema>;
 

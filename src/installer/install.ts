@@ -52,6 +52,7 @@ import {
 } from "./preflight.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
+import { filesUnder, rollback, saveRollbackPoint } from "./rollback.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
@@ -442,6 +443,17 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
 
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
   await fs.rm(path.join(staging, "src", ".env"), { force: true });
+  // An upgrade: save what the new release's files replace, so that the running one can come back.
+  const rollbackPoint =
+    previous?.status === "installed" && previous.manifestSha256 !== verified.manifestDigest
+      ? await saveRollbackPoint(dir, previous, manifest.project.release, [
+          ...(await filesUnder(path.join(staging, "src"))),
+          ...manifest.project.composeFiles,
+          OVERRIDE_FILE,
+          CACHE_OVERRIDE_FILE,
+          ".env",
+        ])
+      : undefined;
   await moveTree(path.join(staging, "src"), dir);
   for (const file of manifest.project.composeFiles) {
     await fs.rename(path.join(staging, COMPOSE_DIR, file), path.join(dir, file));
@@ -520,7 +532,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     );
   } catch (error) {
     await writeRecord(dir, { ...record, status: "failed" });
-    throw error;
+    if (!rollbackPoint || signal.aborted) throw error;
+    throw await rollBackAfter(error, dir, rollbackPoint.record.release, manifest.project.release, options);
   }
   status.finish(`${containers.length} services healthy`);
   lap("up");
@@ -538,6 +551,41 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       durationMs: Math.round(performance.now() - started),
     },
   };
+}
+
+/** The upgrade failed: back to the release that ran before; the error says what happened to both. */
+async function rollBackAfter(
+  failure: unknown,
+  dir: string,
+  from: string,
+  to: string,
+  options: InstallOptions,
+): Promise<SealiftError> {
+  const why = failure instanceof Error ? failure.message : String(failure);
+  const details = failure instanceof SealiftError ? failure.details : [];
+  options.reporter.warn("UPGRADE_FAILED", `release ${to} failed: ${why}; rolling back to release ${from}`);
+  try {
+    await rollback(dir, { ...options, reason: why });
+  } catch (rollbackError) {
+    return new SealiftError(
+      "UNHEALTHY",
+      `release ${to} failed (${why}), and rolling back to release ${from} failed too: ${(rollbackError as Error).message}`,
+      {
+        hint: `see the errors above; \`install rollback --dir ${dir}\` tries again, or install release ${from}'s bundle`,
+        details,
+        cause: failure,
+      },
+    );
+  }
+  return new SealiftError(
+    "UPGRADE_ROLLED_BACK",
+    `release ${to} failed (${why}); rolled back: release ${from} is running again`,
+    {
+      hint: "the failing release's logs are above; fix the bundle or the settings and install it again",
+      details,
+      cause: failure,
+    },
+  );
 }
 
 export function installSummary(result: InstallResult): string {

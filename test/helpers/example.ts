@@ -92,12 +92,22 @@ export interface PackedExample {
   manifest: Manifest;
 }
 
-/** `sealift pack` of the example into WORKDIR/dist, extracted into WORKDIR/usb; throws on any failure. */
-export async function packAndExtract(example: ExampleProject): Promise<PackedExample> {
-  const packed = await sealift(["pack", example.dir, "--out", path.join(example.workdir, "dist"), "--json"]);
+/**
+ * `sealift pack` of the example into WORKDIR/dist, extracted into WORKDIR/usb (with a label:
+ * dist-LABEL and usb-LABEL, for several releases of one day); throws on any failure.
+ */
+export async function packAndExtract(example: ExampleProject, label?: string): Promise<PackedExample> {
+  const suffix = label ? `-${label}` : "";
+  const packed = await sealift([
+    "pack",
+    example.dir,
+    "--out",
+    path.join(example.workdir, `dist${suffix}`),
+    "--json",
+  ]);
   if (packed.code !== 0) throw new Error(`pack failed (${packed.code}):\n${packed.stderr}`);
   const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
-  const usb = path.join(example.workdir, "usb");
+  const usb = path.join(example.workdir, `usb${suffix}`);
   mkdirSync(usb, { recursive: true });
   const untar = await run("tar", ["xzf", archive, "-C", usb]);
   if (untar.code !== 0) throw new Error(`tar xzf ${archive}: ${untar.stderr}`);

@@ -1,0 +1,165 @@
+/**
+ * Rollback of an upgrade. Before release N+1's files replace release N's in the install folder,
+ * the files it is about to overwrite are saved in DIR/.sealift/rollback/ with N's install record,
+ * and the paths it adds are listed. Rolling back puts N's files back, removes the added ones,
+ * re-tags N's images by ID (they are kept: each release has tags of its own), runs compose up with
+ * N's compose files and waits until N is healthy. Named volumes are never touched, and nothing
+ * the app wrote outside the bundle's files is either.
+ */
+import { existsSync, promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import type { Reporter } from "../cli/reporter.js";
+import { composeUp } from "../docker/compose.js";
+import { inspectImage, tagImage, type ContainerState } from "../docker/docker.js";
+import { detectDockerHost } from "../docker/docker-host.js";
+import { SealiftError } from "../errors.js";
+import { waitHealthy } from "./health.js";
+import { RECORD_DIR, recordSchema, writeRecord, type InstallRecord } from "./install-record.js";
+
+const ROLLBACK_DIR = "rollback";
+const FILES_DIR = "files";
+const PLAN_FILE = "rollback.json";
+
+const planSchema = z.object({
+  /** The release to go back to, as its install record was. */
+  record: recordSchema,
+  /** The release that replaced it. */
+  replacedBy: z.string(),
+  savedAt: z.string(),
+  /** Paths (relative to DIR) the new release added: removed on rollback. */
+  added: z.array(z.string()),
+  /** Paths saved under files/: put back on rollback. */
+  saved: z.array(z.string()),
+});
+export type RollbackPlan = z.infer<typeof planSchema>;
+
+function rollbackDir(dir: string): string {
+  return path.join(dir, RECORD_DIR, ROLLBACK_DIR);
+}
+
+/** Every file path (relative, "/"-separated) under `root`. */
+export async function filesUnder(root: string, rel = ""): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const child = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) found.push(...(await filesUnder(root, child)));
+    else found.push(child);
+  }
+  return found;
+}
+
+/**
+ * Saves what installing `replacedBy` over `record`'s release will overwrite among `paths`
+ * (relative to dir); replaces any earlier rollback point.
+ */
+export async function saveRollbackPoint(
+  dir: string,
+  record: InstallRecord,
+  replacedBy: string,
+  paths: readonly string[],
+): Promise<RollbackPlan> {
+  const target = rollbackDir(dir);
+  await fs.rm(target, { recursive: true, force: true });
+  await fs.mkdir(path.join(target, FILES_DIR), { recursive: true });
+  const plan: RollbackPlan = {
+    record,
+    replacedBy,
+    savedAt: new Date().toISOString(),
+    added: [],
+    saved: [],
+  };
+  for (const rel of new Set(paths)) {
+    const source = path.join(dir, rel);
+    const stat = await fs.lstat(source).catch(() => null);
+    if (!stat) {
+      plan.added.push(rel);
+      continue;
+    }
+    if (stat.isDirectory()) continue; // a file replaces a folder: moveTree refuses nothing here, keep it simple
+    const copy = path.join(target, FILES_DIR, rel);
+    await fs.mkdir(path.dirname(copy), { recursive: true });
+    if (stat.isSymbolicLink()) await fs.symlink(await fs.readlink(source), copy);
+    else await fs.copyFile(source, copy);
+    plan.saved.push(rel);
+  }
+  await fs.writeFile(path.join(target, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n", { mode: 0o600 });
+  return plan;
+}
+
+export function readRollbackPlan(dir: string): RollbackPlan | null {
+  const file = path.join(rollbackDir(dir), PLAN_FILE);
+  if (!existsSync(file)) return null;
+  const parsed = planSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  if (!parsed.success)
+    throw new SealiftError("NO_ROLLBACK", `${file} is damaged`, {
+      hint: "install the earlier release's bundle again instead",
+    });
+  return parsed.data;
+}
+
+export interface RollbackResult {
+  release: string;
+  from: string;
+  containers: ContainerState[];
+}
+
+/** Goes back to the release saved by the last upgrade and waits until it is healthy. */
+export async function rollback(
+  dir: string,
+  options: { timeoutMs: number; reporter: Reporter; signal: AbortSignal; reason?: string },
+): Promise<RollbackResult> {
+  const plan = readRollbackPlan(dir);
+  if (!plan)
+    throw new SealiftError("NO_ROLLBACK", `there is no earlier release to roll back to in ${dir}`, {
+      hint: "a rollback point is saved when one release is installed over another; install the earlier bundle again instead",
+    });
+  const { signal, reporter } = options;
+  const previous = plan.record;
+  const host = await detectDockerHost(signal);
+  // Its images are kept under their own tags; put the tags back by ID in case a later release moved one.
+  for (const service of previous.services) {
+    if (!(await inspectImage(host, service.imageId, signal)))
+      throw new SealiftError(
+        "NO_ROLLBACK",
+        `release ${previous.release}'s image ${service.image} (${service.imageId.slice(7, 19)}) is no longer on this host`,
+        { hint: `install release ${previous.release}'s bundle again instead` },
+      );
+    const byRef = await inspectImage(host, service.image, signal);
+    if (byRef?.id !== service.imageId) await tagImage(host, service.imageId, service.image, signal);
+  }
+  const status = reporter.status(`rolling back to release ${previous.release}`);
+  for (const rel of plan.added) await fs.rm(path.join(dir, rel), { force: true });
+  const saved = path.join(rollbackDir(dir), FILES_DIR);
+  for (const rel of plan.saved) {
+    const target = path.join(dir, rel);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rm(target, { force: true, recursive: true });
+    await fs.rename(path.join(saved, rel), target);
+  }
+  await composeUp(
+    host,
+    { name: previous.project, dir, files: previous.composeFiles },
+    {
+      signal,
+      failureHint: `release ${previous.release}'s compose files are back in ${dir}; see the error above`,
+    },
+  );
+  const containers = await waitHealthy(
+    host,
+    previous.project,
+    previous.services.map((s) => s.name),
+    { timeoutMs: options.timeoutMs, signal, onStatus: (text) => status.line(text) },
+  );
+  status.finish(`release ${previous.release} is running again`);
+  await writeRecord(dir, {
+    ...previous,
+    lastFailure: {
+      release: plan.replacedBy,
+      at: new Date().toISOString(),
+      message: options.reason ?? "rolled back on request",
+    },
+  });
+  await fs.rm(rollbackDir(dir), { recursive: true, force: true });
+  return { release: previous.release, from: plan.replacedBy, containers };
+}
