@@ -16,8 +16,17 @@ import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
-import { IMAGES_DIR, entryRank } from "./layout.js";
-import { INDEX_SUFFIX, findDamagedPart, indexFileFor, joinParts, readPartsIndex } from "./parts.js";
+import { IMAGES_DIR, MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
+import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
+import { SIGNATURE_PATH } from "./signature.js";
+import {
+  INDEX_SUFFIX,
+  findDamagedPart,
+  indexFileFor,
+  joinParts,
+  readPartsIndex,
+  readPartsRange,
+} from "./parts.js";
 
 const PART_NAME = /\.tar\.gz\.part\d{3,}$/;
 
@@ -43,12 +52,32 @@ export interface BundleSource {
   entries(options?: { signal?: AbortSignal; onBytes?: (bytes: number) => void }): AsyncGenerator<BundleEntry>;
   /** After a full read of an archive: the sha256 of the .tar.gz file (or of the joined parts). */
   archiveDigest(): string | undefined;
+  /**
+   * After a read that stopped early: hashes the rest of the archive (without inflating it) and
+   * returns the sha256 of the whole, as archiveDigest() would after a full read.
+   */
+  completeDigest(): Promise<string | undefined>;
   /** What that sha256 must be, from NAME.tar.gz.sha256 or the parts' index; undefined when unknown. */
   expectedDigest(): string | undefined;
   /** How the expected digest was known, for the report ("its .sha256", "the parts' index"). */
   expectedFrom?: string;
   /** After a failed read: a more precise error (which part is damaged), if one can be found. */
   explainFailure?: () => Promise<SealiftError | undefined>;
+  /**
+   * manifest.json, SHA256SUMS and the signature without reading the bundle through: from the
+   * folder, or from the archive's tail (tail.ts). Undefined for an archive without a tail locator.
+   */
+  readMetadata(): Promise<BundleMetadata | undefined>;
+  /** A folder's files, links and sizes, without reading them (archives: undefined). */
+  listing?: () => Promise<
+    Array<{ path: string; type: BundleEntry["type"]; size: number; linkTarget?: string }>
+  >;
+}
+
+export interface BundleMetadata {
+  manifest: Buffer;
+  sums: Buffer;
+  signature?: Buffer;
 }
 
 function unsafe(name: string, why: string): SealiftError {
@@ -96,6 +125,16 @@ export function archiveSource(file: string): BundleSource {
     location: file,
     totalBytes: async () => (await fs.stat(file)).size,
     open: (signal) => createReadStream(file, { highWaterMark: READ_CHUNK, signal }),
+    readRange: async (offset, length) => {
+      const handle = await fs.open(file, "r");
+      try {
+        const buffer = Buffer.alloc(length);
+        await handle.read(buffer, 0, length, offset);
+        return buffer;
+      } finally {
+        await handle.close();
+      }
+    },
     expectedDigest: () => readSidecar(file),
     expectedFrom: "its .sha256",
   });
@@ -110,6 +149,7 @@ export function partsSource(location: string): BundleSource {
     location: indexFile,
     totalBytes: async () => index.bytes,
     open: (signal) => joinParts(dir, index, signal),
+    readRange: (offset, length) => readPartsRange(dir, index, offset, length),
     expectedDigest: () => index.sha256,
     expectedFrom: `the parts' index (${index.parts.length} parts checked)`,
     explainFailure: () => findDamagedPart(dir, index),
@@ -134,6 +174,7 @@ interface TarGzOrigin {
   location: string;
   totalBytes(): Promise<number>;
   open(signal?: AbortSignal): Readable;
+  readRange(offset: number, length: number): Promise<Buffer>;
   expectedDigest(): string | undefined;
   expectedFrom: string;
   /** After a failed read: a more precise error (which part is damaged), if one can be found. */
@@ -142,17 +183,39 @@ interface TarGzOrigin {
 
 function tarGzSource(origin: TarGzOrigin): BundleSource {
   let digest: string | undefined;
+  let lastTap: HashTap | undefined;
   const file = origin.location;
   return {
     kind: origin.kind,
     location: file,
     totalBytes: origin.totalBytes,
     archiveDigest: () => digest,
+    async completeDigest() {
+      if (digest || !lastTap) return digest;
+      const total = await origin.totalBytes();
+      for (let at = lastTap.bytes; at < total; at += READ_CHUNK)
+        lastTap.absorb(await origin.readRange(at, Math.min(READ_CHUNK, total - at)));
+      return (digest = lastTap.digest());
+    },
     expectedDigest: origin.expectedDigest,
     expectedFrom: origin.expectedFrom,
     ...(origin.explainFailure ? { explainFailure: origin.explainFailure } : {}),
+    async readMetadata() {
+      const total = await origin.totalBytes();
+      if (total < LOCATOR_BYTES) return undefined;
+      const place = parseLocator(await origin.readRange(total - LOCATOR_BYTES, LOCATOR_BYTES), total);
+      if (!place) return undefined;
+      // A tail that does not read is left to the full read, which names what is wrong.
+      const tail = await readTailMember(await origin.readRange(place.offset, place.length)).catch(() => null);
+      const manifest = tail?.files.get(MANIFEST_PATH);
+      const sums = tail?.files.get(SUMS_PATH);
+      if (!manifest || !sums) return undefined;
+      const signature = tail?.files.get(SIGNATURE_PATH);
+      return { manifest, sums, ...(signature ? { signature } : {}) };
+    },
     async *entries({ signal, onBytes } = {}) {
       const tap: HashTap = createHashTap(onBytes);
+      lastTap = tap;
       const extract = tar.extract();
       // Large reads and inflate chunks: far fewer trips through JavaScript per megabyte.
       const flowing = pipeline(origin.open(signal), tap, createGunzip({ chunkSize: READ_CHUNK }), extract, {
@@ -239,7 +302,19 @@ export function directorySource(dir: string): BundleSource {
       return (await list()).reduce((sum, f) => sum + f.size, 0);
     },
     archiveDigest: () => undefined,
+    completeDigest: async () => undefined,
     expectedDigest: () => undefined,
+    listing: list,
+    async readMetadata() {
+      const read = (name: string) => fs.readFile(path.join(dir, name)).catch(() => undefined);
+      const [manifest, sums, signature] = await Promise.all([
+        read(MANIFEST_PATH),
+        read(SUMS_PATH),
+        read(SIGNATURE_PATH),
+      ]);
+      if (!manifest || !sums) return undefined;
+      return { manifest, sums, ...(signature ? { signature } : {}) };
+    },
     async *entries({ signal, onBytes } = {}) {
       let bytes = 0;
       for (const item of await list()) {

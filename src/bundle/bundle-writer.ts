@@ -1,9 +1,12 @@
 /**
  * Writes a bundle as one stream: tar entries -> parallel gzip -> sha256 of the archive -> `out`.
- * Every file is hashed as it is written (one pass); finish() adds SHA256SUMS and manifest.json.
+ * Every file is hashed as it is written (one pass); finish() adds SHA256SUMS, manifest.json and its
+ * signature as the archive's tail (see tail.ts).
  */
 import { createHash, type KeyObject } from "node:crypto";
-import { Readable, type Writable } from "node:stream";
+import { Readable, Transform, type Writable } from "node:stream";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { cancelled } from "../errors.js";
@@ -13,6 +16,9 @@ import type { FileRecord, LinkRecord, Manifest } from "./manifest.js";
 import { createParallelGzip } from "./parallel-gzip.js";
 import { formatSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, signManifest } from "./signature.js";
+import { locatorMember } from "./tail.js";
+
+const gzipAsync = promisify(gzip);
 
 export interface BundleWriterOptions {
   /** The archive's top folder, e.g. "llm-chat-complete-20261122". */
@@ -30,6 +36,37 @@ export interface WrittenArchive {
   manifest: Manifest;
 }
 
+const END_OF_ARCHIVE = 1024;
+
+/** The tar stream without its two closing zero blocks: the tail member ends the archive instead. */
+function dropEndOfArchive(): Transform {
+  let held = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.length >= END_OF_ARCHIVE) {
+        if (held.length) this.push(held);
+        held = Buffer.from(chunk.subarray(chunk.length - END_OF_ARCHIVE));
+        return callback(null, chunk.subarray(0, chunk.length - END_OF_ARCHIVE));
+      }
+      // Small chunks: what is held and the chunk are under two blocks' worth.
+      const joined = Buffer.concat([held, chunk]);
+      const cut = Math.max(0, joined.length - END_OF_ARCHIVE);
+      held = Buffer.from(joined.subarray(cut));
+      callback(null, cut ? joined.subarray(0, cut) : undefined);
+    },
+    flush(callback) {
+      const ok = held.length === END_OF_ARCHIVE && held.every((b) => b === 0);
+      callback(ok ? null : new Error("the tar stream did not end with its closing blocks"));
+    },
+  });
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
 export class BundleWriter {
   readonly files: FileRecord[] = [];
   readonly links: LinkRecord[] = [];
@@ -37,6 +74,7 @@ export class BundleWriter {
   private readonly archiveTap: HashTap;
   private readonly done: Promise<void>;
   private failure: unknown;
+  private tail: Buffer | undefined;
 
   constructor(
     out: Writable,
@@ -45,7 +83,9 @@ export class BundleWriter {
     this.archiveTap = createHashTap(options.onCompressedBytes);
     this.done = pipeline(
       this.pack as unknown as Readable,
+      dropEndOfArchive(),
       createParallelGzip({ level: options.gzipLevel }),
+      this.appendTail(),
       this.archiveTap,
       out,
       { signal: options.signal },
@@ -55,6 +95,21 @@ export class BundleWriter {
       this.pack.destroy(error as Error);
     });
     this.pack.entry({ name: `${options.topDir}/`, type: "directory", mode: 0o755, mtime: options.mtime });
+  }
+
+  /** Passes the members through; at the end adds the metadata member and the locator (tail.ts). */
+  private appendTail(): Transform {
+    let offset = 0;
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        offset += chunk.length;
+        callback(null, chunk);
+      },
+      flush: (callback) => {
+        if (!this.tail) return callback(new Error("the bundle was closed without its metadata"));
+        callback(null, Buffer.concat([this.tail, locatorMember(offset, this.tail.length)]));
+      },
+    });
   }
 
   private header(path: string, extra: Partial<tar.Header>): tar.Header {
@@ -131,10 +186,16 @@ export class BundleWriter {
     const sums = formatSha256Sums(files);
     const sumsSha256 = createHash("sha256").update(sums).digest("hex");
     const manifest = makeManifest(files, [...this.links], sumsSha256);
-    await this.addBuffer(SUMS_PATH, sums);
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
-    await this.addBuffer(MANIFEST_PATH, manifestBytes);
-    if (signer) await this.addBuffer(SIGNATURE_PATH, signManifest(manifestBytes, signer));
+    // The last entries, in a member of their own: an installer reads them first (tail.ts).
+    const tail = tar.pack();
+    const collected = collect(tail as unknown as Readable);
+    tail.entry(this.header(SUMS_PATH, {}), sums);
+    tail.entry(this.header(MANIFEST_PATH, {}), manifestBytes);
+    if (signer) tail.entry(this.header(SIGNATURE_PATH, {}), signManifest(manifestBytes, signer));
+    tail.finalize();
+    this.tail = await gzipAsync(await collected, { level: this.options.gzipLevel ?? 6 });
+    this.check();
     this.pack.finalize();
     await this.done;
     return { sha256: this.archiveTap.digest(), bytes: this.archiveTap.bytes, manifest };

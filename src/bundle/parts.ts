@@ -304,3 +304,29 @@ export async function findDamagedPart(dir: string, index: PartsIndex): Promise<S
   }
   return undefined;
 }
+
+/** Bytes [offset, offset + length) of the joined parts (the archive's tail, for one). */
+export async function readPartsRange(
+  dir: string,
+  index: PartsIndex,
+  offset: number,
+  length: number,
+): Promise<Buffer> {
+  const out = Buffer.alloc(length);
+  let partStart = 0;
+  for (const part of index.parts) {
+    const partEnd = partStart + part.bytes;
+    const from = Math.max(offset, partStart);
+    const to = Math.min(offset + length, partEnd);
+    if (from < to) {
+      const handle = await fs.open(path.join(dir, part.name), "r");
+      try {
+        await handle.read(out, from - offset, to - from, from - partStart);
+      } finally {
+        await handle.close();
+      }
+    }
+    partStart = partEnd;
+  }
+  return out;
+}

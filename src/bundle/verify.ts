@@ -4,9 +4,17 @@
  * SHA256SUMS in the manifest -> every file against SHA256SUMS; extra or missing files are refused.
  */
 import { createHash, type KeyObject } from "node:crypto";
+import { Transform } from "node:stream";
 import { SealiftError } from "../errors.js";
-import { damaged, type BundleSource } from "./bundle-reader.js";
-import { COMPOSE_DIR, DELTA_FORMAT_VERSION, MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
+import { damaged, type BundleMetadata, type BundleSource } from "./bundle-reader.js";
+import {
+  COMPOSE_DIR,
+  DELTA_FORMAT_VERSION,
+  MANIFEST_PATH,
+  MAX_METADATA_BYTES,
+  SUMS_PATH,
+  entryRank,
+} from "./layout.js";
 import { parseManifest, type Manifest } from "./manifest.js";
 import { parseSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, checkSignature, type SignatureCheck, type VerifyMode } from "./signature.js";
@@ -24,6 +32,11 @@ export interface VerifiedBundle {
   /** The compose/ files' contents (small), kept from the same read for the installer's plan. */
   composeFiles: Map<string, Buffer>;
   signature: SignatureCheck;
+  /**
+   * Set when only the chain's head (signature, manifest, SHA256SUMS) and the compose files were
+   * checked: every other file must be checked against `sums` as it is read (the installer does).
+   */
+  sums?: Map<string, string>;
 }
 
 export interface VerifyOptions {
@@ -64,6 +77,86 @@ async function hashStream(stream: NodeJS.ReadableStream): Promise<{ sha256: stri
     size += chunk.length;
   }
   return { sha256: hash.digest("hex"), size };
+}
+
+export interface CheckedMetadata {
+  manifest: Manifest;
+  /** SHA256SUMS: path -> sha256. */
+  sums: Map<string, string>;
+  signature: SignatureCheck;
+  manifestDigest: string;
+}
+
+/**
+ * The head of the chain, before any file is read: the signature over manifest.json, its schema,
+ * the digest of SHA256SUMS it holds, and that both list the same files with the same sha256.
+ */
+export function checkMetadata(
+  metadata: BundleMetadata,
+  signaturePolicy: VerifyOptions["signature"],
+): CheckedMetadata {
+  const manifestBytes = metadata.manifest;
+  const sumsBytes = metadata.sums;
+  // The signature covers the manifest's bytes: check it before believing anything the manifest says.
+  const signature = checkSignature(
+    manifestBytes,
+    metadata.signature,
+    signaturePolicy ?? { mode: "if-signed", trusted: [] },
+  );
+  let json: unknown;
+  try {
+    json = JSON.parse(manifestBytes.toString("utf8"));
+  } catch (error) {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} is not valid JSON`, {
+      hint: COPY_AGAIN,
+      cause: error,
+    });
+  }
+  const parsed = parseManifest(json);
+  if (!parsed.ok) {
+    const version = (json as { formatVersion?: unknown })?.formatVersion;
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} does not match the bundle format`, {
+      hint:
+        typeof version === "number" && version > DELTA_FORMAT_VERSION
+          ? `this bundle has format v${version}; use the installer that came with it (./install inside the bundle)`
+          : COPY_AGAIN,
+      details: parsed.problems,
+    });
+  }
+  const manifest = parsed.manifest;
+  const sumsDigest = createHash("sha256").update(sumsBytes).digest("hex");
+  if (sumsDigest !== manifest.sha256sums) throw mismatch(SUMS_PATH, manifest.sha256sums, sumsDigest);
+  const sums = parseSha256Sums(sumsBytes.toString("utf8"));
+  if ("error" in sums) {
+    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH}: ${sums.error}`, { hint: COPY_AGAIN });
+  }
+  if (sums.size !== manifest.files.length) {
+    throw new SealiftError(
+      "BUNDLE_MANIFEST_INVALID",
+      `${SUMS_PATH} and ${MANIFEST_PATH} list different files`,
+      {
+        hint: COPY_AGAIN,
+      },
+    );
+  }
+
+  for (const file of manifest.files) {
+    if (sums.get(file.path) !== file.sha256) {
+      throw new SealiftError(
+        "BUNDLE_MANIFEST_INVALID",
+        `${SUMS_PATH} and ${MANIFEST_PATH} disagree on ${file.path}`,
+        {
+          hint: COPY_AGAIN,
+        },
+      );
+    }
+  }
+  return {
+    manifest,
+    sums,
+    signature,
+    manifestDigest: createHash("sha256").update(manifestBytes).digest("hex"),
+  };
 }
 
 export async function verifyBundle(
@@ -135,59 +228,12 @@ export async function verifyBundle(
       hint: "this is not a complete sealift bundle; copy it again",
     });
   }
-  // The signature covers the manifest's bytes: check it before believing anything the manifest says.
-  const signature = checkSignature(
-    manifestBytes,
-    signatureBytes,
-    options.signature ?? { mode: "if-signed", trusted: [] },
+  const { manifest, signature, manifestDigest } = checkMetadata(
+    { manifest: manifestBytes, sums: sumsBytes, signature: signatureBytes },
+    options.signature,
   );
-  let json: unknown;
-  try {
-    json = JSON.parse(manifestBytes.toString("utf8"));
-  } catch (error) {
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} is not valid JSON`, {
-      hint: COPY_AGAIN,
-      cause: error,
-    });
-  }
-  const parsed = parseManifest(json);
-  if (!parsed.ok) {
-    const version = (json as { formatVersion?: unknown })?.formatVersion;
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${MANIFEST_PATH} does not match the bundle format`, {
-      hint:
-        typeof version === "number" && version > DELTA_FORMAT_VERSION
-          ? `this bundle has format v${version}; use the installer that came with it (./install inside the bundle)`
-          : COPY_AGAIN,
-      details: parsed.problems,
-    });
-  }
-  const manifest = parsed.manifest;
-  const sumsDigest = createHash("sha256").update(sumsBytes).digest("hex");
-  if (sumsDigest !== manifest.sha256sums) throw mismatch(SUMS_PATH, manifest.sha256sums, sumsDigest);
-  const sums = parseSha256Sums(sumsBytes.toString("utf8"));
-  if ("error" in sums) {
-    throw new SealiftError("BUNDLE_MANIFEST_INVALID", `${SUMS_PATH}: ${sums.error}`, { hint: COPY_AGAIN });
-  }
-  if (sums.size !== manifest.files.length) {
-    throw new SealiftError(
-      "BUNDLE_MANIFEST_INVALID",
-      `${SUMS_PATH} and ${MANIFEST_PATH} list different files`,
-      {
-        hint: COPY_AGAIN,
-      },
-    );
-  }
 
   for (const file of manifest.files) {
-    if (sums.get(file.path) !== file.sha256) {
-      throw new SealiftError(
-        "BUNDLE_MANIFEST_INVALID",
-        `${SUMS_PATH} and ${MANIFEST_PATH} disagree on ${file.path}`,
-        {
-          hint: COPY_AGAIN,
-        },
-      );
-    }
     const actual = seen.get(file.path);
     if (!actual) {
       throw new SealiftError(
@@ -233,12 +279,140 @@ export async function verifyBundle(
   return {
     source,
     manifest,
-    manifestDigest: createHash("sha256").update(manifestBytes).digest("hex"),
+    manifestDigest,
     ...(archiveSha256 ? { archiveSha256 } : {}),
     sidecarChecked: !!expectedArchive,
     filesChecked: manifest.files.length,
     bytesChecked,
     composeFiles,
     signature,
+  };
+}
+
+/** A folder's files against the manifest by name, kind and size: extra, missing or cut files. */
+function checkListing(
+  listing: Array<{ path: string; type: string; size: number; linkTarget?: string }>,
+  manifest: Manifest,
+): void {
+  const files = new Map(manifest.files.map((f) => [f.path, f]));
+  const links = new Map(manifest.links.map((l) => [l.path, l.target]));
+  const metadata = new Set([MANIFEST_PATH, SUMS_PATH, SIGNATURE_PATH]);
+  const extra = listing.filter((item) =>
+    item.type === "symlink"
+      ? links.get(item.path) !== item.linkTarget
+      : !files.has(item.path) && !metadata.has(item.path),
+  );
+  if (extra.length)
+    throw new SealiftError(
+      "BUNDLE_FILE_EXTRA",
+      `the bundle holds files it does not list: ${extra
+        .slice(0, 5)
+        .map((e) => e.path)
+        .join(", ")}`,
+      {
+        hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+      },
+    );
+  const present = new Map(listing.map((item) => [item.path, item]));
+  for (const file of manifest.files) {
+    const found = present.get(file.path);
+    if (!found)
+      throw new SealiftError(
+        "BUNDLE_FILE_MISSING",
+        `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`,
+        {
+          hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
+        },
+      );
+    if (found.size !== file.size)
+      throw new SealiftError(
+        "BUNDLE_CHECKSUM_MISMATCH",
+        `${file.path}: ${found.size} bytes, SHA256SUMS lists ${file.size}`,
+        { hint: COPY_AGAIN },
+      );
+  }
+  for (const link of manifest.links)
+    if (!present.has(link.path))
+      throw new SealiftError("BUNDLE_FILE_MISSING", `links missing from the bundle: ${link.path}`, {
+        hint: COPY_AGAIN,
+      });
+}
+
+/** A stream that passes `entry` through and fails at its end unless it matches SHA256SUMS. */
+export function checkedAsRead(entryPath: string, expected: { sha256: string; size: number }): Transform {
+  const hash = createHash("sha256");
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const got = hash.digest("hex");
+      callback(
+        got === expected.sha256 && size === expected.size ? null : mismatch(entryPath, expected.sha256, got),
+      );
+    },
+  });
+}
+
+/**
+ * The installer's quick start: the chain's head from the bundle's tail (or folder), then the
+ * compose files at its front, checked; no full read. Undefined for a bundle without a tail.
+ */
+export async function verifyHead(
+  source: BundleSource,
+  options: VerifyOptions = {},
+): Promise<VerifiedBundle | undefined> {
+  const metadata = await source.readMetadata();
+  if (!metadata) return undefined;
+  const { manifest, sums, signature, manifestDigest } = checkMetadata(metadata, options.signature);
+  const expected = new Map(manifest.files.map((f) => [f.path, f]));
+  if (source.listing) checkListing(await source.listing(), manifest);
+  const composeFiles = new Map<string, Buffer>();
+  let bytesChecked = 0;
+  let filesChecked = 0;
+  try {
+    for await (const entry of source.entries({ signal: options.signal })) {
+      if (entryRank(entry.path) > entryRank(COMPOSE_DIR)) break;
+      if (entry.type !== "file") continue;
+      const file = expected.get(entry.path);
+      if (!file)
+        throw new SealiftError(
+          "BUNDLE_FILE_EXTRA",
+          `the bundle holds a file it does not list: ${entry.path}`,
+          {
+            hint: "something was added to the bundle after it was packed; copy the bundle again",
+          },
+        );
+      const content = await readAll(
+        entry.stream.pipe(checkedAsRead(entry.path, file)),
+        MAX_METADATA_BYTES,
+        entry.path,
+      );
+      if (entry.path.startsWith(COMPOSE_DIR)) composeFiles.set(entry.path, content);
+      bytesChecked += content.length;
+      filesChecked++;
+    }
+  } catch (error) {
+    if (options.signal?.aborted || error instanceof SealiftError) throw error;
+    throw damaged(source.location, error);
+  }
+  for (const name of manifest.project.composeFiles)
+    if (!composeFiles.has(`${COMPOSE_DIR}${name}`))
+      throw new SealiftError("BUNDLE_FILE_MISSING", `${COMPOSE_DIR}${name} is missing from the bundle`, {
+        hint: "the bundle is incomplete; copy it again",
+      });
+  return {
+    source,
+    manifest,
+    manifestDigest,
+    sidecarChecked: false,
+    filesChecked,
+    bytesChecked,
+    composeFiles,
+    signature,
+    sums,
   };
 }

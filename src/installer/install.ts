@@ -3,10 +3,10 @@
  * extract -> compose up -> wait healthy -> record. Nothing on the host changes before the bundle
  * is verified; the install record says "installed" only once every service is healthy.
  */
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { createReadStream, existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
-import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
+import { openBundle, directorySource, type BundleEntry, type BundleSource } from "../bundle/bundle-reader.js";
 import {
   CACHE_MOUNTS_DIR,
   CACHE_OVERRIDE_FILE,
@@ -18,7 +18,13 @@ import {
   SOURCE_PATH,
   entryRank,
 } from "../bundle/layout.js";
-import { verifyBundle, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
+import {
+  checkedAsRead,
+  verifyBundle,
+  verifyHead,
+  type VerifiedBundle,
+  type VerifyOptions,
+} from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
 import { buildComposeModel } from "../compose/compose-project.js";
 import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
@@ -103,7 +109,20 @@ async function verify(
   reporter: Reporter,
   signal: AbortSignal,
   signature: InstallOptions["signature"],
+  everything: boolean,
 ): Promise<VerifiedBundle> {
+  if (!everything) {
+    // The chain's head from the bundle's tail; every other file is checked as it is read, once.
+    const status = reporter.status(`checking ${path.basename(source.location)}`);
+    const head = await verifyHead(source, { signal, signature });
+    if (head) {
+      status.finish(
+        `manifest and SHA256SUMS${head.signature.keyId ? `, signed by trusted key ${head.signature.keyId.slice(0, 16)}` : head.signature.signed ? "" : ", not signed"}; each file is checked against SHA256SUMS as it is read`,
+      );
+      return head;
+    }
+    status.finish("a bundle without a tail index: checking every file first");
+  }
   const progress = reporter.progress(
     `verifying ${path.basename(source.location)}`,
     await source.totalBytes(),
@@ -265,7 +284,7 @@ async function loadAndStage(
   wantMounts: boolean,
   reporter: Reporter,
   signal: AbortSignal,
-): Promise<string[]> {
+): Promise<{ loaded: string[]; filesChecked: number }> {
   const manifest = verified.manifest;
   // On the classic image store, layers the host has need not be fed to docker load at all.
   const skip =
@@ -281,32 +300,118 @@ async function loadAndStage(
   const progress = needLoad
     ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
     : undefined;
+  const reading = new ReadChecks(verified);
   try {
     for await (const entry of verified.source.entries({ signal })) {
       if (entryRank(entry.path) > entryRank(CACHE_MOUNTS_DIR)) break; // the installer binary and metadata: done
       // Nothing to load and no cache mount wanted: the rest of the bundle need not be read.
       if (!loader && !wantMounts && entryRank(entry.path) >= entryRank(IMAGES_DIR)) break;
+      reading.listed(entry);
       if (entry.path.startsWith(IMAGES_DIR)) {
         if (!loader || skip.has(entry.path)) continue;
-        await loader.add(entry, (b) => progress?.update(b));
+        await loader.add(reading.use(entry), (b) => progress?.update(b));
       } else if (entry.path === SOURCE_PATH) {
-        await extractTarSafely(entry.stream, path.join(staging, "src"), signal);
+        // Checked whole before it is unpacked: a damaged tar must read as damaged, not as a bad header.
+        const sourceTar = path.join(staging, "source.tar");
+        await fs.writeFile(sourceTar, reading.use(entry).stream);
+        await extractTarSafely(createReadStream(sourceTar), path.join(staging, "src"), signal);
+        await fs.rm(sourceTar);
       } else if (
         (entry.path.startsWith(COMPOSE_DIR) || entry.path.startsWith(CACHE_MOUNTS_DIR)) &&
         entry.type === "file"
       ) {
         const target = path.join(staging, entry.path);
         await fs.mkdir(path.dirname(target), { recursive: true });
-        await fs.writeFile(target, entry.stream);
+        await fs.writeFile(target, reading.use(entry).stream);
       }
     }
+    // Only now, with every file read checked, may docker load see the end of its input.
+    reading.requireAll(needLoad ? skip : null, wantMounts);
+    await reading.wholeArchive();
     const loaded = loader ? await loader.finish() : [];
     progress?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
-    return loaded;
+    return { loaded, filesChecked: reading.checked };
   } catch (error) {
-    if (loader) await loader.finish().catch(() => undefined);
+    // A cut-off input: docker load registers nothing from it.
+    if (loader) await loader.abort();
     throw error;
   }
+}
+
+/**
+ * When the installer started from the chain's head only: every entry read must be one the manifest
+ * lists, and every file used must match SHA256SUMS by the end of its read.
+ */
+class ReadChecks {
+  private readonly files: Map<string, Manifest["files"][number]>;
+  private readonly links: Map<string, string>;
+  private readonly seen = new Set<string>();
+  checked = 0;
+
+  constructor(private readonly verified: VerifiedBundle) {
+    this.files = new Map(verified.manifest.files.map((f) => [f.path, f]));
+    this.links = new Map(verified.manifest.links.map((l) => [l.path, l.target]));
+  }
+
+  /** Every entry read, used or not, must be one the manifest lists. */
+  listed(entry: BundleEntry): void {
+    this.seen.add(entry.path);
+    if (!this.verified.sums || entry.type === "directory") return;
+    const ok =
+      entry.type === "symlink" ? this.links.get(entry.path) === entry.linkTarget : this.files.has(entry.path);
+    if (!ok) throw notListed(entry.path);
+  }
+
+  /** The entry to consume: its stream fails at its end unless it matched SHA256SUMS. */
+  use(entry: BundleEntry): BundleEntry {
+    const file = this.files.get(entry.path);
+    if (!this.verified.sums || entry.type !== "file" || !file) return entry;
+    if (!entry.path.startsWith(COMPOSE_DIR)) this.checked++; // the compose files were counted up front
+    const stream = entry.stream.pipe(checkedAsRead(entry.path, file));
+    entry.stream.on("error", (error) => stream.destroy(error));
+    return { ...entry, stream };
+  }
+
+  /** The archive against NAME.tar.gz.sha256 (or the parts' index), its unread rest hashed raw. */
+  async wholeArchive(): Promise<void> {
+    const source = this.verified.source;
+    const expected = source.expectedDigest();
+    if (!this.verified.sums || !expected) return;
+    const actual = await source.completeDigest();
+    if (actual && actual !== expected)
+      throw new SealiftError(
+        "BUNDLE_CHECKSUM_MISMATCH",
+        `${source.location}: expected sha256 ${expected} (${source.expectedFrom}), got ${actual}`,
+        { hint: "the file was damaged in transfer; copy it again and re-run" },
+      );
+    this.verified.sidecarChecked = true;
+  }
+
+  /** Every file the install uses was there (the reader stops before the rest). */
+  requireAll(skippedLayers: Set<string> | null, mounts: boolean): void {
+    if (!this.verified.sums) return;
+    const m = this.verified.manifest;
+    const used = m.files.filter(
+      (f) =>
+        f.path.startsWith(COMPOSE_DIR) ||
+        f.path === SOURCE_PATH ||
+        (skippedLayers !== null && f.path.startsWith(IMAGES_DIR) && !skippedLayers.has(f.path)) ||
+        (mounts && f.path.startsWith(CACHE_MOUNTS_DIR)),
+    );
+    const missing = used.filter((f) => !this.seen.has(f.path));
+    if (missing.length)
+      throw new SealiftError(
+        "BUNDLE_FILE_MISSING",
+        `${missing[0]!.path}${missing.length > 1 ? ` and ${missing.length - 1} more` : ""} listed in SHA256SUMS but missing from the bundle`,
+        { hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run" },
+      );
+  }
+}
+
+function notListed(entryPath: string): SealiftError {
+  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${entryPath}`, {
+    hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+  });
 }
 
 function serviceRows(containers: ContainerState[]): string[] {
@@ -342,7 +447,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     steps[step] = Math.round(now - mark);
     mark = now;
   };
-  const verified = await verify(source, reporter, signal, options.signature);
+  const verified = await verify(source, reporter, signal, options.signature, options.verifyOnly);
   lap("verify");
   const manifest = verified.manifest;
   if (options.verifyOnly) return { verified };
@@ -411,6 +516,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
 
   const dir = answers.dir;
   lap("preflight");
+  const created = !existsSync(dir);
   await fs.mkdir(path.join(dir, RECORD_DIR), { recursive: true });
   const staging = path.join(dir, RECORD_DIR, "staging");
   await fs.rm(staging, { recursive: true, force: true });
@@ -418,16 +524,25 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   if (!plan.missing.length)
     reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
   const wantMounts = answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0;
-  const loaded = await loadAndStage(
-    host,
-    verified,
-    staging,
-    plan.missing.length > 0,
-    wantMounts,
-    reporter,
-    signal,
-  );
+  let loadedAndStaged;
+  try {
+    loadedAndStaged = await loadAndStage(
+      host,
+      verified,
+      staging,
+      plan.missing.length > 0,
+      wantMounts,
+      reporter,
+      signal,
+    );
+  } catch (error) {
+    // Nothing was installed yet: leave the folder as it was found (or not there at all).
+    await fs.rm(created ? dir : staging, { recursive: true, force: true });
+    throw error;
+  }
+  const { loaded, filesChecked } = loadedAndStaged;
   lap("load");
+  if (verified.sums) verified.filesChecked += filesChecked;
   await checkLoadedImages(host, manifest, signal);
   const previous = readRecord(dir);
   const cache = await applyBuildCache(

@@ -7,6 +7,8 @@ export interface HashTap extends Transform {
   readonly bytes: number;
   /** The hex sha256 of everything seen; call once the stream has ended. */
   digest(): string;
+  /** Hashes bytes that did not flow through (the rest of a file the reader stopped early in). */
+  absorb(chunk: Buffer): void;
 }
 
 export function createHashTap(onBytes?: (total: number) => void): HashTap {
@@ -23,5 +25,9 @@ export function createHashTap(onBytes?: (total: number) => void): HashTap {
   }) as HashTap;
   Object.defineProperty(tap, "bytes", { get: () => bytes });
   tap.digest = () => (digest ??= hash.digest("hex"));
+  tap.absorb = (chunk) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  };
   return tap;
 }

@@ -101,7 +101,10 @@ describe("the installer", () => {
         result.stdout,
         new RegExp(`frontend +running \\(healthy\\) +http://127\\.0\\.0\\.1:${frontendPort}`),
       );
-      assert.match(result.stderr, /verifying .*: \d+ files match SHA256SUMS/);
+      assert.match(
+        result.stderr,
+        /checking .*: manifest and SHA256SUMS, not signed; each file is checked against SHA256SUMS as it is read/,
+      );
       assert.match(result.stderr, /CHECK +RESULT +DETAIL/);
       // 3 services and 2 build-cache stage images.
       assert.match(result.stderr, /loading images: 5 images/);
@@ -362,8 +365,9 @@ describe("the installer", () => {
       const damaged = dirOf("damaged.tar.gz");
       copyFileSync(archive, damaged);
       const bytes = readFileSync(damaged);
-      const middle = Math.floor(bytes.length / 2);
-      bytes[middle] = bytes[middle]! ^ 0xff;
+      // Inside the image data, which every install reads (the archive has no .sha256 beside it here).
+      const inImages = Math.floor(bytes.length / 100);
+      bytes[inImages] = bytes[inImages]! ^ 0xff;
       writeFileSync(damaged, bytes);
       await expectRefused(
         [damaged, "--yes"],
@@ -387,9 +391,8 @@ describe("the installer", () => {
     test("a damaged file in the extracted folder: exit 3 naming the file and both digests", async () => {
       const copy = dirOf("usb-damaged");
       cpSync(bundleDir, copy, { recursive: true, verbatimSymlinks: true });
-      const layer = manifest.files
-        .filter((f) => f.path.endsWith("layer.tar"))
-        .sort((a, b) => b.size - a.size)[0]!;
+      // The source is read by every install (a layer the host has would not be).
+      const layer = manifest.files.find((f) => f.path === "source/source.tar")!;
       const bytes = readFileSync(path.join(copy, layer.path));
       bytes[100] = bytes[100]! ^ 1;
       writeFileSync(path.join(copy, layer.path), bytes);
@@ -401,6 +404,33 @@ describe("the installer", () => {
         ),
         /the file was damaged in transfer/,
       );
+      rmSync(copy, { recursive: true });
+    });
+
+    test("a damaged layer on a host without the images: exit 3 naming it, and docker load registered nothing", async () => {
+      await pristineHost();
+      const copy = dirOf("usb-damaged-layer");
+      cpSync(bundleDir, copy, { recursive: true, verbatimSymlinks: true });
+      // The backend's own top layer: no other image has it, so it is loaded (and read) for sure.
+      const backend = manifest.services.find((s) => s.name === "backend")!;
+      const layer = manifest.files.find((f) => `sha256:${f.sha256}` === backend.layers.at(-1))!;
+      const bytes = readFileSync(path.join(copy, layer.path));
+      bytes[bytes.length - 2000] = bytes[bytes.length - 2000]! ^ 1;
+      writeFileSync(path.join(copy, layer.path), bytes);
+      await expectRefused(
+        [copy, "--yes"],
+        3,
+        new RegExp(
+          `error\\[BUNDLE_CHECKSUM_MISMATCH\\]: ${layer.path.replace(/\./g, "\\.")}: expected sha256`,
+        ),
+        /the file was damaged in transfer/,
+      );
+      for (const s of manifest.services)
+        assert.equal(
+          await imageId(s.imageId),
+          null,
+          `${s.image} was not loaded from a bundle that failed its check`,
+        );
       rmSync(copy, { recursive: true });
     });
 

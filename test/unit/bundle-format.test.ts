@@ -97,13 +97,13 @@ describe("a bundle BundleWriter writes", () => {
   });
 
   test("a newer format version asks for the installer that came with it", async () => {
-    const newer = path.join(workdir, "v2.tar.gz");
-    await writeBundle(newer, (m) => ({ ...m, formatVersion: 2 }) as unknown as Manifest);
+    const newer = path.join(workdir, "v3.tar.gz");
+    await writeBundle(newer, (m) => ({ ...m, formatVersion: 3 }) as unknown as Manifest);
     await assert.rejects(
       verifyBundle(archiveSource(newer)),
       (e: SealiftError) =>
         e.code === "BUNDLE_MANIFEST_INVALID" &&
-        /format v2; use the installer that came with it/.test(e.hint ?? ""),
+        /format v3; use the installer that came with it/.test(e.hint ?? ""),
     );
   });
 

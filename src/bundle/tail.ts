@@ -1,0 +1,62 @@
+/**
+ * The archive's tail: SHA256SUMS, manifest.json and its signature are written as the archive's
+ * last tar entries, in a gzip member of their own, followed by a 42-byte empty gzip member whose
+ * extra field ("SL") holds that member's offset and length. An installer reads the last 42 bytes,
+ * then the metadata member, and knows the whole plan (and its signature) before reading the rest
+ * once. To gzip and tar both are ordinary members and entries: `tar xzf` reads the archive as ever.
+ *
+ *   1f 8b 08 04 | mtime 0 | xfl 0 | os ff | xlen 20 | 'S' 'L' | len 16 | offset u64le | length u64le
+ *   03 00 (an empty final deflate block) | crc32 0 | isize 0
+ */
+import { Readable } from "node:stream";
+import { gunzipSync } from "node:zlib";
+import tar from "tar-stream";
+import { MAX_METADATA_BYTES } from "./layout.js";
+
+export const LOCATOR_BYTES = 42;
+const HEADER = [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 20, 0, 0x53, 0x4c, 16, 0];
+
+export function locatorMember(offset: number, length: number): Buffer {
+  const member = Buffer.alloc(LOCATOR_BYTES);
+  Buffer.from(HEADER).copy(member, 0);
+  member.writeBigUInt64LE(BigInt(offset), 16);
+  member.writeBigUInt64LE(BigInt(length), 24);
+  member[32] = 0x03; // empty final block; crc32 and isize stay 0
+  return member;
+}
+
+/** The metadata member's place, or null when `last` is not a sealift locator (an older bundle). */
+export function parseLocator(last: Buffer, archiveBytes: number): { offset: number; length: number } | null {
+  if (last.length !== LOCATOR_BYTES || !HEADER.every((byte, i) => last[i] === byte)) return null;
+  const offset = Number(last.readBigUInt64LE(16));
+  const length = Number(last.readBigUInt64LE(24));
+  if (length <= 0 || length > MAX_METADATA_BYTES || offset + length + LOCATOR_BYTES !== archiveBytes)
+    return null;
+  return { offset, length };
+}
+
+export interface TailEntries {
+  /** Entry paths relative to the top folder -> content. */
+  files: Map<string, Buffer>;
+  top: string;
+}
+
+/** Reads the tar entries of the metadata member (gzip), which end the archive. */
+export async function readTailMember(member: Buffer): Promise<TailEntries> {
+  const extract = tar.extract();
+  Readable.from([gunzipSync(member, { maxOutputLength: 4 * MAX_METADATA_BYTES })]).pipe(
+    extract as unknown as NodeJS.WritableStream,
+  );
+  const files = new Map<string, Buffer>();
+  let top = "";
+  for await (const entry of extract) {
+    const name = entry.header.name;
+    const slash = name.indexOf("/");
+    top ||= name.slice(0, slash);
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+    if (slash > 0 && name.slice(0, slash) === top && entry.header.type === "file")
+      files.set(name.slice(slash + 1), Buffer.concat(chunks));
+  }
+  return { files, top };
+}
