@@ -217,12 +217,17 @@ async function writeEnv(dir: string, answers: Answers, verified: VerifiedBundle)
 async function applyBuildCache(
   host: DockerHost,
   manifest: VerifiedBundle["manifest"],
-  importCache: boolean,
-  staging: string,
-  previous: InstallRecord | null,
-  reporter: Reporter,
-  signal: AbortSignal,
+  options: {
+    importCache: boolean;
+    /** The mounts were imported when this same release was installed: keep them. */
+    reuseMounts: boolean;
+    staging: string;
+    previous: InstallRecord | null;
+    reporter: Reporter;
+    signal: AbortSignal;
+  },
 ): Promise<InstallRecord["cache"] | undefined> {
+  const { importCache, staging, previous, reporter, signal } = options;
   const shipped = manifest.cache;
   if (!shipped || shipped.images.length + shipped.mounts.length === 0) {
     reporter.info("build cache: none in this bundle");
@@ -236,8 +241,8 @@ async function applyBuildCache(
   }
   const mounts: NonNullable<InstallRecord["cache"]>["mounts"] = [];
   for (const [index, mount] of shipped.mounts.entries()) {
-    if (!mount.path) {
-      // A delta: unchanged since the base release, imported when that was installed (if it was).
+    if (!mount.path || options.reuseMounts) {
+      // A delta (unchanged since the base release) or a re-install: imported before, if it was.
       const kept = previous?.cache?.mounts.find((m) => m.id === mount.id);
       if (kept) mounts.push(kept);
       else
@@ -257,11 +262,11 @@ async function applyBuildCache(
     status.finish(formatBytes(mount.bytes));
     mounts.push({ id: mount.id, bytes: mount.bytes, importedAt: new Date().toISOString() });
   }
-  const imported = shipped.mounts.filter((m) => m.path).length;
+  const imported = options.reuseMounts ? 0 : shipped.mounts.filter((m) => m.path).length;
   reporter.info(
     `build cache: ${shipped.images.length} stage images, ${imported} cache mounts imported` +
       (imported < mounts.length
-        ? `, ${mounts.length - imported} kept from release ${manifest.base?.release}`
+        ? `, ${mounts.length - imported} kept from release ${previous?.release ?? manifest.base?.release}`
         : ""),
   );
   return {
@@ -379,10 +384,13 @@ class ReadChecks {
     if (!this.verified.sums || !expected) return;
     const actual = await source.completeDigest();
     if (actual && actual !== expected)
-      throw new SealiftError(
-        "BUNDLE_CHECKSUM_MISMATCH",
-        `${source.location}: expected sha256 ${expected} (${source.expectedFrom}), got ${actual}`,
-        { hint: "the file was damaged in transfer; copy it again and re-run" },
+      throw (
+        (await source.explainFailure?.()) ??
+        new SealiftError(
+          "BUNDLE_CHECKSUM_MISMATCH",
+          `${source.location}: expected sha256 ${expected} (${source.expectedFrom}), got ${actual}`,
+          { hint: "the file was damaged in transfer; copy it again and re-run" },
+        )
       );
     this.verified.sidecarChecked = true;
   }
@@ -523,7 +531,13 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await fs.mkdir(staging);
   if (!plan.missing.length)
     reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
-  const wantMounts = answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0;
+  const previous = readRecord(dir);
+  // A re-install of the release that is installed: its cache mounts are in the builder already.
+  const reuseMounts =
+    previous?.status === "installed" &&
+    previous.manifestSha256 === verified.manifestDigest &&
+    (manifest.cache?.mounts ?? []).every((m) => previous.cache?.mounts.some((p) => p.id === m.id));
+  const wantMounts = answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0 && !reuseMounts;
   let loadedAndStaged;
   try {
     loadedAndStaged = await loadAndStage(
@@ -544,16 +558,14 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   lap("load");
   if (verified.sums) verified.filesChecked += filesChecked;
   await checkLoadedImages(host, manifest, signal);
-  const previous = readRecord(dir);
-  const cache = await applyBuildCache(
-    host,
-    manifest,
-    answers.importCache,
+  const cache = await applyBuildCache(host, manifest, {
+    importCache: answers.importCache,
+    reuseMounts,
     staging,
     previous,
     reporter,
     signal,
-  );
+  });
   lap("cache");
 
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
