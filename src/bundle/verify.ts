@@ -171,6 +171,12 @@ export async function verifyBundle(
   let signatureBytes: Buffer | undefined;
   let bytesChecked = 0;
   const composeFiles = new Map<string, Buffer>();
+  // With the tail read first, every entry's header is held against the sizes the manifest declares
+  // before its data is inflated: a lying header or a gzip bomb stops at its first block.
+  const metadata = await source.readMetadata();
+  const declared = metadata
+    ? new Map(checkMetadata(metadata, options.signature).manifest.files.map((f) => [f.path, f.size]))
+    : undefined;
 
   try {
     for await (const entry of source.entries(options)) {
@@ -179,6 +185,7 @@ export async function verifyBundle(
         links.set(entry.path, entry.linkTarget ?? "");
         continue;
       }
+      if (declared && !METADATA_FILES.has(entry.path)) checkDeclaredSize(entry, declared.get(entry.path));
       if (entry.path === MANIFEST_PATH)
         manifestBytes = await readAll(entry.stream, MAX_METADATA_BYTES, entry.path);
       else if (entry.path === SUMS_PATH)
@@ -287,6 +294,22 @@ export async function verifyBundle(
     composeFiles,
     signature,
   };
+}
+
+const METADATA_FILES = new Set([MANIFEST_PATH, SUMS_PATH, SIGNATURE_PATH]);
+
+/** An entry's header size against what the manifest declares for it (undefined: not listed). */
+export function checkDeclaredSize(entry: { path: string; size: number }, declared: number | undefined): void {
+  if (declared === undefined)
+    throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${entry.path}`, {
+      hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+    });
+  if (entry.size !== declared)
+    throw new SealiftError(
+      "BUNDLE_UNREADABLE",
+      `${entry.path}: its header says ${entry.size} bytes, the manifest declares ${declared}`,
+      { hint: "the bundle was altered after it was packed; do not install it, get a fresh copy" },
+    );
 }
 
 /** A folder's files against the manifest by name, kind and size: extra, missing or cut files. */

@@ -116,6 +116,9 @@ export async function loadImages(
   const result = await runCommand(host.docker, ["load"], {
     input: archive,
     signal,
+    // Stopped at once, its request cut off mid-body: the daemon then loads nothing. (A client left
+    // to end its input cleanly could have its cut-off archive loaded.)
+    killSignal: "SIGKILL",
     failureCode: "LOAD_FAILED",
     failureHint: "check the daemon's log and its free space, then run the installer again: it resumes",
   });

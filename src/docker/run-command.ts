@@ -26,6 +26,8 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Called with every line the command writes to stdout or stderr, as it comes. */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
+  /** The signal that stops the command when `signal` aborts (default SIGTERM). */
+  killSignal?: NodeJS.Signals;
   /** The error code to throw on failure (default COMMAND_FAILED) and a hint for the user. */
   failureCode?: ErrorCode;
   failureHint?: string;
@@ -55,6 +57,7 @@ export async function runCommand(
     input: typeof options.input === "string" ? options.input : undefined,
     stdin: options.input && typeof options.input !== "string" ? "pipe" : "ignore",
     cancelSignal: options.signal,
+    ...(options.killSignal ? { killSignal: options.killSignal } : {}),
     timeout: options.timeoutMs,
     reject: false,
     stripFinalNewline: false,

@@ -88,19 +88,31 @@ export async function planImages(
   return plan;
 }
 
+/** docker-archive files that make `docker load` register images: written only by finish(). */
+const REGISTERS = new Set(["manifest.json", "repositories"]);
+
 export class ImageLoader {
   private readonly pack = tar.pack();
   private readonly loading: Promise<string[]>;
+  private readonly stop = new AbortController();
+  private readonly held = new Map<string, Buffer>();
   bytes = 0;
 
   constructor(host: DockerHost, signal?: AbortSignal) {
-    this.loading = loadImages(host, this.pack as unknown as Readable, signal);
+    signal?.addEventListener("abort", () => this.stop.abort(), { once: true });
+    this.loading = loadImages(host, this.pack as unknown as Readable, this.stop.signal);
     this.loading.catch(() => this.pack.destroy());
   }
 
   async add(entry: BundleEntry, onBytes?: (bytes: number) => void): Promise<void> {
     const name = entry.path.slice(IMAGES_DIR.length);
     if (entry.type === "directory") return;
+    if (entry.type === "file" && REGISTERS.has(name)) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry.stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      this.held.set(name, Buffer.concat(chunks));
+      return;
+    }
     const written = new Promise<void>((resolve, reject) => {
       if (entry.type === "symlink") {
         this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) =>
@@ -121,22 +133,43 @@ export class ImageLoader {
       entry.stream.on("end", () => (sink as unknown as NodeJS.WritableStream).end());
       entry.stream.on("error", reject);
     });
-    // If docker load dies, stop waiting for it to read.
-    await Promise.race([written, this.loading.then(() => written)]);
+    try {
+      // If docker load dies, stop waiting for it to read.
+      await Promise.race([written, this.loading.then(() => written)]);
+    } catch (error) {
+      // Our own check failed (a checksum): docker load is still waiting for input; stop it.
+      if (error instanceof SealiftError) {
+        await this.abort();
+        throw error;
+      }
+      // The pipe broke because docker load stopped: its own error says more.
+      throw await this.loading.then(
+        () => error,
+        (failure: unknown) => failure,
+      );
+    }
   }
 
+  /** Everything checked: the files that make docker load register images, then the tar's end. */
   async finish(): Promise<string[]> {
+    for (const [name, content] of this.held)
+      await new Promise<void>((resolve, reject) =>
+        this.pack.entry({ name, size: content.length, mode: 0o644 }, content, (e) =>
+          e ? reject(e) : resolve(),
+        ),
+      );
     this.pack.finalize();
     return this.loading;
   }
 
   /**
-   * Cuts docker load's input off before its end: the classic store untars the whole input before
-   * it registers anything, so a cut-off input loads nothing.
+   * Stops docker load before it could register anything: its manifest.json was never sent, and
+   * the client is killed while its input is still open, so the daemon sees a request cut off.
    */
   async abort(): Promise<void> {
-    this.pack.destroy(new Error("loading was stopped: the bundle did not check out"));
+    this.stop.abort();
     await this.loading.catch(() => undefined);
+    this.pack.destroy();
   }
 }
 

@@ -19,6 +19,7 @@ import {
   entryRank,
 } from "../bundle/layout.js";
 import {
+  checkDeclaredSize,
   checkedAsRead,
   verifyBundle,
   verifyHead,
@@ -362,9 +363,9 @@ class ReadChecks {
   listed(entry: BundleEntry): void {
     this.seen.add(entry.path);
     if (!this.verified.sums || entry.type === "directory") return;
-    const ok =
-      entry.type === "symlink" ? this.links.get(entry.path) === entry.linkTarget : this.files.has(entry.path);
-    if (!ok) throw notListed(entry.path);
+    if (entry.type === "symlink") {
+      if (this.links.get(entry.path) !== entry.linkTarget) throw notListed(entry.path);
+    } else checkDeclaredSize(entry, this.files.get(entry.path)?.size);
   }
 
   /** The entry to consume: its stream fails at its end unless it matched SHA256SUMS. */
@@ -417,8 +418,8 @@ class ReadChecks {
 }
 
 function notListed(entryPath: string): SealiftError {
-  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${entryPath}`, {
-    hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${entryPath}`, {
+    hint: "something was added to the bundle after it was packed; remove it or copy the bundle again",
   });
 }
 

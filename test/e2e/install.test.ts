@@ -233,6 +233,36 @@ describe("the installer", () => {
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
   });
 
+  test("interrupted while loading (SIGTERM while docker load runs: the real one, behind a stand-in that starts it 3 s late so that the signal surely lands then): exit 130, nothing loaded, the folder as found; a re-run completes", async () => {
+    await pristineHost();
+    const slow = dirOf("docker-slow-load");
+    writeFileSync(
+      slow,
+      `#!/bin/sh\nif [ "$1" = load ]; then touch ${slow}.called; sleep 3; fi\nexec /usr/bin/docker "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const dir = dirOf("opt-sigterm");
+    const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+      cwd: bundleDir,
+      env: { PATH: HOST_PATH, SEALIFT_DOCKER: slow },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    while (!existsSync(`${slow}.called`)) await new Promise((resolve) => setTimeout(resolve, 50));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 130, stderr);
+    for (const s of manifest.services)
+      assert.equal(await imageId(s.imageId), null, `${s.image} was not loaded by the interrupted run`);
+    assert.equal(existsSync(dir), false, "the install folder is as it was: not there");
+    const again = await installer(binary, ["--yes", "--dir", dir, ...answers()], { cwd: bundleDir });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
+  });
+
   test("an upgrade to a release with one changed layer feeds docker load only that layer; settings are kept", async () => {
     const dir = dirOf("opt-upgrade");
     const first = await installer(
@@ -432,6 +462,33 @@ describe("the installer", () => {
           `${s.image} was not loaded from a bundle that failed its check`,
         );
       rmSync(copy, { recursive: true });
+    });
+
+    test("docker load failing half-way (a stand-in client that reads part of its input and exits 1, as when the daemon dies; the shared engine cannot be killed in a test): exit 1 LOAD_FAILED, nothing loaded, the folder as found; a re-run completes", async () => {
+      await pristineHost();
+      const dying = dirOf("docker-dying-load");
+      writeFileSync(
+        dying,
+        '#!/bin/sh\nif [ "$1" = load ]; then head -c 200000 >/dev/null; echo "error during connect: unexpected EOF" >&2; exit 1; fi\nexec /usr/bin/docker "$@"\n',
+        { mode: 0o755 },
+      );
+      const target = dirOf("opt-dying");
+      const failed = await installer(binary, ["--yes", "--dir", target, ...answers()], {
+        env: { SEALIFT_DOCKER: dying },
+      });
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /error\[LOAD_FAILED\]: .*docker-dying-load load exited with 1/);
+      assert.match(
+        failed.stderr,
+        /hint: check the daemon's log and its free space, then run the installer again/,
+      );
+      for (const s of manifest.services)
+        assert.equal(await imageId(s.imageId), null, `${s.image} was not loaded by the failed run`);
+      assert.equal(existsSync(target), false, "the install folder is as it was: not there");
+      const again = await installer(binary, ["--yes", "--dir", target, ...answers()]);
+      assert.equal(again.code, 0, again.stderr);
+      for (const s of manifest.services) assert.equal(await imageId(s.image), s.imageId);
+      assert.equal((await installer(binary, ["uninstall", "--dir", target, "--volumes", "--yes"])).code, 0);
     });
 
     test("a file added to the extracted folder: exit 3", async () => {

@@ -19,12 +19,13 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { after, describe, test } from "node:test";
-import { createGzip } from "node:zlib";
+import { createGzip, gunzipSync, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { writeBundle } from "../helpers/bundles.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
+import { LOCATOR_BYTES, locatorMember, parseLocator } from "../../src/bundle/tail.js";
 import { SealiftError } from "../../src/errors.js";
 import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
 import type { KeyObject } from "node:crypto";
@@ -202,6 +203,44 @@ describe("hostile archives are refused before anything is written", () => {
       verifyBundle(archiveSource(cut)),
       "BUNDLE_UNREADABLE",
       /cut\.tar\.gz is damaged or truncated/,
+    );
+  });
+
+  /** The bundle with one tar header's size field set to `size` (its tail kept, so sizes are declared). */
+  async function withHeaderSize(name: string, entryPath: string, size: number): Promise<string> {
+    const file = path.join(workdir, `${name}-source.tar.gz`);
+    await writeBundle(file);
+    const bytes = readFileSync(file);
+    const place = parseLocator(bytes.subarray(bytes.length - LOCATOR_BYTES), bytes.length)!;
+    const plain = gunzipSync(bytes.subarray(0, place.offset));
+    const at = plain.indexOf(`demo-complete-20260101/${entryPath}\0`);
+    assert.ok(at >= 0 && at % 512 === 0, `the header of ${entryPath}`);
+    plain.write(size.toString(8).padStart(11, "0") + "\0", at + 124, "latin1");
+    plain.write("        ", at + 148, "latin1");
+    const sum = plain.subarray(at, at + 512).reduce((a, b) => a + b, 0);
+    plain.write(sum.toString(8).padStart(6, "0") + "\0 ", at + 148, "latin1");
+    const main = gzipSync(plain);
+    const tail = bytes.subarray(place.offset, place.offset + place.length);
+    const out = path.join(workdir, `${name}.tar.gz`);
+    writeFileSync(out, Buffer.concat([main, tail, locatorMember(main.length, tail.length)]));
+    return out;
+  }
+
+  test("rejects-gzip-bomb: a header claiming 8 GiB where the manifest declares 300 KB is refused at the header, before any of it is inflated", async () => {
+    const bomb = await withHeaderSize("bomb", "images/layer/layer.tar", 8 * 1024 ** 3 - 1);
+    await rejects(
+      verifyBundle(archiveSource(bomb)),
+      "BUNDLE_UNREADABLE",
+      /images\/layer\/layer\.tar: its header says 8589934591 bytes, the manifest declares 300000/,
+    );
+  });
+
+  test("rejects-lying-size: a header that says fewer bytes than the file has", async () => {
+    const lying = await withHeaderSize("lying", "source/source.tar", 512);
+    await rejects(
+      verifyBundle(archiveSource(lying)),
+      "BUNDLE_UNREADABLE",
+      /source\/source\.tar: its header says 512 bytes, the manifest declares 1024/,
     );
   });
 });
