@@ -263,6 +263,38 @@ describe("the installer", () => {
     assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
   });
 
+  for (const [step, line] of [
+    ["the check", "checking "],
+    ["the build-cache import", "importing cache mount"],
+  ] as const) {
+    test(`interrupted during ${step} (SIGTERM): exit 130, not recorded as installed; a re-run completes`, async () => {
+      const dir = dirOf(`opt-sigterm-${step.split(" ").at(-1)}`);
+      const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+        cwd: bundleDir,
+        env: { PATH: HOST_PATH },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      await new Promise<void>((resolve) =>
+        child.stderr.on("data", (d) => {
+          stderr += d;
+          if (stderr.includes(line)) resolve();
+        }),
+      );
+      child.kill("SIGTERM");
+      assert.equal(await exited, 130, stderr);
+      assert.match(stderr, /SIGTERM received: stopping and cleaning up/);
+      const recordFile = path.join(dir, ".sealift/install.json");
+      if (existsSync(recordFile))
+        assert.notEqual(JSON.parse(readFileSync(recordFile, "utf8")).status, "installed");
+      const again = await installer(binary, ["--yes", "--dir", dir, ...answers()], { cwd: bundleDir });
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(readFileSync(recordFile, "utf8")).status, "installed");
+      assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
+    });
+  }
+
   test("an upgrade to a release with one changed layer feeds docker load only that layer; settings are kept", async () => {
     const dir = dirOf("opt-upgrade");
     const first = await installer(

@@ -193,6 +193,27 @@ describe("hostile archives are refused before anything is written", () => {
     });
   }
 
+  test("rejects-non-utf8-name: a name with bytes that are not UTF-8", async () => {
+    const file = path.join(workdir, "latin1.tar.gz");
+    await rawArchive(file, [
+      { header: { name: `${top}/`, type: "directory" } },
+      { header: { name: `${top}/images/caf\u00e9XX.txt`, size: 1 }, body: "x" },
+    ]);
+    // Replace the name's UTF-8 "é" and the "XX" with bytes no UTF-8 decoder accepts; fix the checksum.
+    const plain = gunzipSync(readFileSync(file));
+    const at = plain.indexOf(`${top}/images/caf`);
+    const name = at + `${top}/images/caf`.length;
+    plain[name] = 0xe9; // a latin-1 é
+    plain[name + 1] = 0xff;
+    plain[name + 2] = 0xfe;
+    plain[name + 3] = 0x2e; // the names keep their length: "caf" + 3 bytes + ".txt" shifted by one
+    plain.write("        ", at + 148, "latin1");
+    const sum = plain.subarray(at, at + 512).reduce((a, b) => a + b, 0);
+    plain.write(sum.toString(8).padStart(6, "0") + "\0 ", at + 148, "latin1");
+    writeFileSync(file, gzipSync(plain));
+    await rejects(verifyBundle(archiveSource(file)), "BUNDLE_UNSAFE_ENTRY", /invalid UTF-8/);
+  });
+
   test("rejects-truncated-archive", async () => {
     const file = path.join(workdir, "whole.tar.gz");
     await writeBundle(file);
