@@ -1,0 +1,85 @@
+/**
+ * The installer's one read of a bundle whose chain's head (signature, manifest, SHA256SUMS) was
+ * checked first: every entry read must be one the manifest lists, with the size it declares, and
+ * every file used must match SHA256SUMS by the end of its read.
+ */
+import type { BundleEntry } from "../bundle/bundle-reader.js";
+import { CACHE_MOUNTS_DIR, COMPOSE_DIR, IMAGES_DIR, SOURCE_PATH } from "../bundle/layout.js";
+import type { Manifest } from "../bundle/manifest.js";
+import { checkDeclaredSize, checkedAsRead, type VerifiedBundle } from "../bundle/verify.js";
+import { SealiftError } from "../errors.js";
+
+export class ReadChecks {
+  private readonly files: Map<string, Manifest["files"][number]>;
+  private readonly links: Map<string, string>;
+  private readonly seen = new Set<string>();
+  checked = 0;
+
+  constructor(private readonly verified: VerifiedBundle) {
+    this.files = new Map(verified.manifest.files.map((f) => [f.path, f]));
+    this.links = new Map(verified.manifest.links.map((l) => [l.path, l.target]));
+  }
+
+  /** Every entry read, used or not, must be one the manifest lists. */
+  listed(entry: BundleEntry): void {
+    this.seen.add(entry.path);
+    if (!this.verified.sums || entry.type === "directory") return;
+    if (entry.type === "symlink") {
+      if (this.links.get(entry.path) !== entry.linkTarget) throw notListed(entry.path);
+    } else checkDeclaredSize(entry, this.files.get(entry.path)?.size);
+  }
+
+  /** The entry to consume: its stream fails at its end unless it matched SHA256SUMS. */
+  use(entry: BundleEntry): BundleEntry {
+    const file = this.files.get(entry.path);
+    if (!this.verified.sums || entry.type !== "file" || !file) return entry;
+    if (!entry.path.startsWith(COMPOSE_DIR)) this.checked++; // the compose files were counted up front
+    const stream = entry.stream.pipe(checkedAsRead(entry.path, file));
+    entry.stream.on("error", (error) => stream.destroy(error));
+    return { ...entry, stream };
+  }
+
+  /** The archive against NAME.tar.gz.sha256 (or the parts' index), its unread rest hashed raw. */
+  async wholeArchive(): Promise<void> {
+    const source = this.verified.source;
+    const expected = source.expectedDigest();
+    if (!this.verified.sums || !expected) return;
+    const actual = await source.completeDigest();
+    if (actual && actual !== expected)
+      throw (
+        (await source.explainFailure?.()) ??
+        new SealiftError(
+          "BUNDLE_CHECKSUM_MISMATCH",
+          `${source.location}: expected sha256 ${expected} (${source.expectedFrom}), got ${actual}`,
+          { hint: "the file was damaged in transfer; copy it again and re-run" },
+        )
+      );
+    this.verified.sidecarChecked = true;
+  }
+
+  /** Every file the install uses was there (the reader stops before the rest). */
+  requireAll(skippedLayers: Set<string> | null, mounts: boolean): void {
+    if (!this.verified.sums) return;
+    const m = this.verified.manifest;
+    const used = m.files.filter(
+      (f) =>
+        f.path.startsWith(COMPOSE_DIR) ||
+        f.path === SOURCE_PATH ||
+        (skippedLayers !== null && f.path.startsWith(IMAGES_DIR) && !skippedLayers.has(f.path)) ||
+        (mounts && f.path.startsWith(CACHE_MOUNTS_DIR)),
+    );
+    const missing = used.filter((f) => !this.seen.has(f.path));
+    if (missing.length)
+      throw new SealiftError(
+        "BUNDLE_FILE_MISSING",
+        `${missing[0]!.path}${missing.length > 1 ? ` and ${missing.length - 1} more` : ""} listed in SHA256SUMS but missing from the bundle`,
+        { hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run" },
+      );
+  }
+}
+
+function notListed(entryPath: string): SealiftError {
+  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${entryPath}`, {
+    hint: "something was added to the bundle after it was packed; remove it or copy the bundle again",
+  });
+}
