@@ -577,8 +577,14 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     );
   } catch (error) {
     await writeRecord(dir, { ...record, status: "failed" });
-    if (!rollbackPoint || signal.aborted) throw error;
-    throw await rollBackAfter(error, dir, rollbackPoint.record.release, manifest.project.release, options);
+    if (!rollbackPoint) throw error;
+    throw await rollBackAfter(error, dir, rollbackPoint.record.release, manifest.project.release, {
+      ...options,
+      // Interrupted while the new release was starting: the one that ran before comes back (a second
+      // Ctrl-C leaves at once).
+      signal: signal.aborted ? new AbortController().signal : signal,
+      interrupted: signal.aborted,
+    });
   }
   status.finish(`${containers.length} services healthy`);
   lap("up");
@@ -604,9 +610,13 @@ async function rollBackAfter(
   dir: string,
   from: string,
   to: string,
-  options: InstallOptions,
+  options: InstallOptions & { interrupted: boolean },
 ): Promise<SealiftError> {
-  const why = failure instanceof Error ? failure.message : String(failure);
+  const why = options.interrupted
+    ? "interrupted while it was starting"
+    : failure instanceof Error
+      ? failure.message
+      : String(failure);
   const details = failure instanceof SealiftError ? failure.details : [];
   options.reporter.warn("UPGRADE_FAILED", `release ${to} failed: ${why}; rolling back to release ${from}`);
   try {
@@ -622,6 +632,15 @@ async function rollBackAfter(
       },
     );
   }
+  if (options.interrupted)
+    return new SealiftError(
+      "CANCELLED",
+      `release ${to} was ${why}; rolled back: release ${from} is running again`,
+      {
+        hint: "install it again when ready",
+        cause: failure,
+      },
+    );
   return new SealiftError(
     "UPGRADE_ROLLED_BACK",
     `release ${to} failed (${why}); rolled back: release ${from} is running again`,

@@ -76,7 +76,7 @@ export async function saveRollbackPoint(
       plan.added.push(rel);
       continue;
     }
-    if (stat.isDirectory()) continue; // a file replaces a folder: moveTree refuses nothing here, keep it simple
+    if (stat.isDirectory()) continue; // a folder the new release replaces with a file: not saved (bundles never do that)
     const copy = path.join(target, FILES_DIR, rel);
     await fs.mkdir(path.dirname(copy), { recursive: true });
     if (stat.isSymbolicLink()) await fs.symlink(await fs.readlink(source), copy);

@@ -4,7 +4,6 @@
  * and every bad input and fault the installer issue lists.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import {
   copyFileSync,
   cpSync,
@@ -22,7 +21,7 @@ import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, removeProject } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
-import { HOST_PATH, freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+import { HOST_PATH, freePort, httpGet, installer, interrupt, run, sealift } from "../helpers/run.js";
 
 interface InstallJson {
   ok: boolean;
@@ -207,21 +206,13 @@ describe("the installer", () => {
   test("interrupted while starting (SIGINT): exit 130, not recorded as installed; a re-run completes", async () => {
     const dir = dirOf("opt-interrupted");
     await removeProject(example.name);
-    const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+    const { code, stderr } = await interrupt(binary, ["--yes", "--dir", dir, ...answers()], {
       cwd: bundleDir,
       env: { PATH: HOST_PATH },
-      stdio: ["ignore", "pipe", "pipe"],
+      when: "starting services",
+      signal: "SIGINT",
     });
-    let stderr = "";
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await new Promise<void>((resolve) =>
-      child.stderr.on("data", (d) => {
-        stderr += d;
-        if (stderr.includes("starting services")) resolve();
-      }),
-    );
-    child.kill("SIGINT");
-    assert.equal(await exited, 130, stderr);
+    assert.equal(code, 130, stderr);
     const record = JSON.parse(readFileSync(path.join(dir, ".sealift/install.json"), "utf8"));
     assert.equal(record.status, "failed");
     const again = await installer(binary, ["--yes", "--dir", dir, ...answers()], { cwd: bundleDir });
@@ -244,17 +235,13 @@ describe("the installer", () => {
       },
     );
     const dir = dirOf("opt-sigterm");
-    const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+    const { code, stderr } = await interrupt(binary, ["--yes", "--dir", dir, ...answers()], {
       cwd: bundleDir,
       env: { PATH: HOST_PATH, SEALIFT_DOCKER: slow },
-      stdio: ["ignore", "pipe", "pipe"],
+      when: () => existsSync(`${slow}.called`),
+      signal: "SIGTERM",
     });
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    while (!existsSync(`${slow}.called`)) await new Promise((resolve) => setTimeout(resolve, 50));
-    child.kill("SIGTERM");
-    assert.equal(await exited, 130, stderr);
+    assert.equal(code, 130, stderr);
     for (const s of manifest.services)
       assert.equal(await imageId(s.imageId), null, `${s.image} was not loaded by the interrupted run`);
     assert.equal(existsSync(dir), false, "the install folder is as it was: not there");
@@ -269,21 +256,14 @@ describe("the installer", () => {
   ] as const) {
     test(`interrupted during ${step} (SIGTERM): exit 130, not recorded as installed; a re-run completes`, async () => {
       const dir = dirOf(`opt-sigterm-${step.split(" ").at(-1)}`);
-      const child = spawn(binary, ["--yes", "--dir", dir, ...answers()], {
+      const { code, stderr, signalled } = await interrupt(binary, ["--yes", "--dir", dir, ...answers()], {
         cwd: bundleDir,
         env: { PATH: HOST_PATH },
-        stdio: ["ignore", "pipe", "pipe"],
+        when: line,
+        signal: "SIGTERM",
       });
-      let stderr = "";
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      await new Promise<void>((resolve) =>
-        child.stderr.on("data", (d) => {
-          stderr += d;
-          if (stderr.includes(line)) resolve();
-        }),
-      );
-      child.kill("SIGTERM");
-      assert.equal(await exited, 130, stderr);
+      assert.ok(signalled, stderr);
+      assert.equal(code, 130, stderr);
       assert.match(stderr, /SIGTERM received: stopping and cleaning up/);
       const recordFile = path.join(dir, ".sealift/install.json");
       if (existsSync(recordFile))
@@ -432,7 +412,7 @@ describe("the installer", () => {
       bytes[inImages] = bytes[inImages]! ^ 0xff;
       writeFileSync(damaged, bytes);
       await expectRefused(
-        [damaged, "--yes"],
+        [damaged, "--yes", ...answers()],
         3,
         /error\[BUNDLE_(UNREADABLE|CHECKSUM_MISMATCH)\]/,
         /copy it again and re-run/,
@@ -459,7 +439,7 @@ describe("the installer", () => {
       bytes[100] = bytes[100]! ^ 1;
       writeFileSync(path.join(copy, layer.path), bytes);
       await expectRefused(
-        [copy, "--yes"],
+        [copy, "--yes", ...answers()],
         3,
         new RegExp(
           `error\\[BUNDLE_CHECKSUM_MISMATCH\\]: ${layer.path.replace(/\./g, "\\.")}: expected sha256 ${layer.sha256}, got [0-9a-f]{64}`,
@@ -480,7 +460,7 @@ describe("the installer", () => {
       bytes[bytes.length - 2000] = bytes[bytes.length - 2000]! ^ 1;
       writeFileSync(path.join(copy, layer.path), bytes);
       await expectRefused(
-        [copy, "--yes"],
+        [copy, "--yes", ...answers()],
         3,
         new RegExp(
           `error\\[BUNDLE_CHECKSUM_MISMATCH\\]: ${layer.path.replace(/\./g, "\\.")}: expected sha256`,

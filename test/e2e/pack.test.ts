@@ -2,7 +2,6 @@
  * `sealift pack` against the real Docker Engine, checked with the system's tar, sha256sum and docker load.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -18,7 +17,7 @@ import { after, before, describe, test } from "node:test";
 import { parseManifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages } from "../helpers/docker.js";
 import { commitChange, ensureBaseImage, exampleProject, type ExampleProject } from "../helpers/example.js";
-import { INSTALLER, SEALIFT_CLI, installer, run, sealift } from "../helpers/run.js";
+import { INSTALLER, SEALIFT_CLI, installer, interrupt, run, sealift } from "../helpers/run.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
 
@@ -210,26 +209,17 @@ describe("sealift pack", () => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     test(`an interrupted pack (${signal}) exits 130 and leaves no archive, not even a partial one`, async () => {
       const dir = path.join(example.workdir, `interrupted-${signal}`);
-      const child = spawn(process.execPath, [SEALIFT_CLI, "pack", example.dir, "--out", dir], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stderr = "";
-      child.stderr.on("data", (d) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      // Wait until the archive is being written, then interrupt.
-      const deadline = Date.now() + 120_000;
-      while (
-        Date.now() < deadline &&
-        !(existsSync(dir) && readdirSync(dir).some((f) => f.includes(".partial-")))
-      ) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      assert.ok(
-        readdirSync(dir).some((f) => f.includes(".partial-")),
-        "the archive was being written",
+      // Interrupted once the archive is being written.
+      const { code, stderr, signalled } = await interrupt(
+        process.execPath,
+        [SEALIFT_CLI, "pack", example.dir, "--out", dir],
+        {
+          when: () => existsSync(dir) && readdirSync(dir).some((f) => f.includes(".partial-")),
+          signal,
+        },
       );
-      child.kill(signal);
-      assert.equal(await exited, 130, stderr);
+      assert.ok(signalled, `the archive was being written when the signal came:\n${stderr}`);
+      assert.equal(code, 130, stderr);
       assert.match(stderr, /error\[CANCELLED\]/);
       assert.deepEqual(readdirSync(dir), [], "no archive and no partial file are left");
     });

@@ -2,7 +2,8 @@
  * Upgrades and rollback on the real engine, with the example app: release N runs with data in its
  * volume; release N+1, whose backend dies at start, is installed over it: the installer rolls back
  * by itself, N answers again, the data is there, exit 1 with UPGRADE_ROLLED_BACK. Then a good N+1
- * is installed, and `install rollback` brings N back on request.
+ * is installed, and `install rollback` brings N back on request; interrupted while it starts, an
+ * upgrade also brings N back.
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { imageId } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
-import { freePort, httpGet, installer, run } from "../helpers/run.js";
+import { HOST_PATH, freePort, httpGet, installer, interrupt, run } from "../helpers/run.js";
 
 describe("upgrades that fail are rolled back", () => {
   let example: ExampleProject;
@@ -20,6 +21,7 @@ describe("upgrades that fail are rolled back", () => {
   let frontendPort: number;
   let backendPort: number;
   let dockerfileN: string;
+  let goodBundle: string;
   const dir = () => path.join(example.workdir, "opt");
   const ports = () => ["--set", `FRONTEND_PORT=${frontendPort}`, "--set", `BACKEND_PORT=${backendPort}`];
   const ask = async () =>
@@ -120,5 +122,23 @@ describe("upgrades that fail are rolled back", () => {
     const again = await installer(binary, ["rollback", "--dir", dir()]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /error\[NO_ROLLBACK\]: there is no earlier release to roll back to/);
+    goodBundle = good.bundleDir;
+  });
+
+  test("interrupted (SIGTERM) while the new release starts: exit 130, and the release that ran before is running again with its data", async () => {
+    const { code, stderr } = await interrupt(
+      path.join(goodBundle, "install"),
+      ["--yes", "--dir", dir(), ...ports()],
+      {
+        env: { PATH: HOST_PATH },
+        when: "starting services",
+        signal: "SIGTERM",
+      },
+    );
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, new RegExp(`rolled back: release ${releaseN.project.release} is running again`));
+    assert.equal((await ask()).reply, "echo: hi");
+    assert.equal(await marker(), "release-N");
+    assert.equal(record().release, releaseN.project.release);
   });
 });

@@ -1,5 +1,6 @@
 /** Running sealift, the compiled installer and system tools the way a user does, and reading the outcome. */
 import { execa } from "execa";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -83,4 +84,40 @@ export async function freePort(): Promise<number> {
 export async function httpGet(url: string): Promise<{ status: number; body: string }> {
   const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   return { status: response.status, body: await response.text() };
+}
+
+/**
+ * Starts FILE ARGS, sends `signal` as soon as `when` holds (a text on its stderr, or a check polled
+ * every 20 ms), and waits for it to exit: its exit code and stderr.
+ */
+export async function interrupt(
+  file: string,
+  args: string[],
+  options: {
+    when: string | (() => boolean);
+    signal: NodeJS.Signals;
+    cwd?: string;
+    env?: Record<string, string>;
+  },
+): Promise<{ code: number | null; stderr: string; signalled: boolean }> {
+  const child = spawn(file, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdout.resume();
+  let running = true;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      running = false;
+      resolve(code);
+    }),
+  );
+  const ready = () => (typeof options.when === "string" ? stderr.includes(options.when) : options.when());
+  while (running && !ready()) await new Promise((resolve) => setTimeout(resolve, 20));
+  const signalled = running;
+  if (running) child.kill(options.signal);
+  return { code: await exited, stderr, signalled };
 }
