@@ -49,6 +49,7 @@ import {
   enforce,
   hostAccessChecks,
   hostChecks,
+  shippedServiceChecks,
   portChecks,
   writableCheck,
 } from "./preflight.js";
@@ -404,6 +405,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const model = composeModelFor(verified, answers.dir, answers.env);
   const planChecks = [
     ...hostAccessChecks(manifest, model.services),
+    ...shippedServiceChecks(manifest, model.services),
     await writableCheck(answers.dir),
     await diskCheck("Install dir space", answers.dir, manifest.requirements.installDirBytes),
     ...(await portChecks(

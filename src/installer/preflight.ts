@@ -230,3 +230,22 @@ export function hostAccessChecks(
   }
   return checks;
 }
+
+/**
+ * Never the network: every service compose would run must be one the bundle carries an image for
+ * (compose.sealift.yaml pins each to it); anything else would be pulled or built, and is refused.
+ */
+export function shippedServiceChecks(
+  manifest: Manifest,
+  services: ReadonlyArray<{ name: string; image?: string }>,
+): Check[] {
+  const shipped = new Set(manifest.services.map((s) => s.name));
+  const strays = services.filter((s) => !shipped.has(s.name));
+  if (!strays.length) return [];
+  return strays.map((s) => ({
+    name: "Images",
+    status: "fail",
+    detail: `service ${s.name}${s.image ? ` (image ${s.image})` : ""} is not in the bundle: compose would pull or build it`,
+    hint: "the compose files do not match the bundle's images; install a bundle packed from these compose files",
+  }));
+}

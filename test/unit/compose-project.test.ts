@@ -8,7 +8,7 @@ import { formatEnvFile, parseEnvFile } from "../../src/compose/env-file.js";
 import { interpolate } from "../../src/compose/interpolate.js";
 import type { SealiftError } from "../../src/errors.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { hostAccessChecks } from "../../src/installer/preflight.js";
+import { hostAccessChecks, shippedServiceChecks } from "../../src/installer/preflight.js";
 
 describe("compose variable interpolation", () => {
   const vars = { SET: "value", EMPTY: "" };
@@ -187,5 +187,16 @@ test("preflight shows declared host access as a warning and refuses what the bun
     (e: SealiftError) =>
       e.code === "BUNDLE_MANIFEST_INVALID" &&
       /mounts host path \/etc, which the bundle did not declare/.test(e.message),
+  );
+});
+
+test("preflight refuses a service the bundle carries no image for (it would be pulled or built), naming it", () => {
+  const manifest = { services: [{ name: "web" }] } as unknown as Manifest;
+  assert.deepEqual(shippedServiceChecks(manifest, [{ name: "web", image: "app-web:1" }]), []);
+  const [check] = shippedServiceChecks(manifest, [{ name: "web" }, { name: "cache", image: "redis:7" }]);
+  assert.equal(check!.status, "fail");
+  assert.match(
+    check!.detail,
+    /service cache \(image redis:7\) is not in the bundle: compose would pull or build it/,
   );
 });
