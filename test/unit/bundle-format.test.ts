@@ -301,6 +301,14 @@ describe("the source tarball is extracted inside the install folder only", () =>
       /would be written through d, which is not a folder/,
     ],
     [
+      "rejects-file-where-folder-expected",
+      [
+        { header: { name: "d", size: 1 }, body: "x" },
+        { header: { name: "d/x", size: 1 }, body: "x" },
+      ],
+      /would be written through d, which is not a folder/,
+    ],
+    [
       "rejects-parent-path-in-source",
       [{ header: { name: "../x", size: 1 }, body: "x" }],
       /leaves its folder/,
