@@ -20,6 +20,13 @@ function seconds(value: string): number {
   return n;
 }
 
+/** --timeout SECONDS: how long the install, rebuild and rollback wait for health. */
+function timeoutOption(): Option {
+  return new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
+    .default(180)
+    .argParser(seconds);
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
@@ -62,11 +69,7 @@ export function installProgram(): Command {
       "go on despite preflight failures that can be overridden (disk space, architecture)",
       false,
     )
-    .addOption(
-      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
-        .default(180)
-        .argParser(seconds),
-    )
+    .addOption(timeoutOption())
     .option("--json", "print a machine-readable summary on stdout", false)
     .addHelpText(
       "after",
@@ -172,11 +175,7 @@ ${EXIT_CODES_HELP}`,
     .description("Rebuild the app's images from the installed source, offline, and bring it up again.")
     .option("-d, --dir <dir>", "install directory")
     .option("-y, --yes", "ask nothing", false)
-    .addOption(
-      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
-        .default(180)
-        .argParser(seconds),
-    )
+    .addOption(timeoutOption())
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
@@ -228,11 +227,7 @@ ${EXIT_CODES_HELP}`,
         "A failed upgrade does this by itself.",
     )
     .option("-d, --dir <dir>", "install directory")
-    .addOption(
-      new Option("--timeout <seconds>", "how long to wait for the services to be healthy")
-        .default(180)
-        .argParser(seconds),
-    )
+    .addOption(timeoutOption())
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(

@@ -10,7 +10,7 @@ import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } fro
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
+import { imageId, projectImages, removeImages, removeProject, serviceContainer } from "../helpers/docker.js";
 import {
   commitChange,
   ensureBaseImage,
@@ -120,17 +120,7 @@ describe("delta bundles and bundles in parts", () => {
       await run("docker", ["rmi", "-f", backend.imageId]);
       await run("docker", ["builder", "prune", "-af"]);
       assert.equal(await imageId(backend.imageId), null);
-      const store = async () =>
-        (
-          await run("docker", [
-            "ps",
-            "-q",
-            "--filter",
-            `label=com.docker.compose.project=${example.name}`,
-            "--filter",
-            "label=com.docker.compose.service=store",
-          ])
-        ).stdout.trim();
+      const store = () => serviceContainer(example.name, "store");
       const written = await run("docker", [
         "exec",
         await store(),

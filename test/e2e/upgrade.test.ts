@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { imageId } from "../helpers/docker.js";
+import { imageId, serviceContainer } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, interrupt, run } from "../helpers/run.js";
 
@@ -29,17 +29,7 @@ describe("upgrades that fail are rolled back", () => {
       reply: string;
       store_boots: number;
     };
-  const store = async () =>
-    (
-      await run("docker", [
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-        "--filter",
-        "label=com.docker.compose.service=store",
-      ])
-    ).stdout.trim();
+  const store = () => serviceContainer(example.name, "store");
   const marker = async () =>
     (await run("docker", ["exec", await store(), "cat", "/data/marker"])).stdout.trim();
   const record = () => JSON.parse(readFileSync(path.join(dir(), ".sealift/install.json"), "utf8"));

@@ -2,12 +2,14 @@
  * Bundles written by the real BundleWriter with a small made-up manifest, for the format tests
  * (no Docker involved).
  */
+import assert from "node:assert/strict";
 import { createWriteStream, writeFileSync } from "node:fs";
 import type { KeyObject } from "node:crypto";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { BundleWriter, type WrittenArchive } from "../../src/bundle/bundle-writer.js";
 import type { FileRecord, LinkRecord, Manifest } from "../../src/bundle/manifest.js";
+import { SealiftError } from "../../src/errors.js";
 
 export function manifestFor(files: FileRecord[], links: LinkRecord[], sums: string): Manifest {
   return {
@@ -70,4 +72,14 @@ export async function writeBundle(
 ): Promise<void> {
   const written = await writeTestBundleTo(createWriteStream(file), { edit, signer });
   writeFileSync(`${file}.sha256`, `${written.sha256}  ${path.basename(file)}\n`);
+}
+
+/** Awaits `promise` and asserts it failed with a SealiftError of `code` whose message matches. */
+export async function rejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof SealiftError, String(error));
+    assert.equal(error.code, code, error.message);
+    assert.match(error.message, message);
+    return true;
+  });
 }

@@ -43,3 +43,17 @@ export async function projectImages(project: string): Promise<string[]> {
   const out = await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
   return out.split("\n").filter((ref) => ref.startsWith(`${project}-`));
 }
+
+/** The running container of one compose service, by compose's labels ("" when there is none). */
+export async function serviceContainer(project: string, service: string): Promise<string> {
+  return (
+    await run("docker", [
+      "ps",
+      "-q",
+      "--filter",
+      `label=com.docker.compose.project=${project}`,
+      "--filter",
+      `label=com.docker.compose.service=${service}`,
+    ])
+  ).stdout.trim();
+}

@@ -23,10 +23,10 @@ import { createGzip, gunzipSync, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { writeBundle } from "../helpers/bundles.js";
+import { rejects, writeBundle } from "../helpers/bundles.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
 import { LOCATOR_BYTES, locatorMember, parseLocator } from "../../src/bundle/tail.js";
-import { SealiftError } from "../../src/errors.js";
+import type { SealiftError } from "../../src/errors.js";
 import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
 import type { KeyObject } from "node:crypto";
 import { extractTarSafely } from "../../src/installer/safe-extract.js";
@@ -45,15 +45,6 @@ async function rawArchive(file: string, entries: RawEntry[]): Promise<void> {
   for (const { header, body } of entries) pack.entry(header as tar.Header, body ?? "");
   pack.finalize();
   await done;
-}
-
-async function rejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SealiftError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
 }
 
 describe("a bundle BundleWriter writes", () => {

@@ -22,7 +22,7 @@ import { openBundle } from "../../src/bundle/bundle-reader.js";
 import { PartsWriter, parseSize, type PartsIndex } from "../../src/bundle/parts.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
 import { SealiftError } from "../../src/errors.js";
-import { writeTestBundleTo } from "../helpers/bundles.js";
+import { rejects, writeTestBundleTo } from "../helpers/bundles.js";
 import { run } from "../helpers/run.js";
 
 const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-parts-"));
@@ -30,15 +30,6 @@ after(() => rmSync(workdir, { recursive: true, force: true }));
 
 const ARCHIVE = "demo-complete-20260101.tar.gz";
 const PART = 64 * 1024;
-
-async function rejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SealiftError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
 
 /** A fresh copy of the split bundle in its own folder (each case damages its copy). */
 function copyOfParts(source: string, name: string): string {
