@@ -54,6 +54,36 @@ function mismatch(what: string, expected: string, got: string): SealiftError {
   });
 }
 
+/** Files in the bundle that its manifest does not list (something was added after packing). */
+export function filesNotListed(paths: readonly string[]): SealiftError {
+  return new SealiftError(
+    "BUNDLE_FILE_EXTRA",
+    `the bundle holds files it does not list: ${paths.slice(0, 5).join(", ")}`,
+    {
+      hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
+    },
+  );
+}
+
+/** A link in the bundle that its manifest does not list, or lists with another target. */
+export function linkNotListed(linkPath: string): SealiftError {
+  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${linkPath}`, {
+    hint: COPY_AGAIN,
+  });
+}
+
+/** Files SHA256SUMS lists that the bundle does not hold (an interrupted copy or extraction). */
+export function listedButMissing(paths: readonly string[]): SealiftError {
+  const more = paths.length > 1 ? ` (and ${paths.length - 1} more)` : "";
+  return new SealiftError(
+    "BUNDLE_FILE_MISSING",
+    `${paths[0]} is listed in ${SUMS_PATH} but missing from the bundle${more}`,
+    {
+      hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
+    },
+  );
+}
+
 async function readAll(stream: NodeJS.ReadableStream, limit: number, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -242,36 +272,16 @@ export async function verifyBundle(
 
   for (const file of manifest.files) {
     const actual = seen.get(file.path);
-    if (!actual) {
-      throw new SealiftError(
-        "BUNDLE_FILE_MISSING",
-        `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`,
-        {
-          hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
-        },
-      );
-    }
+    if (!actual) throw listedButMissing([file.path]);
     if (actual.sha256 !== file.sha256 || actual.size !== file.size)
       throw mismatch(file.path, file.sha256, actual.sha256);
     seen.delete(file.path);
   }
   const extra = [...seen.keys()];
-  if (extra.length) {
-    throw new SealiftError(
-      "BUNDLE_FILE_EXTRA",
-      `the bundle holds files it does not list: ${extra.slice(0, 5).join(", ")}`,
-      {
-        hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
-      },
-    );
-  }
+  if (extra.length) throw filesNotListed(extra);
   const expectedLinks = new Map(manifest.links.map((l) => [l.path, l.target]));
   for (const [linkPath, target] of links) {
-    if (expectedLinks.get(linkPath) !== target) {
-      throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${linkPath}`, {
-        hint: COPY_AGAIN,
-      });
-    }
+    if (expectedLinks.get(linkPath) !== target) throw linkNotListed(linkPath);
     expectedLinks.delete(linkPath);
   }
   if (expectedLinks.size) {
@@ -300,10 +310,7 @@ const METADATA_FILES = new Set([MANIFEST_PATH, SUMS_PATH, SIGNATURE_PATH]);
 
 /** An entry's header size against what the manifest declares for it (undefined: not listed). */
 export function checkDeclaredSize(entry: { path: string; size: number }, declared: number | undefined): void {
-  if (declared === undefined)
-    throw new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds files it does not list: ${entry.path}`, {
-      hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
-    });
+  if (declared === undefined) throw filesNotListed([entry.path]);
   if (entry.size !== declared)
     throw new SealiftError(
       "BUNDLE_UNREADABLE",
@@ -325,28 +332,11 @@ function checkListing(
       ? links.get(item.path) !== item.linkTarget
       : !files.has(item.path) && !metadata.has(item.path),
   );
-  if (extra.length)
-    throw new SealiftError(
-      "BUNDLE_FILE_EXTRA",
-      `the bundle holds files it does not list: ${extra
-        .slice(0, 5)
-        .map((e) => e.path)
-        .join(", ")}`,
-      {
-        hint: "something was added to the bundle after it was packed; remove those files or copy the bundle again",
-      },
-    );
+  if (extra.length) throw filesNotListed(extra.map((e) => e.path));
   const present = new Map(listing.map((item) => [item.path, item]));
   for (const file of manifest.files) {
     const found = present.get(file.path);
-    if (!found)
-      throw new SealiftError(
-        "BUNDLE_FILE_MISSING",
-        `${file.path} is listed in ${SUMS_PATH} but missing from the bundle`,
-        {
-          hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run",
-        },
-      );
+    if (!found) throw listedButMissing([file.path]);
     if (found.size !== file.size)
       throw new SealiftError(
         "BUNDLE_CHECKSUM_MISMATCH",
@@ -401,14 +391,7 @@ export async function verifyHead(
       if (entryRank(entry.path) > entryRank(COMPOSE_DIR)) break;
       if (entry.type !== "file") continue;
       const file = expected.get(entry.path);
-      if (!file)
-        throw new SealiftError(
-          "BUNDLE_FILE_EXTRA",
-          `the bundle holds a file it does not list: ${entry.path}`,
-          {
-            hint: "something was added to the bundle after it was packed; copy the bundle again",
-          },
-        );
+      if (!file) throw filesNotListed([entry.path]);
       const content = await readAll(
         entry.stream.pipe(checkedAsRead(entry.path, file)),
         MAX_METADATA_BYTES,

@@ -6,7 +6,13 @@
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import { CACHE_MOUNTS_DIR, COMPOSE_DIR, IMAGES_DIR, SOURCE_PATH } from "../bundle/layout.js";
 import type { Manifest } from "../bundle/manifest.js";
-import { checkDeclaredSize, checkedAsRead, type VerifiedBundle } from "../bundle/verify.js";
+import {
+  checkDeclaredSize,
+  checkedAsRead,
+  linkNotListed,
+  listedButMissing,
+  type VerifiedBundle,
+} from "../bundle/verify.js";
 import { SealiftError } from "../errors.js";
 
 export class ReadChecks {
@@ -25,7 +31,7 @@ export class ReadChecks {
     this.seen.add(entry.path);
     if (!this.verified.sums || entry.type === "directory") return;
     if (entry.type === "symlink") {
-      if (this.links.get(entry.path) !== entry.linkTarget) throw notListed(entry.path);
+      if (this.links.get(entry.path) !== entry.linkTarget) throw linkNotListed(entry.path);
     } else checkDeclaredSize(entry, this.files.get(entry.path)?.size);
   }
 
@@ -69,17 +75,6 @@ export class ReadChecks {
         (mounts && f.path.startsWith(CACHE_MOUNTS_DIR)),
     );
     const missing = used.filter((f) => !this.seen.has(f.path));
-    if (missing.length)
-      throw new SealiftError(
-        "BUNDLE_FILE_MISSING",
-        `${missing[0]!.path}${missing.length > 1 ? ` and ${missing.length - 1} more` : ""} listed in SHA256SUMS but missing from the bundle`,
-        { hint: "the bundle is incomplete (an interrupted copy or extraction?); copy it again and re-run" },
-      );
+    if (missing.length) throw listedButMissing(missing.map((f) => f.path));
   }
-}
-
-function notListed(entryPath: string): SealiftError {
-  return new SealiftError("BUNDLE_FILE_EXTRA", `the bundle holds a link it does not list: ${entryPath}`, {
-    hint: "something was added to the bundle after it was packed; remove it or copy the bundle again",
-  });
 }
