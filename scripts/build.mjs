@@ -15,7 +15,7 @@ import {
   renameSync,
 } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // SEALIFT_BUILD_OUT: another output folder (the tests build a variant there); the Node cache stays.
@@ -140,4 +140,21 @@ for (const arch of ARCHES) {
   renameSync(tmp, target);
   writeFileSync(stamp, want);
   log(`compiled ${path.relative(root, target)} (Node ${NODE_VERSION})`);
+}
+
+// The installers' gzip members, made once here and copied into every bundle (installer-members.ts).
+await build({
+  ...common,
+  format: "esm",
+  entryPoints: [path.join(root, "src/packager/installer-members.ts")],
+  outfile: path.join(out, "installer-members.mjs"),
+  target: "node20",
+});
+const members = await import(pathToFileURL(path.join(out, "installer-members.mjs")).href);
+for (const arch of ARCHES) {
+  const target = path.join(out, `sealift-install-linux-${arch}`);
+  if (!(await members.installerMembers(target))) {
+    await members.precompressInstaller(target);
+    log(`compressed ${path.relative(root, target)} for pack (${path.relative(root, target)}.gz)`);
+  }
 }

@@ -12,11 +12,14 @@ import {
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { availableParallelism } from "node:os";
+import { promisify } from "node:util";
+import { createGunzip, gunzip } from "node:zlib";
 import tar from "tar-stream";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { IMAGES_DIR, MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
+import type { ArchiveIndex } from "./manifest.js";
 import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
 import { SIGNATURE_PATH } from "./signature.js";
 import {
@@ -31,6 +34,10 @@ import {
 const PART_NAME = /\.tar\.gz\.part\d{3,}$/;
 
 const READ_CHUNK = 1024 * 1024;
+/** Indexed reads: members are read in runs of about this many compressed bytes. */
+const READ_RUN = 4 * READ_CHUNK;
+
+const gunzipAsync = promisify(gunzip);
 
 export interface BundleEntry {
   /** Path relative to the bundle's top folder, with "/" separators, no trailing slash. */
@@ -48,8 +55,8 @@ export interface BundleSource {
   location: string;
   /** Bytes a full read goes through (compressed size for an archive). */
   totalBytes(): Promise<number>;
-  /** Reads the bundle from its start; `onBytes` reports bytes of the location read so far. */
-  entries(options?: { signal?: AbortSignal; onBytes?: (bytes: number) => void }): AsyncGenerator<BundleEntry>;
+  /** Reads the bundle from its start (see EntriesOptions). */
+  entries(options?: EntriesOptions): AsyncGenerator<BundleEntry>;
   /** After a full read of an archive: the sha256 of the .tar.gz file (or of the joined parts). */
   archiveDigest(): string | undefined;
   /**
@@ -72,6 +79,20 @@ export interface BundleSource {
   listing?: () => Promise<
     Array<{ path: string; type: BundleEntry["type"]; size: number; linkTarget?: string }>
   >;
+}
+
+export interface EntriesOptions {
+  signal?: AbortSignal;
+  /** Bytes of the location read so far. */
+  onBytes?: (bytes: number) => void;
+  /** Only the entries to yield (default all). */
+  want?: (path: string) => boolean;
+  /**
+   * The archive's index (manifest.archive) from a checked manifest: an archive is then read member
+   * by member, several inflated at once, and members holding only entries not wanted are not
+   * inflated (nor read, when no whole-archive digest is expected).
+   */
+  index?: ArchiveIndex;
 }
 
 export interface BundleMetadata {
@@ -129,7 +150,8 @@ export function archiveSource(file: string): BundleSource {
       const handle = await fs.open(file, "r");
       try {
         const buffer = Buffer.alloc(length);
-        await handle.read(buffer, 0, length, offset);
+        const { bytesRead } = await handle.read(buffer, 0, length, offset);
+        if (bytesRead !== length) throw new Error(`the file ends at ${offset + bytesRead} bytes`);
         return buffer;
       } finally {
         await handle.close();
@@ -213,14 +235,25 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
       const signature = tail?.files.get(SIGNATURE_PATH);
       return { manifest, sums, ...(signature ? { signature } : {}) };
     },
-    async *entries({ signal, onBytes } = {}) {
+    async *entries({ signal, onBytes, want, index } = {}) {
       const tap: HashTap = createHashTap(onBytes);
       lastTap = tap;
       const extract = tar.extract();
-      // Large reads and inflate chunks: far fewer trips through JavaScript per megabyte.
-      const flowing = pipeline(origin.open(signal), tap, createGunzip({ chunkSize: READ_CHUNK }), extract, {
-        signal,
-      });
+      const flowing = index
+        ? pipeline(
+            Readable.from(
+              indexedTar(origin, index, {
+                want: want ?? (() => true),
+                tap: origin.expectedDigest() ? tap : undefined,
+                onBytes,
+                signal,
+              }),
+            ),
+            extract,
+            { signal },
+          )
+        : // Large reads and inflate chunks: far fewer trips through JavaScript per megabyte.
+          pipeline(origin.open(signal), tap, createGunzip({ chunkSize: READ_CHUNK }), extract, { signal });
       let failure: unknown;
       flowing.catch((error: unknown) => (failure = error));
       let top: string | undefined;
@@ -251,6 +284,10 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
             type = "symlink";
             checkLink(relative, header.linkname ?? "");
           } else throw unsafe(name, `is a ${header.type}, which a bundle never holds`);
+          if (want && !want(relative)) {
+            entry.resume();
+            continue;
+          }
           yield {
             path: relative,
             type,
@@ -262,7 +299,8 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
         }
         await flowing;
         complete = true;
-        digest = tap.digest();
+        // An indexed read stops after the last member it needs: completeDigest() hashes the rest.
+        if (!index) digest = tap.digest();
       } catch (error) {
         if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
         if (error instanceof SealiftError) throw error;
@@ -273,6 +311,91 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
       }
     },
   };
+}
+
+/**
+ * The tar stream of the entries `want` keeps, from an archive read member by member through its
+ * index: the members holding them are inflated on the thread pool, several at once, and cut to
+ * those entries (each starts at its first header block, so the cut is a tar stream of its own).
+ * With `tap`, every member before the last one used is read and hashed, inflated or not.
+ */
+async function* indexedTar(
+  origin: TarGzOrigin,
+  index: ArchiveIndex,
+  options: {
+    want: (path: string) => boolean;
+    tap: HashTap | undefined;
+    onBytes: ((bytes: number) => void) | undefined;
+    signal: AbortSignal | undefined;
+  },
+): AsyncGenerator<Buffer> {
+  const bodyBytes = index.members.reduce((sum, [, u]) => sum + u, 0);
+  const starts = Object.entries(index.entries).sort((a, b) => a[1] - b[1]);
+  // Uncompressed ranges to keep, merged where they touch.
+  const ranges: Array<[number, number]> = [];
+  starts.forEach(([path, start], i) => {
+    if (!options.want(path)) return;
+    const end = starts[i + 1]?.[1] ?? bodyBytes;
+    const last = ranges.at(-1);
+    if (last && last[1] === start) last[1] = end;
+    else ranges.push([start, end]);
+  });
+  if (!ranges.length) return;
+  const lastNeeded = ranges.at(-1)![1];
+
+  const concurrency = availableParallelism() + 1;
+  const inflating: Array<{ job: Promise<Buffer>; at: number; bytes: number }> = [];
+  const slices = function* (data: Buffer, at: number): Generator<Buffer> {
+    for (const [start, end] of ranges) {
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + data.length);
+      if (from < to) yield data.subarray(from - at, to - at);
+    }
+  };
+  const settle = async function* (): AsyncGenerator<Buffer> {
+    const { job, at, bytes } = inflating.shift()!;
+    const data = await job;
+    if (data.length !== bytes)
+      throw new Error(`a gzip member at ${at} inflates to ${data.length} bytes, the index says ${bytes}`);
+    yield* slices(data, at);
+  };
+
+  let compressedAt = 0;
+  let uncompressedAt = 0;
+  let member = 0;
+  while (member < index.members.length && uncompressedAt < lastNeeded) {
+    if (options.signal?.aborted) throw cancelled("reading the bundle was cancelled");
+    // A run of members: all of them read when hashing, else only needed ones, contiguous.
+    const run: Array<{ offset: number; c: number; u: number; at: number; needed: boolean }> = [];
+    let runBytes = 0;
+    while (member < index.members.length && runBytes < READ_RUN && uncompressedAt < lastNeeded) {
+      const [c, u] = index.members[member]!;
+      const needed = ranges.some(([start, end]) => start < uncompressedAt + u && end > uncompressedAt);
+      if (!needed && !options.tap && run.length) break;
+      if (needed || options.tap) run.push({ offset: compressedAt, c, u, at: uncompressedAt, needed });
+      runBytes += needed || options.tap ? c : 0;
+      compressedAt += c;
+      uncompressedAt += u;
+      member++;
+    }
+    if (!run.length) continue;
+    const first = run[0]!.offset;
+    const data = await origin.readRange(first, runBytes);
+    options.tap?.absorb(data);
+    options.onBytes?.(first + runBytes);
+    for (const m of run) {
+      if (!m.needed) continue;
+      // One trip to the thread pool per member (the default 16 KiB chunks make dozens).
+      const job = gunzipAsync(data.subarray(m.offset - first, m.offset - first + m.c), {
+        chunkSize: Math.max(m.u, 64),
+      });
+      job.catch(() => undefined); // awaited in order in settle()
+      inflating.push({ job, at: m.at, bytes: m.u });
+      while (inflating.length >= concurrency) yield* settle();
+    }
+  }
+  while (inflating.length) yield* settle();
+  yield Buffer.alloc(1024); // the end of the tar stream
 }
 
 export function directorySource(dir: string): BundleSource {
@@ -315,10 +438,11 @@ export function directorySource(dir: string): BundleSource {
       if (!manifest || !sums) return undefined;
       return { manifest, sums, ...(signature ? { signature } : {}) };
     },
-    async *entries({ signal, onBytes } = {}) {
+    async *entries({ signal, onBytes, want } = {}) {
       let bytes = 0;
       for (const item of await list()) {
         if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
+        if (want && !want(item.path)) continue;
         if (item.type !== "file") {
           yield { ...item, stream: Readable.from([]) };
           continue;

@@ -1,7 +1,9 @@
 /**
  * Writes a bundle as one stream: tar entries -> parallel gzip -> sha256 of the archive -> `out`.
  * Every file is hashed as it is written (one pass); finish() adds SHA256SUMS, manifest.json and its
- * signature as the archive's tail (see tail.ts).
+ * signature as the archive's tail (see tail.ts). The manifest it writes carries the archive's index
+ * (manifest.archive): each gzip member's size and each entry's offset, so that a reader can inflate
+ * only the entries it uses, and many members at once.
  */
 import { createHash, type KeyObject } from "node:crypto";
 import { Readable, Transform, type Writable } from "node:stream";
@@ -12,8 +14,8 @@ import tar from "tar-stream";
 import { cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { MANIFEST_PATH, SUMS_PATH } from "./layout.js";
-import type { FileRecord, LinkRecord, Manifest } from "./manifest.js";
-import { createParallelGzip } from "./parallel-gzip.js";
+import type { ArchiveIndex, FileRecord, LinkRecord, Manifest } from "./manifest.js";
+import { createParallelGzip, type ParallelGzip, type Precompressed } from "./parallel-gzip.js";
 import { formatSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, signManifest } from "./signature.js";
 import { locatorMember } from "./tail.js";
@@ -67,6 +69,8 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+type MakeManifest = (files: FileRecord[], links: LinkRecord[], sumsSha256: string) => Manifest;
+
 export class BundleWriter {
   readonly files: FileRecord[] = [];
   readonly links: LinkRecord[] = [];
@@ -74,17 +78,42 @@ export class BundleWriter {
   private readonly archiveTap: HashTap;
   private readonly done: Promise<void>;
   private failure: unknown;
-  private tail: Buffer | undefined;
+  /** Bytes of tar the pack has produced so far: where the next entry's first header block starts. */
+  private tarBytes = 0;
+  private readonly index: ArchiveIndex = { members: [], entries: {} };
+  private closing: { makeManifest: MakeManifest; signer: KeyObject | undefined } | undefined;
+  private readonly gzip: ParallelGzip;
+  /** A file whose gzip members were made before: spliced in where its first data chunk goes. */
+  private spliceOn: { chunk: Buffer; bytes: number; from: Precompressed } | undefined;
+  private manifest: Manifest | undefined;
+  /** The top folder's entry is out: entry offsets count from after it. */
+  private readonly started: Promise<void>;
+  private isStarted = false;
 
   constructor(
     out: Writable,
     private readonly options: BundleWriterOptions,
   ) {
     this.archiveTap = createHashTap(options.onCompressedBytes);
+    // tar-stream writes every header and data block through push(), in order, for one entry at a
+    // time (entries are added one after another): counting there gives each entry's offset.
+    const push = this.pack.push.bind(this.pack);
+    this.pack.push = (chunk: Buffer | null) => {
+      if (chunk && chunk === this.spliceOn?.chunk) {
+        this.gzip.splice(this.tarBytes, this.spliceOn.bytes, this.spliceOn.from);
+        this.spliceOn = undefined;
+      }
+      if (chunk) this.tarBytes += chunk.byteLength;
+      return push(chunk);
+    };
+    this.gzip = createParallelGzip({
+      level: options.gzipLevel,
+      onMember: (compressed, uncompressed) => this.index.members.push([compressed, uncompressed]),
+    });
     this.done = pipeline(
       this.pack as unknown as Readable,
       dropEndOfArchive(),
-      createParallelGzip({ level: options.gzipLevel }),
+      this.gzip,
       this.appendTail(),
       this.archiveTap,
       out,
@@ -94,10 +123,21 @@ export class BundleWriter {
       this.failure = error;
       this.pack.destroy(error as Error);
     });
-    this.pack.entry({ name: `${options.topDir}/`, type: "directory", mode: 0o755, mtime: options.mtime });
+    this.started = new Promise((resolve) =>
+      this.pack.entry(
+        { name: `${options.topDir}/`, type: "directory", mode: 0o755, mtime: options.mtime },
+        () => {
+          this.isStarted = true;
+          resolve();
+        },
+      ),
+    );
   }
 
-  /** Passes the members through; at the end adds the metadata member and the locator (tail.ts). */
+  /**
+   * Passes the members through; at the end, when every member's size is known, adds the metadata
+   * member and the locator (tail.ts).
+   */
   private appendTail(): Transform {
     let offset = 0;
     return new Transform({
@@ -106,10 +146,29 @@ export class BundleWriter {
         callback(null, chunk);
       },
       flush: (callback) => {
-        if (!this.tail) return callback(new Error("the bundle was closed without its metadata"));
-        callback(null, Buffer.concat([this.tail, locatorMember(offset, this.tail.length)]));
+        if (!this.closing) return callback(new Error("the bundle was closed without its metadata"));
+        this.tailMember(this.closing.makeManifest, this.closing.signer).then(
+          (tail) => callback(null, Buffer.concat([tail, locatorMember(offset, tail.length)])),
+          (error: unknown) => callback(error as Error),
+        );
       },
     });
+  }
+
+  /** SHA256SUMS, the manifest (with the archive's index) and its signature, as one gzip member. */
+  private async tailMember(makeManifest: MakeManifest, signer: KeyObject | undefined): Promise<Buffer> {
+    const files = [...this.files];
+    const sums = formatSha256Sums(files);
+    const sumsSha256 = createHash("sha256").update(sums).digest("hex");
+    this.manifest = { ...makeManifest(files, [...this.links], sumsSha256), archive: this.index };
+    const manifestBytes = Buffer.from(JSON.stringify(this.manifest, null, 2) + "\n");
+    const tail = tar.pack();
+    const collected = collect(tail as unknown as Readable);
+    tail.entry(this.header(SUMS_PATH, {}), sums);
+    tail.entry(this.header(MANIFEST_PATH, {}), manifestBytes);
+    if (signer) tail.entry(this.header(SIGNATURE_PATH, {}), signManifest(manifestBytes, signer));
+    tail.finalize();
+    return gzipAsync(await collected, { level: this.options.gzipLevel ?? 6 });
   }
 
   private header(path: string, extra: Partial<tar.Header>): tar.Header {
@@ -132,12 +191,27 @@ export class BundleWriter {
     return this.addStream(path, buffer.length, Readable.from([buffer]), mode);
   }
 
-  /** Streams one file into the archive; `size` must be exact (tar headers come first). */
-  async addStream(path: string, size: number, source: Readable, mode = 0o644): Promise<FileRecord> {
+  /**
+   * Streams one file into the archive; `size` must be exact (tar headers come first). With
+   * `precompressed` (members made before from the same bytes, whose sha256 it gives), those
+   * members are copied into the archive instead of compressing the file again.
+   */
+  async addStream(
+    path: string,
+    size: number,
+    source: Readable,
+    mode = 0o644,
+    precompressed?: Precompressed & { sha256: string },
+  ): Promise<FileRecord> {
+    if (!this.isStarted) {
+      source.pause(); // a stream already flowing (someone counts its bytes) must not lose data meanwhile
+      await this.started;
+    }
     this.check();
     const hash = createHash("sha256");
     let seen = 0;
     await new Promise<void>((resolve, reject) => {
+      this.index.entries[path] = this.tarBytes;
       const entry = this.pack.entry(this.header(path, { size, mode }), (error) => {
         if (error) reject(error);
         else if (seen !== size) reject(new Error(`${path}: expected ${size} bytes, got ${seen}`));
@@ -149,6 +223,8 @@ export class BundleWriter {
         reject(error);
       };
       source.on("data", (chunk: Buffer) => {
+        if (precompressed && seen === 0 && size > 0)
+          this.spliceOn = { chunk, bytes: size, from: precompressed };
         hash.update(chunk);
         seen += chunk.length;
         if (!entry.write(chunk)) source.pause();
@@ -158,14 +234,21 @@ export class BundleWriter {
       source.on("end", () => (entry as unknown as NodeJS.WritableStream).end());
       source.on("error", fail);
       this.done.catch(fail);
+      source.resume();
     });
     const record = { path, size, sha256: hash.digest("hex") };
+    if (precompressed && precompressed.sha256 !== record.sha256)
+      throw new Error(
+        `${path}: its precompressed copy was made from other content (run npm run build again)`,
+      );
     this.files.push(record);
     return record;
   }
 
   async addSymlink(path: string, target: string): Promise<void> {
+    await this.started;
     this.check();
+    this.index.entries[path] = this.tarBytes;
     await new Promise<void>((resolve, reject) => {
       this.pack.entry(this.header(path, { type: "symlink", linkname: target, mode: 0o777 }), (error) =>
         error ? reject(error) : resolve(),
@@ -178,27 +261,13 @@ export class BundleWriter {
    * Writes SHA256SUMS and the manifest (built from the file list by `makeManifest`), closes the
    * archive and waits until `out` has everything.
    */
-  async finish(
-    makeManifest: (files: FileRecord[], links: LinkRecord[], sumsSha256: string) => Manifest,
-    signer?: KeyObject,
-  ): Promise<WrittenArchive> {
-    const files = [...this.files];
-    const sums = formatSha256Sums(files);
-    const sumsSha256 = createHash("sha256").update(sums).digest("hex");
-    const manifest = makeManifest(files, [...this.links], sumsSha256);
-    const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
-    // The last entries, in a member of their own: an installer reads them first (tail.ts).
-    const tail = tar.pack();
-    const collected = collect(tail as unknown as Readable);
-    tail.entry(this.header(SUMS_PATH, {}), sums);
-    tail.entry(this.header(MANIFEST_PATH, {}), manifestBytes);
-    if (signer) tail.entry(this.header(SIGNATURE_PATH, {}), signManifest(manifestBytes, signer));
-    tail.finalize();
-    this.tail = await gzipAsync(await collected, { level: this.options.gzipLevel ?? 6 });
+  async finish(makeManifest: MakeManifest, signer?: KeyObject): Promise<WrittenArchive> {
     this.check();
+    this.closing = { makeManifest, signer };
     this.pack.finalize();
     await this.done;
-    return { sha256: this.archiveTap.digest(), bytes: this.archiveTap.bytes, manifest };
+    if (!this.manifest) throw new Error("the bundle was closed without its metadata");
+    return { sha256: this.archiveTap.digest(), bytes: this.archiveTap.bytes, manifest: this.manifest };
   }
 
   /** Stops writing after a failure; the caller removes the partial output. */

@@ -53,6 +53,18 @@ export const baseRecordSchema = z.object({
   bytesLeftOut: z.number().int().nonnegative(),
 });
 
+/**
+ * The .tar.gz's index: the gzip members before the tail, in order, as [compressed bytes,
+ * uncompressed bytes], and the uncompressed offset of each file's and link's first tar header
+ * block. A reader that has it inflates only the members holding entries it uses, several at once.
+ * Wrong numbers cannot pass a bad file: what is read is still checked against SHA256SUMS.
+ */
+export const archiveIndexSchema = z.object({
+  members: z.array(z.tuple([z.number().int().positive(), z.number().int().nonnegative()])),
+  entries: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type ArchiveIndex = z.infer<typeof archiveIndexSchema>;
+
 const manifestObject = z.looseObject({
   format: z.literal(BUNDLE_FORMAT),
   formatVersion: z.union([z.literal(FORMAT_VERSION), z.literal(DELTA_FORMAT_VERSION)]),
@@ -128,6 +140,8 @@ const manifestObject = z.looseObject({
     .optional(),
   files: z.array(fileRecordSchema).min(1),
   links: z.array(linkRecordSchema),
+  /** Where things sit in the .tar.gz sealift pack wrote (absent from older bundles). */
+  archive: archiveIndexSchema.optional(),
   /** sha256 of SHA256SUMS: the manifest vouches for the list that vouches for every file. */
   sha256sums: sha256Hex,
 });

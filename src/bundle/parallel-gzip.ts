@@ -2,6 +2,9 @@
  * gzip on every core: the input is cut into blocks, each block is compressed on libuv's thread pool
  * as an independent gzip member, and the members are written in order. The output is a standard
  * multi-member gzip file that `gzip -d`, `tar xzf` and zlib all read.
+ *
+ * A stretch of the input that was compressed before (the installer, made once at build time) can be
+ * spliced in: its members are copied instead of compressing those bytes again (splice()).
  */
 import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
@@ -18,23 +21,54 @@ export interface ParallelGzipOptions {
   /** Blocks compressed at once; default twice the number of cores (at least 4), so that the
    *  thread pool always has the next block while the main thread hands one on. */
   concurrency?: number;
+  /** Called for each member as it is written, in order: its compressed and uncompressed sizes. */
+  onMember?: (compressedBytes: number, uncompressedBytes: number) => void;
 }
 
-export function createParallelGzip(options: ParallelGzipOptions = {}): Transform {
+/** Gzip members made before for `bytes` bytes of the input, and how to read each. */
+export interface Precompressed {
+  /** [compressed bytes, uncompressed bytes] of each member, in order; the latter add up to `bytes`. */
+  members: Array<[number, number]>;
+  /** Reads `length` bytes of the members at `offset` (members are stored one after another). */
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+export interface ParallelGzip extends Transform {
+  /**
+   * From input offset `at`, the next `bytes` bytes are taken as `precompressed`'s members, which are
+   * written in their place. Call before the input reaches `at`.
+   */
+  splice(at: number, bytes: number, precompressed: Precompressed): void;
+}
+
+export function createParallelGzip(options: ParallelGzipOptions = {}): ParallelGzip {
   const level = options.level ?? constants.Z_DEFAULT_COMPRESSION;
   const blockSize = options.blockSize ?? 1024 * 1024;
   const concurrency = options.concurrency ?? Math.max(4, 2 * availableParallelism());
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let wroteAny = false;
-  const inFlight: Array<Promise<Buffer>> = [];
+  const inFlight: Array<{ job: Promise<Buffer>; bytes: number }> = [];
+  /** Input bytes taken so far. */
+  let inputAt = 0;
+  let splice:
+    | {
+        at: number;
+        bytes: number;
+        from: Precompressed;
+        taken: number;
+        next: number;
+        covered: number;
+        offset: number;
+      }
+    | undefined;
 
-  const dispatch = (block: Buffer) => {
-    const job = gzipAsync(block, { level });
+  const enqueue = (job: Promise<Buffer>, bytes: number) => {
     job.catch(() => undefined); // awaited in order below; this only keeps it from being "unhandled"
-    inFlight.push(job);
+    inFlight.push({ job, bytes });
     wroteAny = true;
   };
+  const dispatch = (block: Buffer) => enqueue(gzipAsync(block, { level }), block.length);
   const takeBlock = (): Buffer => {
     const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     const block = all.subarray(0, blockSize);
@@ -43,19 +77,57 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): Transform
     pendingBytes = rest.length;
     return block;
   };
+  /** The oldest member, once compressed. */
+  const next = async (): Promise<Buffer> => {
+    const { job, bytes } = inFlight.shift()!;
+    const member = await job;
+    options.onMember?.(member.length, bytes);
+    return member;
+  };
 
-  return new Transform({
+  /** Takes `chunk` as input; the members it completes go into the in-flight queue. */
+  const take = (chunk: Buffer) => {
+    let off = 0;
+    while (off < chunk.length) {
+      if (splice && inputAt === splice.at && splice.taken === 0 && pendingBytes > 0) dispatch(takeBlock());
+      if (splice && inputAt >= splice.at) {
+        const s = splice;
+        const n = Math.min(chunk.length - off, s.bytes - s.taken);
+        s.taken += n;
+        inputAt += n;
+        off += n;
+        // Every member whose bytes the input has now gone past is written in their place.
+        while (s.next < s.from.members.length && s.covered + s.from.members[s.next]![1] <= s.taken) {
+          const [c, u] = s.from.members[s.next]!;
+          enqueue(s.from.read(s.offset, c), u);
+          s.offset += c;
+          s.covered += u;
+          s.next++;
+        }
+        if (s.taken === s.bytes) {
+          if (s.next !== s.from.members.length || s.covered !== s.bytes)
+            throw new Error("the precompressed members do not cover the bytes they stand for");
+          splice = undefined;
+        }
+        continue;
+      }
+      const n = Math.min(chunk.length - off, splice ? splice.at - inputAt : Infinity);
+      pending.push(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n));
+      pendingBytes += n;
+      inputAt += n;
+      off += n;
+      while (pendingBytes >= blockSize) dispatch(takeBlock());
+    }
+  };
+
+  const stream = new Transform({
     // The readable side holds at most a few members; the in-flight queue bounds memory to
     // about (concurrency + 2) blocks.
     readableHighWaterMark: 2 * blockSize,
     async transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       try {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        while (pendingBytes >= blockSize) {
-          dispatch(takeBlock());
-          while (inFlight.length >= concurrency) this.push(await inFlight.shift()!);
-        }
+        take(chunk);
+        while (inFlight.length >= concurrency) this.push(await next());
         callback();
       } catch (error) {
         callback(error as Error);
@@ -63,12 +135,18 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): Transform
     },
     async flush(callback: TransformCallback) {
       try {
+        if (splice) throw new Error("the input ended inside a precompressed stretch");
         if (pendingBytes > 0 || !wroteAny) dispatch(takeBlock());
-        while (inFlight.length) this.push(await inFlight.shift()!);
+        while (inFlight.length) this.push(await next());
         callback();
       } catch (error) {
         callback(error as Error);
       }
     },
-  });
+  }) as ParallelGzip;
+  stream.splice = (at, bytes, from) => {
+    if (at < inputAt || splice) throw new Error(`a splice at ${at} comes too late (input at ${inputAt})`);
+    splice = { at, bytes, from, taken: 0, next: 0, covered: 0, offset: 0 };
+  };
+  return stream;
 }

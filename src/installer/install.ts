@@ -305,7 +305,18 @@ async function loadAndStage(
     : undefined;
   const reading = new ReadChecks(verified);
   try {
-    for await (const entry of verified.source.entries({ signal })) {
+    // With the archive's index, what this install does not use is not even inflated (the layers
+    // the host has, the installer). Without one every entry passes by and is held against the list.
+    const wanted = (entryPath: string) =>
+      entryPath.startsWith(COMPOSE_DIR) ||
+      entryPath === SOURCE_PATH ||
+      (entryPath.startsWith(IMAGES_DIR) && !!loader && !skip.has(entryPath)) ||
+      (entryPath.startsWith(CACHE_MOUNTS_DIR) && wantMounts);
+    const index = manifest.archive;
+    for await (const entry of verified.source.entries({
+      signal,
+      ...(index ? { index, want: wanted } : {}),
+    })) {
       if (entryRank(entry.path) > entryRank(CACHE_MOUNTS_DIR)) break; // the installer binary and metadata: done
       // Nothing to load and no cache mount wanted: the rest of the bundle need not be read.
       if (!loader && !wantMounts && entryRank(entry.path) >= entryRank(IMAGES_DIR)) break;

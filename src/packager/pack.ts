@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { stringify as toYaml } from "yaml";
 import tar from "tar-stream";
 import { BundleWriter } from "../bundle/bundle-writer.js";
+import { installerMembers } from "./installer-members.js";
 import { PartsWriter } from "../bundle/parts.js";
 import { checkRelativePath } from "../bundle/bundle-reader.js";
 import {
@@ -441,10 +442,12 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     if (installerInBase) reporter.info("installer: the same as in the base release, left out");
     else {
       const installerProgress = reporter.progress("adding installer", installerSize);
-      const installerStream = createReadStream(installer);
+      // Compressed once at build time when its members are beside it (installer-members.ts).
+      const members = await installerMembers(installer);
+      const installerStream = createReadStream(installer, { highWaterMark: 1024 * 1024 });
       installerStream.on("data", () => installerProgress.update(installerStream.bytesRead));
-      await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755);
-      installerProgress.finish(formatBytes(installerSize));
+      await writer.addStream(INSTALLER_PATH, installerSize, installerStream, 0o755, members);
+      installerProgress.finish(`${formatBytes(installerSize)}${members ? ", compressed at build time" : ""}`);
     }
     const written = await writer.finish(
       (files, links, sumsSha256) => ({

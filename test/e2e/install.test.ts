@@ -403,13 +403,23 @@ describe("the installer", () => {
         /hint: give the path of NAME-complete-YYYYMMDD\.tar\.gz/,
       ));
 
-    test("an archive with one byte changed: exit 3", async () => {
+    test("an archive with one byte changed where the source is: exit 3", async () => {
       const damaged = dirOf("damaged.tar.gz");
       copyFileSync(archive, damaged);
       const bytes = readFileSync(damaged);
-      // Inside the image data, which every install reads (the archive has no .sha256 beside it here).
-      const inImages = Math.floor(bytes.length / 100);
-      bytes[inImages] = bytes[inImages]! ^ 0xff;
+      // In the gzip member that holds the source, which every install reads (the images are on this
+      // host by now, so with the archive's index their members are not read; no .sha256 beside it).
+      const index = manifest.archive!;
+      const sourceAt = index.entries["source/source.tar"]! + 512;
+      let compressed = 0;
+      let uncompressed = 0;
+      for (const [c, u] of index.members) {
+        if (uncompressed + u > sourceAt) break;
+        compressed += c;
+        uncompressed += u;
+      }
+      const inSource = compressed + 100;
+      bytes[inSource] = bytes[inSource]! ^ 0xff;
       writeFileSync(damaged, bytes);
       await expectRefused(
         [damaged, "--yes", ...answers()],

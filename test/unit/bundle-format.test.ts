@@ -23,12 +23,12 @@ import { createGzip, gunzipSync, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { rejects, writeBundle } from "../helpers/bundles.js";
+import { rejects, writeBundle, writeTestBundleTo } from "../helpers/bundles.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
 import { LOCATOR_BYTES, locatorMember, parseLocator } from "../../src/bundle/tail.js";
 import type { SealiftError } from "../../src/errors.js";
 import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
-import type { KeyObject } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { extractTarSafely } from "../../src/installer/safe-extract.js";
 import { run } from "../helpers/run.js";
 
@@ -108,6 +108,94 @@ describe("a bundle BundleWriter writes", () => {
       verifyBundle(directorySource(path.join(out, "demo-complete-20260101"))),
       "BUNDLE_FILE_MISSING",
       /source\/source\.tar is listed in SHA256SUMS but missing/,
+    );
+  });
+});
+
+describe("the archive's index: members and entry offsets in the manifest", () => {
+  const file = path.join(workdir, "indexed.tar.gz");
+  // Text that compresses (so members are many) around bytes that do not.
+  const layer = Buffer.concat([
+    Buffer.from("layer line\n".repeat(300_000)),
+    randomBytes(1_500_000),
+    Buffer.from("x".repeat(2_000_000)),
+  ]);
+  let manifest: Manifest;
+
+  test("each entry's offset is where its header is in the tar; the members add up to the archive before its tail", async () => {
+    const written = await writeTestBundleTo(createWriteStream(file), { layer });
+    writeFileSync(`${file}.sha256`, `${written.sha256}  indexed.tar.gz\n`);
+    manifest = written.manifest;
+    const index = manifest.archive!;
+    assert.ok(index.members.length >= 5, `several members: ${index.members.length}`);
+    const whole = readFileSync(file);
+    const tail = parseLocator(whole.subarray(whole.length - LOCATOR_BYTES), whole.length)!;
+    assert.equal(
+      index.members.reduce((sum, [c]) => sum + c, 0),
+      tail.offset,
+    );
+    const tarBytes = gunzipSync(whole);
+    assert.deepEqual(Object.keys(index.entries).sort(), [
+      "compose/compose.yaml",
+      "images/layer/layer.tar",
+      "images/other/layer.tar",
+      "install",
+      "source/source.tar",
+    ]);
+    for (const [entry, offset] of Object.entries(index.entries)) {
+      const name = tarBytes
+        .subarray(offset, offset + 100)
+        .toString("latin1")
+        .replace(/\0.*$/s, "");
+      assert.equal(name, `demo-complete-20260101/${entry}`);
+    }
+  });
+
+  test("an indexed read yields only the entries wanted, byte-identical", async () => {
+    const seen: Array<{ path: string; content: Buffer }> = [];
+    for await (const entry of archiveSource(file).entries({
+      index: manifest.archive!,
+      want: (p) => p.startsWith("images/"),
+    })) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry.stream) chunks.push(chunk as Buffer);
+      seen.push({ path: entry.path, content: Buffer.concat(chunks) });
+    }
+    assert.deepEqual(
+      seen.map((e) => e.path),
+      ["images/layer/layer.tar", "images/other/layer.tar"],
+    );
+    assert.ok(seen[0]!.content.equals(layer), "the layer reads back byte-identical");
+  });
+
+  test("without a .sha256 to check, the members of entries not wanted are not even read", async () => {
+    const bare = path.join(workdir, "indexed-bare.tar.gz");
+    writeFileSync(bare, readFileSync(file));
+    let read = 0;
+    const names: string[] = [];
+    for await (const entry of archiveSource(bare).entries({
+      index: manifest.archive!,
+      want: (p) => p.startsWith("compose/"),
+      onBytes: (bytes) => (read = bytes),
+    }))
+      names.push(entry.path);
+    assert.deepEqual(names, ["compose/compose.yaml"]);
+    assert.ok(read < statSync(bare).size / 10, `read ${read} of ${statSync(bare).size} bytes`);
+  });
+
+  test("rejects-lying-index: an index whose member sizes are wrong reads as a damaged archive, never as other data", async () => {
+    const [first, ...rest] = manifest.archive!.members;
+    const lying = {
+      ...manifest.archive!,
+      members: [[first![0] + 7, first![1]] as [number, number], ...rest],
+    };
+    await rejects(
+      (async () => {
+        const source = archiveSource(file);
+        for await (const entry of source.entries({ index: lying, want: () => true })) entry.stream.resume();
+      })(),
+      "BUNDLE_UNREADABLE",
+      /indexed\.tar\.gz is damaged or truncated/,
     );
   });
 });

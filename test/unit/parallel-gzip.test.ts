@@ -55,3 +55,49 @@ test("parallel gzip of an empty stream is still a valid gzip file", async () => 
   const gz = await compress(Buffer.alloc(0), {});
   assert.deepEqual(gunzipSync(gz), Buffer.alloc(0));
 });
+
+test("a precompressed stretch is spliced in: its members are copied as they are, and the whole reads back byte-identical", async () => {
+  const before = Buffer.from("header bytes before the stretch\n".repeat(5_000));
+  const stretch = Buffer.concat([randomBytes(700_000), Buffer.from("stretch text\n".repeat(100_000))]);
+  const after = Buffer.from("and after it\n".repeat(3_000));
+  const members: Array<[number, number]> = [];
+  const made = await compress(stretch, {
+    blockSize: 256 * 1024,
+    level: 9,
+    onMember: (c, u) => members.push([c, u]),
+  });
+  const written: Array<[number, number]> = [];
+  const gzip = createParallelGzip({
+    blockSize: 256 * 1024,
+    level: 1,
+    onMember: (c, u) => written.push([c, u]),
+  });
+  gzip.splice(before.length, stretch.length, {
+    members,
+    read: async (at, length) => made.subarray(at, at + length),
+  });
+  const whole = Buffer.concat([before, stretch, after]);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < whole.length; i += 70_001) chunks.push(whole.subarray(i, i + 70_001));
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), gzip, async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) out.push(chunk);
+  });
+  const gz = Buffer.concat(out);
+  assert.deepEqual(gunzipSync(gz), whole);
+  assert.ok(gz.includes(made), "the precompressed members are in the output as they were made");
+  // The input before the stretch ends in a member of its own; the stretch's members follow it.
+  const first = written.findIndex(([c]) => c === members[0]![0]);
+  assert.deepEqual(written.slice(first, first + members.length), members);
+  assert.equal(
+    written.slice(0, first).reduce((sum, [, u]) => sum + u, 0),
+    before.length,
+  );
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sealift-gz-"));
+  try {
+    writeFileSync(path.join(dir, "x.gz"), gz);
+    assert.equal((await run("gzip", ["-t", path.join(dir, "x.gz")])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
