@@ -108,8 +108,11 @@ export function sealiftProgram(): Command {
     .option("--sign <key-file>", "sign manifest.json with this private key (sealift keygen)")
     .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
     .addOption(
-      new Option("--gzip-level <n>", "gzip level, 1 (fast) to 9 (small); 5 is within 1% of gzip -6's size")
-        .default(5)
+      new Option(
+        "--gzip-level <n>",
+        "gzip level, 1 (fast) to 9 (small); 4 is within 1% of gzip -6's size on image data, and faster than 5",
+      )
+        .default(4)
         .argParser((v) => {
           const n = Number(v);
           if (!Number.isInteger(n) || n < 1 || n > 9)
