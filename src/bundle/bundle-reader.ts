@@ -387,7 +387,7 @@ async function* indexedTar(
       if (!m.needed) continue;
       // One trip to the thread pool per member (the default 16 KiB chunks make dozens).
       const job = gunzipAsync(data.subarray(m.offset - first, m.offset - first + m.c), {
-        chunkSize: Math.max(m.u, 64),
+        chunkSize: m.u + 1024,
       });
       job.catch(() => undefined); // awaited in order in settle()
       inflating.push({ job, at: m.at, bytes: m.u });

@@ -68,7 +68,10 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): ParallelG
     inFlight.push({ job, bytes });
     wroteAny = true;
   };
-  const dispatch = (block: Buffer) => enqueue(gzipAsync(block, { level }), block.length);
+  // One trip to the thread pool per block: with zlib's default 16 KiB output chunks the main thread
+  // would hand each job dozens of buffers, and the pool would wait for it whenever it is busy.
+  const dispatch = (block: Buffer) =>
+    enqueue(gzipAsync(block, { level, chunkSize: block.length + 64 * 1024 }), block.length);
   const takeBlock = (): Buffer => {
     const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     const block = all.subarray(0, blockSize);
