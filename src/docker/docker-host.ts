@@ -132,16 +132,37 @@ function chooseClient(probes: ClientProbe[]): { probe: ClientProbe; builder: Bui
   return { probe: probes[0]!, builder: "legacy" };
 }
 
-async function detectCompose(probes: ClientProbe[], signal?: AbortSignal): Promise<ComposeTool | null> {
-  const plugin = probes.find((p) => p.composeV2);
-  if (plugin) return { flavour: "v2", version: plugin.composeV2!, command: [plugin.docker, "compose"] };
-  const standalone = await runCommand("docker-compose", ["version", "--short"], {
+interface StandaloneProbe {
+  result: Promise<{ exitCode: number | undefined; stdout: string } | null>;
+  cancel: () => void;
+}
+
+/**
+ * `docker-compose version`, started at once beside the clients' probes (a Python docker-compose
+ * takes about 300 ms to answer) and stopped when a client turns out to have the compose plugin.
+ */
+function probeStandaloneCompose(signal?: AbortSignal): StandaloneProbe {
+  const stop = new AbortController();
+  const result = runCommand("docker-compose", ["version", "--short"], {
     allowFailure: true,
-    signal,
+    signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
     timeoutMs: 20_000,
   }).catch(() => null);
-  if (!standalone || standalone.exitCode !== 0) return null;
-  const version = standalone.stdout.trim().replace(/^v/, "");
+  return { result, cancel: () => stop.abort() };
+}
+
+async function detectCompose(
+  probes: ClientProbe[],
+  standalone: StandaloneProbe,
+): Promise<ComposeTool | null> {
+  const plugin = probes.find((p) => p.composeV2);
+  if (plugin) {
+    standalone.cancel();
+    return { flavour: "v2", version: plugin.composeV2!, command: [plugin.docker, "compose"] };
+  }
+  const answer = await standalone.result;
+  if (!answer || answer.exitCode !== 0) return null;
+  const version = answer.stdout.trim().replace(/^v/, "");
   return { flavour: versionAtLeast(version, "2.0") ? "v2" : "v1", version, command: ["docker-compose"] };
 }
 
@@ -152,9 +173,11 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
       hint: "install Docker (20.10 or newer) or put its client on PATH; SEALIFT_DOCKER may name it",
     });
   }
+  const standalone = probeStandaloneCompose(signal);
   const probes = await Promise.all(candidates.map((c) => probeClient(c, signal)));
   const reachable = probes.filter((p) => p.serverVersion);
   if (reachable.length === 0) {
+    standalone.cancel();
     const first = probes[0]!;
     throw new SealiftError("DOCKER_UNREACHABLE", "the Docker daemon does not answer", {
       hint: DOCKER_START_HINT,
@@ -162,10 +185,10 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     });
   }
   const { probe, builder } = chooseClient(reachable);
-  const info = await runCommand(probe.docker, ["info", "--format", "{{json .}}"], {
-    signal,
-    timeoutMs: 30_000,
-  });
+  const [info, compose] = await Promise.all([
+    runCommand(probe.docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000 }),
+    detectCompose(reachable, standalone),
+  ]);
   const parsed = JSON.parse(info.stdout) as {
     Architecture?: string;
     OSType?: string;
@@ -184,7 +207,7 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     dockerRootDir: parsed.DockerRootDir ?? "/var/lib/docker",
     storageDriver: parsed.Driver ?? "",
     containerdImageStore: driverStatus.includes("io.containerd.snapshotter"),
-    compose: await detectCompose(reachable, signal),
+    compose,
     buildEnv:
       builder === "buildkit"
         ? { DOCKER_BUILDKIT: "1" }

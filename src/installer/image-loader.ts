@@ -81,10 +81,9 @@ export async function planImages(
   signal?: AbortSignal,
 ): Promise<ImagePlan> {
   const plan: ImagePlan = { present: [], missing: [] };
-  for (const shipped of shippedImages(manifest)) {
-    const found = await inspectImage(host, shipped.imageId, signal);
-    (found ? plan.present : plan.missing).push(shipped.name);
-  }
+  const shipped = shippedImages(manifest);
+  const found = await Promise.all(shipped.map((s) => inspectImage(host, s.imageId, signal)));
+  shipped.forEach((s, i) => (found[i] ? plan.present : plan.missing).push(s.name));
   return plan;
 }
 
