@@ -18,6 +18,7 @@ import { createGunzip, gunzip } from "node:zlib";
 import tar from "tar-stream";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
+import { readExactly } from "../util/read-exactly.js";
 import { IMAGES_DIR, MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
 import type { ArchiveIndex } from "./manifest.js";
 import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
@@ -146,17 +147,7 @@ export function archiveSource(file: string): BundleSource {
     location: file,
     totalBytes: async () => (await fs.stat(file)).size,
     open: (signal) => createReadStream(file, { highWaterMark: READ_CHUNK, signal }),
-    readRange: async (offset, length) => {
-      const handle = await fs.open(file, "r");
-      try {
-        const buffer = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(buffer, 0, length, offset);
-        if (bytesRead !== length) throw new Error(`the file ends at ${offset + bytesRead} bytes`);
-        return buffer;
-      } finally {
-        await handle.close();
-      }
-    },
+    readRange: (offset, length) => readExactly(file, offset, length),
     expectedDigest: () => readSidecar(file),
     expectedFrom: "its .sha256",
   });

@@ -15,6 +15,7 @@ import { Readable, Writable } from "node:stream";
 import { z } from "zod";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
+import { readExactly } from "../util/read-exactly.js";
 
 export const INDEX_SUFFIX = ".index.json";
 /** Not ".parts.sha256": `cat NAME.tar.gz.part*` must match the parts only. */
@@ -318,14 +319,8 @@ export async function readPartsRange(
     const partEnd = partStart + part.bytes;
     const from = Math.max(offset, partStart);
     const to = Math.min(offset + length, partEnd);
-    if (from < to) {
-      const handle = await fs.open(path.join(dir, part.name), "r");
-      try {
-        await handle.read(out, from - offset, to - from, from - partStart);
-      } finally {
-        await handle.close();
-      }
-    }
+    if (from < to)
+      await readExactly(path.join(dir, part.name), from - partStart, to - from, out, from - offset);
     partStart = partEnd;
   }
   return out;

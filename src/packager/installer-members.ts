@@ -14,6 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import type { Precompressed } from "../bundle/parallel-gzip.js";
 import { createParallelGzip } from "../bundle/parallel-gzip.js";
+import { readExactly } from "../util/read-exactly.js";
 
 const LEVEL = 9;
 
@@ -64,7 +65,12 @@ export async function installerMembers(
     fs.readFile(`${installer}.gz.json`, "utf8").catch(() => undefined),
   ]);
   if (!json) return undefined;
-  const parsed = recordSchema.safeParse(JSON.parse(json));
+  let parsed;
+  try {
+    parsed = recordSchema.safeParse(JSON.parse(json));
+  } catch {
+    return undefined; // not JSON: made again by the next build
+  }
   if (!parsed.success) return undefined;
   const record = parsed.data;
   if (record.size !== stat.size || record.mtimeMs !== stat.mtimeMs) return undefined;
@@ -80,16 +86,6 @@ export async function installerMembers(
     sha256: record.sha256,
     members: record.members,
     // Read while the archive is compressed, after addStream() has returned: a handle per read.
-    async read(offset, length) {
-      const handle = await fs.open(file, "r");
-      try {
-        const buffer = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(buffer, 0, length, offset);
-        if (bytesRead !== length) throw new Error(`${file} ends at ${offset + bytesRead} bytes`);
-        return buffer;
-      } finally {
-        await handle.close();
-      }
-    },
+    read: (offset, length) => readExactly(file, offset, length),
   };
 }
