@@ -30,6 +30,7 @@ export const serviceRecordSchema = z.object({
   name: z.string().min(1),
   /** The reference compose runs: the pinned tag for built services, the image as written otherwise. */
   image: z.string().min(1),
+  /** The config digest: the image's identity on any host and store. */
   imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   built: z.boolean(),
   platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }),
@@ -90,12 +91,23 @@ const manifestObject = z.looseObject({
     dockerClient: z.string(),
     dockerServer: z.string(),
     builder: z.enum(["buildx", "buildkit", "legacy"]),
+    /** The packing engine's image store (absent from older bundles: classic). */
+    imageStore: z.enum(["classic", "containerd"]).optional(),
     compose: z.object({ flavour: z.enum(["v1", "v2"]), version: z.string() }).nullable(),
   }),
   images: z.object({
-    format: z.literal("docker-archive"),
+    /** What `docker save` wrote: a docker-archive (20.10), or an OCI layout with manifest.json (25+). */
+    format: z.enum(["docker-archive", "oci-layout"]),
     dir: relativePath,
     bytes: z.number().int().nonnegative(),
+    /**
+     * For every layer (diffID) of the shipped images, the blob that holds it (compressed on the
+     * containerd store), carried or left to the base release. Absent from older bundles, whose
+     * layer.tar files are the layers themselves.
+     */
+    blobs: z
+      .record(z.string(), z.object({ sha256: sha256Hex, size: z.number().int().nonnegative() }))
+      .optional(),
   }),
   services: z.array(serviceRecordSchema).min(1),
   /** path null: a delta that leaves out the installer, the same as its base's. */

@@ -9,6 +9,7 @@ import { normaliseArch } from "./docker-host.js";
 import { runCommand, streamCommand, type StreamingCommand } from "./run-command.js";
 
 export interface ImageInfo {
+  /** The host's own ID: the config digest on the classic store, a manifest digest on containerd's. */
   id: string;
   repoTags: string[];
   architecture: string;
@@ -17,6 +18,7 @@ export interface ImageInfo {
   /** diffIDs of the image's layers, base first. */
   layers: string[];
   size: number;
+  created: string;
 }
 
 /** `docker image inspect` of one reference, or null when the host does not have it. */
@@ -35,6 +37,7 @@ export async function inspectImage(
     Variant?: string;
     RootFS?: { Layers?: string[] };
     Size?: number;
+    Created?: string;
   }>;
   if (!raw) return null;
   return {
@@ -45,7 +48,55 @@ export async function inspectImage(
     ...(raw.Variant ? { variant: raw.Variant } : {}),
     layers: raw.RootFS?.Layers ?? [],
     size: raw.Size ?? 0,
+    created: raw.Created ?? "",
   };
+}
+
+/** What identifies an image on any host: its config digest and its layers (diffIDs). */
+export interface ImageIdentity {
+  /** The reference it is loaded under. */
+  image: string;
+  /** The config digest (`docker image inspect .Id` on the classic store only). */
+  imageId: string;
+  layers: readonly string[];
+}
+
+/**
+ * The host's image that is `identity`, or null. On the classic store the config digest is the
+ * image's ID. On the containerd store the ID is a manifest digest, which differs with the archive
+ * the image came in: there it is the image under its reference with the same layers.
+ */
+export async function findImage(
+  host: DockerHost,
+  identity: ImageIdentity,
+  signal?: AbortSignal,
+): Promise<ImageInfo | null> {
+  if (!host.containerdImageStore) return inspectImage(host, identity.imageId, signal);
+  const found = await inspectImage(host, identity.image, signal);
+  const same =
+    found &&
+    found.layers.length === identity.layers.length &&
+    found.layers.every((layer, i) => layer === identity.layers[i]);
+  return same ? found : null;
+}
+
+/**
+ * Whether a container can be made from the image: on the containerd store `docker load` can exit 0
+ * with an image whose layers were not unpacked; creating a container unpacks them or fails.
+ */
+export async function imageUsable(
+  host: DockerHost,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const created = await runCommand(
+    host.docker,
+    ["create", "--pull", "never", "--entrypoint", "/sealift-check", ref],
+    { signal, allowFailure: true },
+  );
+  if (created.exitCode !== 0) return created.stderr.trim().split("\n").slice(-2).join(" ");
+  await runCommand(host.docker, ["rm", created.stdout.trim()], { signal, allowFailure: true });
+  return null;
 }
 
 export interface BuildRequest {

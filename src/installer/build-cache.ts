@@ -157,15 +157,8 @@ export async function cacheStatus(
 ): Promise<CacheStatus> {
   const images: CacheStatus["images"] = [];
   for (const c of record.cache?.images ?? []) {
-    const info = await inspectImage(host, c.imageId, signal);
-    const created = info
-      ? (
-          await runCommand(host.docker, ["image", "inspect", "--format", "{{.Created}}", c.imageId], {
-            signal,
-            allowFailure: true,
-          })
-        ).stdout.trim()
-      : null;
+    const info = await inspectImage(host, c.hostId ?? c.imageId, signal);
+    const created = info?.created || null;
     images.push({
       service: c.service,
       stage: c.stage,

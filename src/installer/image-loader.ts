@@ -5,17 +5,30 @@
 import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { IMAGES_DIR } from "../bundle/layout.js";
+import {
+  OCI_INDEX,
+  OCI_LAYOUT_FILE,
+  SAVE_MANIFEST,
+  digestOfName,
+  layerFiles,
+  ociLayoutFor,
+  parseSaveManifest,
+  resolveLink,
+  type SavedImage,
+} from "../bundle/image-archive.js";
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import type { Manifest } from "../bundle/manifest.js";
-import { chainIds, inspectImage, loadImages, tagImage } from "../docker/docker.js";
+import { chainIds, findImage, imageUsable, loadImages, tagImage } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 
 export interface ImagePlan {
-  /** Services whose image (same ID) is already on the host. */
+  /** Services whose image (same identity) is already on the host. */
   present: string[];
   /** Services whose image must be loaded. */
   missing: string[];
+  /** The host's own ID of each image present, by reference. */
+  hostIds: Map<string, string>;
 }
 
 /** Every image the bundle ships: the services' and the build cache's stage images. */
@@ -34,10 +47,10 @@ export function shippedImages(
 }
 
 /**
- * The layer files (images/X/layer.tar) that `docker load` does not need because the host already
- * has that layer on top of the same layers below it: such a layer is skipped by the classic store
- * anyway, and a docker-archive without its file still loads there. A layer file's sha256 in the
- * manifest is its diffID. Not for the containerd image store, which needs every blob.
+ * The layer files (images/X/layer.tar, images/blobs/sha256/D) that `docker load` does not need
+ * because the host already has that layer on top of the same layers below it: such a layer is
+ * skipped by the classic store anyway, and an archive without its file still loads there. Not for
+ * the containerd image store, which needs every blob it does not hold.
  */
 export function layersHostHas(manifest: Manifest, hostChains: Set<string>): Set<string> {
   const positions = new Map<string, boolean>(); // diffID -> present at every place it is used
@@ -48,10 +61,8 @@ export function layersHostHas(manifest: Manifest, hostChains: Set<string>): Set<
     });
   }
   const skip = new Set<string>();
-  for (const file of manifest.files) {
-    if (!file.path.startsWith(IMAGES_DIR) || !file.path.endsWith("/layer.tar")) continue;
-    if (positions.get(`sha256:${file.sha256}`) === true) skip.add(file.path);
-  }
+  for (const [file, diffId] of layerFiles(manifest, IMAGES_DIR))
+    if (positions.get(diffId) === true) skip.add(file);
   return skip;
 }
 
@@ -60,11 +71,7 @@ export function layersHostHas(manifest: Manifest, hostChains: Set<string>): Set<
  * images use them, i.e. by chain ID). Empty when the host has everything the bundle does not carry.
  */
 export function layersLeftToBase(manifest: Manifest, hostChains: Set<string>): string[] {
-  const carried = new Set(
-    manifest.files
-      .filter((f) => f.path.startsWith(IMAGES_DIR) && f.path.endsWith("/layer.tar"))
-      .map((f) => `sha256:${f.sha256}`),
-  );
+  const carried = new Set(layerFiles(manifest, IMAGES_DIR).values());
   const missing = new Set<string>();
   for (const image of shippedImages(manifest)) {
     const chains = chainIds(image.layers);
@@ -80,32 +87,74 @@ export async function planImages(
   manifest: Manifest,
   signal?: AbortSignal,
 ): Promise<ImagePlan> {
-  const plan: ImagePlan = { present: [], missing: [] };
+  const plan: ImagePlan = { present: [], missing: [], hostIds: new Map() };
   const shipped = shippedImages(manifest);
-  const found = await Promise.all(shipped.map((s) => inspectImage(host, s.imageId, signal)));
-  shipped.forEach((s, i) => (found[i] ? plan.present : plan.missing).push(s.name));
+  const found = await Promise.all(shipped.map((s) => findImage(host, s, signal)));
+  shipped.forEach((s, i) => {
+    (found[i] ? plan.present : plan.missing).push(s.name);
+    if (found[i]) plan.hostIds.set(s.image, found[i].id);
+  });
   return plan;
 }
 
-/** docker-archive files that make `docker load` register images: written only by finish(). */
-const REGISTERS = new Set(["manifest.json", "repositories"]);
+/** Files that make `docker load` register images (docker-archive, OCI): written only by finish(). */
+const REGISTERS = new Set([SAVE_MANIFEST, "repositories", OCI_INDEX]);
+
+/** The layers (diffIDs) of a saved image, from the manifest's images under any of its tags. */
+function layersOf(manifest: Manifest): (image: SavedImage) => readonly string[] | undefined {
+  const byRef = new Map(shippedImages(manifest).map((s) => [s.image, s.layers]));
+  return (image) => (image.RepoTags ?? []).map((tag) => byRef.get(tag)).find(Boolean);
+}
+
+async function drain(stream: NodeJS.ReadableStream): Promise<void> {
+  for await (const chunk of stream) void chunk;
+}
 
 export class ImageLoader {
   private readonly pack = tar.pack();
   private readonly loading: Promise<string[]>;
   private readonly stop = new AbortController();
   private readonly held = new Map<string, Buffer>();
+  /** Each images/ file's sha256 and size, by its name in the save (links resolved). */
+  private readonly files = new Map<string, { sha256: string; size: number }>();
+  /**
+   * The containerd store imports a docker-archive only with every layer file in it and no links:
+   * there a docker-archive goes in as an OCI layout, its layers named by digest.
+   */
+  private readonly toOci: boolean;
   bytes = 0;
 
-  constructor(host: DockerHost, signal?: AbortSignal) {
+  constructor(
+    host: DockerHost,
+    private readonly manifest: Manifest,
+    signal?: AbortSignal,
+  ) {
+    const saved = (p: string) => p.slice(IMAGES_DIR.length);
+    for (const f of manifest.files)
+      if (f.path.startsWith(IMAGES_DIR)) this.files.set(saved(f.path), { sha256: f.sha256, size: f.size });
+    const links = new Map(
+      manifest.links.filter((l) => l.path.startsWith(IMAGES_DIR)).map((l) => [saved(l.path), l.target]),
+    );
+    for (const link of links.keys()) {
+      const target = this.files.get(resolveLink(link, links));
+      if (target) this.files.set(link, target);
+    }
+    this.toOci = host.containerdImageStore && !this.files.has(OCI_INDEX);
     signal?.addEventListener("abort", () => this.stop.abort(), { once: true });
     this.loading = loadImages(host, this.pack as unknown as Readable, this.stop.signal);
     this.loading.catch(() => this.pack.destroy());
   }
 
   async add(entry: BundleEntry, onBytes?: (bytes: number) => void): Promise<void> {
-    const name = entry.path.slice(IMAGES_DIR.length);
+    let name = entry.path.slice(IMAGES_DIR.length);
     if (entry.type === "directory") return;
+    if (this.toOci && name !== SAVE_MANIFEST) {
+      if (entry.type === "symlink") return; // its target is carried under its digest
+      const digest =
+        digestOfName(name) ?? (name.endsWith("/layer.tar") ? this.files.get(name)?.sha256 : null);
+      if (!digest) return drain(entry.stream); // v1 metadata (json, VERSION, repositories)
+      name = `blobs/sha256/${digest.replace(/^sha256:/, "")}`;
+    }
     if (entry.type === "file" && REGISTERS.has(name)) {
       const chunks: Buffer[] = [];
       for await (const chunk of entry.stream as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -151,6 +200,14 @@ export class ImageLoader {
 
   /** Everything checked: the files that make docker load register images, then the tar's end. */
   async finish(): Promise<string[]> {
+    if (this.toOci) {
+      const saved = parseSaveManifest(this.held.get(SAVE_MANIFEST) ?? "[]");
+      const oci = ociLayoutFor(saved, this.files, this.manifest.images.blobs, layersOf(this.manifest));
+      this.held.clear();
+      for (const blob of oci.blobs) this.held.set(blob.name, blob.content);
+      this.held.set(OCI_LAYOUT_FILE, oci.layout);
+      this.held.set(OCI_INDEX, oci.index);
+    }
     for (const [name, content] of this.held)
       await new Promise<void>((resolve, reject) =>
         this.pack.entry({ name, size: content.length, mode: 0o644 }, content, (e) =>
@@ -172,24 +229,49 @@ export class ImageLoader {
   }
 }
 
-/** After loading: every service's image is there with the manifest's ID, under its reference. */
+/**
+ * After loading: every image is there with the manifest's identity, under its reference, and (on
+ * the containerd store, where a failed unpack can still exit 0) a container can be made from it.
+ * Returns the host's own ID of each image, by reference.
+ */
 export async function checkLoadedImages(
   host: DockerHost,
   manifest: Manifest,
   signal?: AbortSignal,
-): Promise<void> {
-  for (const service of shippedImages(manifest)) {
-    const byId = await inspectImage(host, service.imageId, signal);
-    if (!byId) {
+): Promise<Map<string, string>> {
+  const shipped = shippedImages(manifest);
+  const found = await Promise.all(shipped.map((image) => findImage(host, image, signal)));
+  const hostIds = new Map<string, string>();
+  for (const [i, image] of shipped.entries()) {
+    const info = found[i];
+    if (!info) {
       throw new SealiftError(
         "LOAD_FAILED",
-        `image ${service.image} (${service.imageId.slice(7, 19)}) of ${service.name} is not on the host after loading`,
+        `image ${image.image} (${image.imageId.slice(7, 19)}) of ${image.name} is not on the host after loading`,
         {
           hint: "check the Docker daemon's log and free space, then run the installer again",
         },
       );
     }
-    const byRef = await inspectImage(host, service.image, signal);
-    if (byRef?.id !== service.imageId) await tagImage(host, service.imageId, service.image, signal);
+    hostIds.set(image.image, info.id);
+    // The classic store finds it by ID: make sure the reference points at it too.
+    if (!host.containerdImageStore && !info.repoTags.includes(image.image))
+      await tagImage(host, info.id, image.image, signal);
   }
+  if (host.containerdImageStore) {
+    const problems = await Promise.all(
+      manifest.services.map(async (s) => [s, await imageUsable(host, s.image, signal)] as const),
+    );
+    const broken = problems.filter(([, problem]) => problem);
+    if (broken.length)
+      throw new SealiftError(
+        "LOAD_FAILED",
+        `docker load reported success, but ${broken.map(([s]) => s.image).join(", ")} cannot run: its layers were not unpacked`,
+        {
+          details: broken.map(([s, problem]) => `${s.name}: ${problem}`),
+          hint: "check the Docker daemon's log and free space, then run the installer again",
+        },
+      );
+  }
+  return hostIds;
 }

@@ -22,13 +22,27 @@ export const recordSchema = z.object({
   composeFiles: z.array(z.string()),
   composeFlavour: z.string(),
   services: z.array(
-    z.object({ name: z.string(), image: z.string(), imageId: z.string(), built: z.boolean() }),
+    z.object({
+      name: z.string(),
+      image: z.string(),
+      /** The config digest: the image's identity on any host. */
+      imageId: z.string(),
+      /** The ID this host's Docker gives it (a manifest digest on the containerd store). */
+      hostId: z.string().optional(),
+      built: z.boolean(),
+    }),
   ),
   answers: z.object({ importCache: z.boolean(), env: z.record(z.string(), z.string()) }),
   cache: z
     .object({
       images: z.array(
-        z.object({ service: z.string(), stage: z.string(), image: z.string(), imageId: z.string() }),
+        z.object({
+          service: z.string(),
+          stage: z.string(),
+          image: z.string(),
+          imageId: z.string(),
+          hostId: z.string().optional(),
+        }),
       ),
       mounts: z.array(z.object({ id: z.string(), bytes: z.number(), importedAt: z.string() })),
     })

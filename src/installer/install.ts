@@ -141,12 +141,7 @@ async function verify(
 async function checkBaseRelease(host: DockerHost, manifest: Manifest, signal: AbortSignal): Promise<void> {
   const base = manifest.base!;
   const release = `release ${base.release} of ${base.project}`;
-  if (host.containerdImageStore)
-    throw new SealiftError(
-      "DELTA_UNSUPPORTED",
-      `this is an update bundle on top of ${release}, and this host's Docker uses the containerd image store, which needs every layer in the archive`,
-      { hint: `install the complete bundle of release ${manifest.project.release} instead` },
-    );
+  // On either store: the containerd store imports the layers left out from its content store.
   const missing = layersLeftToBase(manifest, await localLayerChains(host, signal));
   if (missing.length)
     throw new SealiftError(
@@ -221,6 +216,7 @@ async function applyBuildCache(
     reuseMounts: boolean;
     staging: string;
     previous: InstallRecord | null;
+    hostIds: Map<string, string>;
     reporter: Reporter;
     signal: AbortSignal;
   },
@@ -273,6 +269,7 @@ async function applyBuildCache(
       stage: c.stage,
       image: c.image,
       imageId: c.imageId,
+      hostId: options.hostIds.get(c.image),
     })),
     mounts,
   };
@@ -299,7 +296,7 @@ async function loadAndStage(
     reporter.info(
       `images: ${skip.size} layers (${formatBytes(skippedBytes)}) are already on this host, not loaded again`,
     );
-  const loader = needLoad ? new ImageLoader(host, signal) : undefined;
+  const loader = needLoad ? new ImageLoader(host, manifest, signal) : undefined;
   const progress = needLoad
     ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
     : undefined;
@@ -488,12 +485,13 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const { loaded, filesChecked } = loadedAndStaged;
   lap("load");
   if (verified.sums) verified.filesChecked += filesChecked;
-  await checkLoadedImages(host, manifest, signal);
+  const hostIds = await checkLoadedImages(host, manifest, signal);
   const cache = await applyBuildCache(host, manifest, {
     importCache: answers.importCache,
     reuseMounts,
     staging,
     previous,
+    hostIds,
     reporter,
     signal,
   });
@@ -545,6 +543,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       name: s.name,
       image: s.image,
       imageId: s.imageId,
+      hostId: hostIds.get(s.image),
       built: s.built,
     })),
     answers: {

@@ -57,7 +57,7 @@ export async function status(dir: string, signal: AbortSignal): Promise<StatusRe
       service: s.name,
       image: s.image,
       imageId: s.imageId,
-      present: !!(await inspectImage(host, s.imageId, signal)),
+      present: !!(await inspectImage(host, s.hostId ?? s.imageId, signal)),
     });
   }
   const healthy =

@@ -99,9 +99,13 @@ export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
           overridable: true,
         },
   );
-  if (host.containerdImageStore) {
-    checks.push({ name: "Image store", status: "ok", detail: "containerd (every layer is loaded)" });
-  }
+  checks.push({
+    name: "Image store",
+    status: "ok",
+    detail: host.containerdImageStore
+      ? "containerd (a complete bundle loads every layer)"
+      : `classic (${host.storageDriver || "unknown driver"})`,
+  });
   return checks;
 }
 

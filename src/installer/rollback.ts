@@ -119,14 +119,15 @@ export async function rollback(
   const host = await detectDockerHost(signal);
   // Its images are kept under their own tags; put the tags back by ID in case a later release moved one.
   for (const service of previous.services) {
-    if (!(await inspectImage(host, service.imageId, signal)))
+    const id = service.hostId ?? service.imageId;
+    if (!(await inspectImage(host, id, signal)))
       throw new SealiftError(
         "NO_ROLLBACK",
         `release ${previous.release}'s image ${service.image} (${service.imageId.slice(7, 19)}) is no longer on this host`,
         { hint: `install release ${previous.release}'s bundle again instead` },
       );
     const byRef = await inspectImage(host, service.image, signal);
-    if (byRef?.id !== service.imageId) await tagImage(host, service.imageId, service.image, signal);
+    if (byRef?.id !== id) await tagImage(host, id, service.image, signal);
   }
   const status = reporter.status(`rolling back to release ${previous.release}`);
   for (const rel of plan.added) await fs.rm(path.join(dir, rel), { force: true });

@@ -117,6 +117,18 @@ export function layersInBase(base: Manifest, newImages: readonly string[][]): Se
   return new Set([...everywhere].filter(([, inBase]) => inBase).map(([diffId]) => diffId));
 }
 
+/**
+ * The blobs (sha256) the delta can leave out, each with its layer's diffID: the layers of
+ * layersInBase, held in the blob the base release named for them (on the containerd store a
+ * compressed one; in older bundles the layer.tar, whose sha256 is the diffID).
+ */
+export function blobsInBase(base: Manifest, newImages: readonly string[][]): Map<string, string> {
+  const blobs = new Map<string, string>();
+  for (const diffId of layersInBase(base, newImages))
+    blobs.set(base.images.blobs?.[diffId]?.sha256 ?? diffId.slice(7), diffId);
+  return blobs;
+}
+
 /** sha256 of a file in the base bundle, by its path there. */
 export function baseFileSha256(base: Manifest, bundlePath: string | null): string | undefined {
   return bundlePath ? base.files.find((f) => f.path === bundlePath)?.sha256 : undefined;

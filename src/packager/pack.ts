@@ -46,7 +46,15 @@ import {
 } from "./build-cache.js";
 import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
 import { lintProject } from "./lint.js";
-import { baseFileSha256, checkBase, layersInBase, readBase, sha256File, tarContentSha256 } from "./delta.js";
+import { baseFileSha256, blobsInBase, checkBase, readBase, sha256File, tarContentSha256 } from "./delta.js";
+import {
+  OCI_INDEX,
+  SAVE_MANIFEST,
+  digestOfName,
+  layerBlobs,
+  parseSaveManifest,
+  type LayerBlob,
+} from "../bundle/image-archive.js";
 import { loadPrivateKey } from "../bundle/signature.js";
 import { inspectGit, requireClean, writeSourceTar } from "./source.js";
 
@@ -190,6 +198,17 @@ function imagesSize(images: ReadonlyArray<{ image: ImageInfo }>): number {
   return [...new Map(images.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
 }
 
+interface SavedImages {
+  bytes: number;
+  /** diffIDs left out (the base release has them). */
+  omitted: string[];
+  omittedBytes: number;
+  format: Manifest["images"]["format"];
+  /** Each image's config digest (its identity on any store), by reference. */
+  configs: Map<string, string>;
+  blobs: Record<string, LayerBlob>;
+}
+
 /** Streams `docker save` of all images into the bundle's images/ folder, entry by entry. */
 async function addImages(
   writer: BundleWriter,
@@ -198,11 +217,11 @@ async function addImages(
     reporter: Reporter;
     signal: AbortSignal;
     docker: Parameters<typeof saveImages>[0];
-    /** diffIDs to leave out (a delta's base has them); their layer.tar is hashed on the way to tell. */
-    omit: Set<string>;
+    /** Blobs (sha256) to leave out (a delta's base has them); a layer.tar is hashed on the way to tell. */
+    omit: Map<string, string>;
     scratch: string;
   },
-): Promise<{ bytes: number; omitted: string[]; omittedBytes: number }> {
+): Promise<SavedImages> {
   const refs = [...new Set(resolved.map((r) => r.ref))];
   const estimate = imagesSize(resolved);
   const progress = options.reporter.progress("saving images", estimate);
@@ -213,6 +232,9 @@ async function addImages(
   let bytes = 0;
   const omitted: string[] = [];
   let omittedBytes = 0;
+  const sizes = new Map<string, number>();
+  const links = new Map<string, string>();
+  let saveManifest: Buffer | undefined;
   const ticker = setInterval(() => progress.update(bytes), 200);
   try {
     for await (const entry of extract) {
@@ -223,6 +245,7 @@ async function addImages(
         continue;
       }
       if (entry.header.type === "symlink") {
+        links.set(name, entry.header.linkname ?? "");
         await writer.addSymlink(target, entry.header.linkname ?? "");
         entry.resume();
         continue;
@@ -230,16 +253,34 @@ async function addImages(
       if (entry.header.type !== "file")
         throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
       const stream = entry as unknown as Readable;
-      stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
       const size = entry.header.size ?? 0;
+      sizes.set(name, size);
+      if (name === SAVE_MANIFEST) {
+        // Kept: it names each image's config and layer files.
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        saveManifest = Buffer.concat(chunks);
+        bytes += saveManifest.length;
+        await writer.addBuffer(target, saveManifest);
+        continue;
+      }
+      stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+      const named = digestOfName(name);
+      if (named && options.omit.has(named.slice(7))) {
+        // An OCI blob is named by its digest: left out unread.
+        omitted.push(options.omit.get(named.slice(7))!);
+        omittedBytes += size;
+        stream.resume();
+        continue;
+      }
       if (options.omit.size && name.endsWith("/layer.tar")) {
         // docker save names layer folders by v1 ID: only the content's sha256 (the diffID) tells.
         const spool = path.join(options.scratch, "layer.tar");
         const tap = createHashTap();
         await pipeline(stream, tap, createWriteStream(spool));
-        const diffId = `sha256:${tap.digest()}`;
-        if (options.omit.has(diffId)) {
-          omitted.push(diffId);
+        const digest = tap.digest();
+        if (options.omit.has(digest)) {
+          omitted.push(options.omit.get(digest)!);
           omittedBytes += size;
         } else await writer.addStream(target, size, createReadStream(spool), 0o644);
         await fs.rm(spool);
@@ -261,7 +302,28 @@ async function addImages(
         ? ` (${omitted.length} layers, ${formatBytes(omittedBytes)}, left to the base release)`
         : ""),
   );
-  return { bytes: bytes - omittedBytes, omitted, omittedBytes };
+  if (!saveManifest) throw new Error("docker save wrote no manifest.json");
+  const saved = parseSaveManifest(saveManifest);
+  const configs = new Map<string, string>();
+  const layersByRef = new Map(resolved.map((r) => [r.ref, r.image.layers]));
+  for (const image of saved) {
+    const config = digestOfName(image.Config);
+    for (const tag of image.RepoTags ?? []) if (config) configs.set(tag, config);
+  }
+  const blobs = layerBlobs(
+    saved,
+    (image) => (image.RepoTags ?? []).map((tag) => layersByRef.get(tag)).find(Boolean),
+    sizes,
+    links,
+  );
+  return {
+    bytes: bytes - omittedBytes,
+    omitted,
+    omittedBytes,
+    format: sizes.has(OCI_INDEX) ? "oci-layout" : "docker-archive",
+    configs,
+    blobs,
+  };
 }
 
 export async function pack(options: PackOptions): Promise<PackResult> {
@@ -403,11 +465,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       signal,
       docker: host,
       omit: base
-        ? layersInBase(
+        ? blobsInBase(
             base.manifest,
             shipped.map((i) => i.image.layers),
           )
-        : new Set(),
+        : new Map(),
       scratch,
     });
     const imageBytes = images.bytes;
@@ -479,13 +541,14 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           dockerClient: host.clientVersion,
           dockerServer: host.serverVersion,
           builder: host.builder,
+          imageStore: host.containerdImageStore ? "containerd" : "classic",
           compose: host.compose ? { flavour: host.compose.flavour, version: host.compose.version } : null,
         },
-        images: { format: "docker-archive", dir: IMAGES_DIR, bytes: imageBytes },
+        images: { format: images.format, dir: IMAGES_DIR, bytes: imageBytes, blobs: images.blobs },
         services: resolved.map((r) => ({
           name: r.service.name,
           image: r.ref,
-          imageId: r.image.id,
+          imageId: images.configs.get(r.ref) ?? r.image.id,
           built: r.built,
           platform: {
             os: r.image.os,
@@ -505,7 +568,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
                   service: s.service,
                   stage: s.stage,
                   image: s.ref,
-                  imageId: s.image.id,
+                  imageId: images.configs.get(s.ref) ?? s.image.id,
                   layers: s.image.layers,
                 })),
                 mounts: mountRecords,
@@ -539,7 +602,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       bytes: written.bytes,
       sha256: written.sha256,
       release,
-      images: resolved.map((r) => ({ service: r.service.name, image: r.ref, id: r.image.id })),
+      images: resolved.map((r) => ({
+        service: r.service.name,
+        image: r.ref,
+        id: images.configs.get(r.ref) ?? r.image.id,
+      })),
       durationsMs: {
         build: Math.round(buildMs),
         write: Math.round(performance.now() - writeStarted),

@@ -1,0 +1,159 @@
+/**
+ * The images/ folder: what `docker save` wrote, as it wrote it. Docker 20.10 writes a
+ * docker-archive (`ID/layer.tar`, `CONFIG.json`, `manifest.json`, links for repeated layers);
+ * Docker 25+ writes an OCI layout (`blobs/sha256/DIGEST`, `index.json`, `oci-layout`) with the same
+ * `manifest.json` beside it, and on the containerd store the layer blobs are compressed. Both
+ * sides read the layout through here: the packer to name images and layers independently of the
+ * store, the installer to hand `docker load` what the host's store can import.
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+import type { Manifest } from "./manifest.js";
+
+/** One image in `manifest.json` of a docker-archive. */
+export interface SavedImage {
+  Config: string;
+  RepoTags: string[] | null;
+  Layers: string[];
+}
+
+export const SAVE_MANIFEST = "manifest.json";
+export const OCI_INDEX = "index.json";
+export const OCI_LAYOUT_FILE = "oci-layout";
+
+export function parseSaveManifest(content: Buffer | string): SavedImage[] {
+  const parsed = JSON.parse(content.toString()) as SavedImage[];
+  if (!Array.isArray(parsed)) throw new Error("docker save's manifest.json is not a list");
+  return parsed;
+}
+
+/** sha256:HEX of a file named by its digest (`blobs/sha256/HEX`, `HEX.json`), else null. */
+export function digestOfName(name: string): string | null {
+  const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);
+  if (blob) return `sha256:${blob[1]}`;
+  const config = /^([0-9a-f]{64})\.json$/.exec(name);
+  return config ? `sha256:${config[1]}` : null;
+}
+
+/** A layer's file in the archive: the blob that holds it (maybe compressed) and its size. */
+export interface LayerBlob {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * For each layer (diffID) of the saved images, the blob that holds it. A docker-archive's
+ * `layer.tar` is the uncompressed layer, so its sha256 is the diffID; an OCI blob is named by its
+ * own digest. `sizes` holds every file's size by name, `links` each link's target.
+ */
+export function layerBlobs(
+  saved: readonly SavedImage[],
+  diffIds: (image: SavedImage) => readonly string[] | undefined,
+  sizes: ReadonlyMap<string, number>,
+  links: ReadonlyMap<string, string>,
+): Record<string, LayerBlob> {
+  const blobs: Record<string, LayerBlob> = {};
+  for (const image of saved) {
+    const layers = diffIds(image);
+    if (!layers || layers.length !== image.Layers.length) continue;
+    image.Layers.forEach((file, i) => {
+      const diffId = layers[i]!;
+      const real = resolveLink(file, links);
+      const digest = digestOfName(real) ?? diffId;
+      blobs[diffId] = { sha256: digest.slice(7), size: sizes.get(real) ?? 0 };
+    });
+  }
+  return blobs;
+}
+
+/** Follows a docker-archive link (`A/layer.tar -> ../B/layer.tar`) to the file it names. */
+export function resolveLink(name: string, links: ReadonlyMap<string, string>): string {
+  let current = name;
+  for (let i = 0; i < 8 && links.has(current); i++)
+    current = path.posix.normalize(path.posix.join(path.posix.dirname(current), links.get(current)!));
+  return current;
+}
+
+/**
+ * The diffID of each layer file the bundle carries, by bundle path. Bundles from before the
+ * manifest named the blobs carry docker-archive `layer.tar` files, whose sha256 is the diffID.
+ */
+export function layerFiles(manifest: Manifest, imagesDir: string): Map<string, string> {
+  const byDigest = new Map(
+    Object.entries(manifest.images.blobs ?? {}).map(([diffId, blob]) => [blob.sha256, diffId]),
+  );
+  const files = new Map<string, string>();
+  for (const file of manifest.files) {
+    if (!file.path.startsWith(imagesDir)) continue;
+    const diffId =
+      byDigest.get(file.sha256) ?? (file.path.endsWith("/layer.tar") ? `sha256:${file.sha256}` : undefined);
+    if (diffId) files.set(file.path, diffId);
+  }
+  return files;
+}
+
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
+const DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar";
+
+/** The full reference containerd names an image by: `busybox:1` is `docker.io/library/busybox:1`. */
+export function fullReference(ref: string): string {
+  const slash = ref.indexOf("/");
+  const first = slash === -1 ? "" : ref.slice(0, slash);
+  const hasRegistry = first.includes(".") || first.includes(":") || first === "localhost";
+  if (hasRegistry) return ref;
+  return slash === -1 ? `docker.io/library/${ref}` : `docker.io/${ref}`;
+}
+
+/**
+ * A docker-archive's images as an OCI layout, for the containerd store: its docker-archive import
+ * needs every layer file in the archive, while its OCI import takes blobs it already holds from the
+ * content store (what a delta leaves to its base release). Layers are named by their digest (the
+ * diffID: docker-archive layers are uncompressed); each image gets a manifest blob and an entry in
+ * index.json under its tags.
+ */
+export function ociLayoutFor(
+  saved: readonly SavedImage[],
+  files: ReadonlyMap<string, { sha256: string; size: number }>,
+  blobs: Manifest["images"]["blobs"],
+  diffIds: (image: SavedImage) => readonly string[] | undefined,
+): { blobs: Array<{ name: string; content: Buffer }>; index: Buffer; layout: Buffer } {
+  const out: Array<{ name: string; content: Buffer }> = [];
+  const manifests: unknown[] = [];
+  for (const image of saved) {
+    const config = files.get(image.Config);
+    if (!config)
+      throw new Error(`docker save's manifest.json names ${image.Config}, which is not in the bundle`);
+    const layers = diffIds(image) ?? [];
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: DOCKER_MANIFEST,
+        config: { mediaType: DOCKER_CONFIG, digest: `sha256:${config.sha256}`, size: config.size },
+        layers: image.Layers.map((file, i) => {
+          const carried = files.get(file);
+          const blob = carried ?? blobs?.[layers[i] ?? ""];
+          if (!blob) throw new Error(`layer ${file} is neither in the bundle nor named in its manifest`);
+          return { mediaType: DOCKER_LAYER, digest: `sha256:${blob.sha256}`, size: blob.size };
+        }),
+      }),
+    );
+    const digest = createHash("sha256").update(manifest).digest("hex");
+    out.push({ name: `blobs/sha256/${digest}`, content: manifest });
+    for (const tag of image.RepoTags ?? [])
+      manifests.push({
+        mediaType: DOCKER_MANIFEST,
+        digest: `sha256:${digest}`,
+        size: manifest.length,
+        annotations: {
+          "io.containerd.image.name": fullReference(tag),
+          "org.opencontainers.image.ref.name": tag.slice(tag.lastIndexOf(":") + 1),
+        },
+      });
+  }
+  return {
+    blobs: out,
+    index: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests })),
+    layout: Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })),
+  };
+}
