@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The test command (npm test): installs and starts what the tests need, builds, runs every test
-# against the real Docker Engine. Extra arguments are test files to run instead of all of them.
+# The test command (npm test): installs and starts what the tests need (this machine's Docker 20.10,
+# a Docker 26 build engine, three offline field hosts), builds, runs every test against the real
+# engines. Extra arguments are test files to run instead of all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-docker.sh
+# The build machine on today's Docker and the offline field hosts the bundles are installed on
+# (test/helpers/field-host.ts names them). Idempotent: running ones are left as they are.
+bash scripts/field-host.sh start b26c docker26-containerd
+bash scripts/field-host.sh start f20 docker20
+bash scripts/field-host.sh start f26 docker26
+bash scripts/field-host.sh start f26c docker26-containerd
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 

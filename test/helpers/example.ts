@@ -19,6 +19,8 @@ export interface ExampleProject {
   dir: string;
   name: string;
   workdir: string;
+  /** The engine it builds on (engineEnv), when not this machine's. */
+  engine?: Record<string, string>;
   /** Removes its containers, volumes, networks, every image named after it, and its folder. */
   dispose(): Promise<void>;
 }
@@ -37,8 +39,14 @@ async function git(dir: string, args: string[]): Promise<void> {
 }
 
 /** Makes sure the example's offline base image exists (built FROM scratch with busybox). */
-export async function ensureBaseImage(tag = BASE_IMAGE, label = ""): Promise<void> {
-  const outcome = await run("sh", [path.join(ROOT, "examples/llm-chat/make-base.sh"), tag, label]);
+export async function ensureBaseImage(
+  tag = BASE_IMAGE,
+  label = "",
+  engine?: Record<string, string>,
+): Promise<void> {
+  const outcome = await run("sh", [path.join(ROOT, "examples/llm-chat/make-base.sh"), tag, label], {
+    env: engine,
+  });
   if (outcome.code !== 0) throw new Error(`make-base.sh failed: ${outcome.stderr}`);
 }
 
@@ -59,7 +67,11 @@ function replaceInTree(dir: string, from: string, to: string): void {
  * cache mount ids start with NAME: every image it builds has IDs of its own, so a test can remove them all without touching anything
  * else on the engine (the demo's app, other tests).
  */
-export async function exampleProject(prefix: string): Promise<ExampleProject> {
+export async function exampleProject(
+  prefix: string,
+  /** Build on another engine (engineEnv of a field host) instead of this machine's. */
+  engine?: Record<string, string>,
+): Promise<ExampleProject> {
   const workdir = mkdtempSync(path.join(os.tmpdir(), `sealift-${prefix}-`));
   const name = `sl${prefix}${Math.random().toString(36).slice(2, 7)}`;
   const dir = path.join(workdir, name);
@@ -67,16 +79,16 @@ export async function exampleProject(prefix: string): Promise<ExampleProject> {
   replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
   // Cache mounts are keyed by id engine-wide: ids of its own keep its cache apart too.
   replaceInTree(dir, "id=llm-chat-", `id=${name}-`);
-  await ensureBaseImage(`${name}-base:1.36`, name);
+  await ensureBaseImage(`${name}-base:1.36`, name, engine);
   await git(dir, ["init", "-q"]);
   await git(dir, ["add", "-A"]);
   await git(dir, ["commit", "-qm", "example"]);
   const dispose = async () => {
-    await removeProject(name);
-    await removeImages(await projectImages(name));
+    await removeProject(name, engine);
+    await removeImages(await projectImages(name, engine), engine);
     rmSync(workdir, { recursive: true, force: true });
   };
-  return { dir, name, workdir, dispose };
+  return { dir, name, workdir, engine, dispose };
 }
 
 export async function commitChange(dir: string, file: string, content: string): Promise<void> {
@@ -98,13 +110,10 @@ export interface PackedExample {
  */
 export async function packAndExtract(example: ExampleProject, label?: string): Promise<PackedExample> {
   const suffix = label ? `-${label}` : "";
-  const packed = await sealift([
-    "pack",
-    example.dir,
-    "--out",
-    path.join(example.workdir, `dist${suffix}`),
-    "--json",
-  ]);
+  const packed = await sealift(
+    ["pack", example.dir, "--out", path.join(example.workdir, `dist${suffix}`), "--json"],
+    { env: example.engine },
+  );
   if (packed.code !== 0) throw new Error(`pack failed (${packed.code}):\n${packed.stderr}`);
   const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
   const usb = path.join(example.workdir, `usb${suffix}`);
