@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# The main job on the bundled example (npm run demo): install what is needed, build sealift,
-# pack examples/llm-chat into dist/, install that bundle with the compiled installer (no Node on
-# its PATH, as on an offline host) and show where the services answer.
-# Env: SEALIFT_DEMO_DIR (install folder, default /tmp/sealift-demo/llm-chat),
-#      FRONTEND_PORT / BACKEND_PORT (default 8080 / 8000).
+# The main job on the bundled example (npm run demo): install what is needed, build sealift, pack
+# examples/llm-chat on this build machine into dist/, carry the bundle to an offline field host
+# (Docker 26 with the containerd image store, Compose v2, no network, no Node: scripts/field-host.sh),
+# verify and install it there with the compiled installer, and show the services answering there.
+# Env: SEALIFT_DEMO_HOST (field host name, default "demo"), FRONTEND_PORT / BACKEND_PORT (8080 / 8000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+host=${SEALIFT_DEMO_HOST:-demo}
 bash scripts/ensure-docker.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 sh examples/llm-chat/make-base.sh
+bash scripts/field-host.sh start "$host" docker26-containerd
+on_host() { bash scripts/field-host.sh exec "$host" -- "$@"; }
 
 echo
-echo "== sealift pack examples/llm-chat"
+echo "== build machine: sealift pack examples/llm-chat (Docker $(docker version --format '{{.Server.Version}}'))"
 # --allow-dirty: the demo packs the example as it is in your checkout (clean on a fresh clone).
 mkdir -p dist
 node bin/sealift.cjs pack examples/llm-chat --out dist --allow-dirty --json > dist/.demo-pack.json
@@ -22,19 +25,28 @@ rm -f dist/.demo-pack.json
 ls -l "$archive" "$archive.sha256"
 
 echo
-echo "== on the \"offline host\": verify, extract, ./install (env -i: no Node on PATH)"
-(cd dist && sha256sum -c "$(basename "$archive").sha256")
-bundle_dir="${archive%.tar.gz}"
-rm -rf "$bundle_dir"
-tar xzf "$archive" -C dist
-dir=${SEALIFT_DEMO_DIR:-/tmp/sealift-demo/llm-chat}
-(cd "$bundle_dir" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" ./install --yes --dir "$dir" \
-  --set "FRONTEND_PORT=${FRONTEND_PORT:-8080}" --set "BACKEND_PORT=${BACKEND_PORT:-8000}")
+echo "== carry it across the gap: copy to the field host \"$host\" (its own /tmp; as scp or a USB stick would)"
+root=$(bash scripts/field-host.sh root "$host")
+mkdir -p "$root/tmp/usb"
+cp "$archive" "$archive.sha256" "$root/tmp/usb/"
+name=$(basename "$archive")
+on_host sh -c "docker version --format 'field host $host: Docker {{.Server.Version}}' && docker info --format 'image store: {{.Driver}} {{json .DriverStatus}}' && echo 'its network (loopback and its own bridges only):' && ip -br addr && (node --version 2>&1 || true)"
 
 echo
-echo "== the app answers"
+echo "== on the field host: sha256sum -c, tar xzf, ./install"
+on_host sh -c "cd /tmp/usb && sha256sum -c $name.sha256 && rm -rf ${name%.tar.gz} && tar xzf $name"
+dir=/opt/llm-chat
+on_host "/tmp/usb/${name%.tar.gz}/install" --yes --dir "$dir" \
+  --set "FRONTEND_PORT=${FRONTEND_PORT:-8080}" --set "BACKEND_PORT=${BACKEND_PORT:-8000}"
+
+echo
+echo "== on the field host: its images, and the app answers"
+on_host docker images
 url="http://127.0.0.1:${FRONTEND_PORT:-8080}/cgi-bin/api?q=hello"
 echo "GET $url"
-wget -qO- "$url"
+on_host busybox wget -qO- "$url"
 echo
-echo "Status: $bundle_dir/install status --dir $dir    Remove: $bundle_dir/install uninstall --dir $dir --volumes --yes"
+echo "The field host's folders are under $root; run commands on it with:"
+echo "  bash scripts/field-host.sh exec $host -- $dir/.sealift/install status"
+echo "  bash scripts/field-host.sh exec $host -- $dir/.sealift/install uninstall --volumes --yes"
+echo "  bash scripts/field-host.sh stop $host --purge"

@@ -205,10 +205,13 @@ stop() {
   [ -d "$d" ] || return 0
   for pidfile in "$d/run/sshd.pid" "$d/run/docker.pid"; do
     pid=$(cat "$pidfile" 2>/dev/null || true)
+    # Only our own daemons: after a reboot the number may belong to another process.
+    case $(cat "/proc/$pid/comm" 2>/dev/null) in sshd | dockerd) ;; *) pid="" ;; esac
     if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -9 "$pid" 2>/dev/null || true
     fi
+    rm -f "$pidfile"
   done
   mountpoint -q "$d/ns/mnt" 2>/dev/null && umount "$d/ns/mnt"
   mountpoint -q "$d/ns" 2>/dev/null && umount "$d/ns"

@@ -47,7 +47,6 @@ export const ERROR_CODES = {
   PREFLIGHT_FAILED: ExitCode.preflight,
   DISK_FULL: ExitCode.preflight,
   BASE_MISSING: ExitCode.preflight,
-  DELTA_UNSUPPORTED: ExitCode.preflight,
   INSTALLER_MISSING: ExitCode.failed,
   // runtime failures
   IMAGE_MISSING: ExitCode.failed,
