@@ -90,7 +90,8 @@ export interface InstallResult {
 export function selfCommand(): string {
   if (!isSea()) return "sealift-install";
   const rel = path.relative(process.cwd(), process.execPath);
-  return rel.includes("/") ? rel : `./${rel}`;
+  // "./tmp/usb/install", not "tmp/usb/install": a path that reads as one to run.
+  return rel.startsWith(".") ? rel : `./${rel}`;
 }
 
 export async function locateBundle(given?: string): Promise<BundleSource> {
