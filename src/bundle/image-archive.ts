@@ -27,6 +27,14 @@ export function parseSaveManifest(content: Buffer | string): SavedImage[] {
   return parsed;
 }
 
+/** The layers (diffIDs) of a saved image, looked up by any of its tags among (reference, layers). */
+export function layersByTag(
+  images: ReadonlyArray<readonly [string, readonly string[]]>,
+): (image: SavedImage) => readonly string[] | undefined {
+  const byRef = new Map(images);
+  return (image) => (image.RepoTags ?? []).map((tag) => byRef.get(tag)).find(Boolean);
+}
+
 /** sha256:HEX of a file named by its digest (`blobs/sha256/HEX`, `HEX.json`), else null. */
 export function digestOfName(name: string): string | null {
   const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);

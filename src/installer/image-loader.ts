@@ -11,10 +11,10 @@ import {
   SAVE_MANIFEST,
   digestOfName,
   layerFiles,
+  layersByTag,
   ociLayoutFor,
   parseSaveManifest,
   resolveLink,
-  type SavedImage,
 } from "../bundle/image-archive.js";
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import type { Manifest } from "../bundle/manifest.js";
@@ -27,8 +27,6 @@ export interface ImagePlan {
   present: string[];
   /** Services whose image must be loaded. */
   missing: string[];
-  /** The host's own ID of each image present, by reference. */
-  hostIds: Map<string, string>;
 }
 
 /** Every image the bundle ships: the services' and the build cache's stage images. */
@@ -87,24 +85,15 @@ export async function planImages(
   manifest: Manifest,
   signal?: AbortSignal,
 ): Promise<ImagePlan> {
-  const plan: ImagePlan = { present: [], missing: [], hostIds: new Map() };
+  const plan: ImagePlan = { present: [], missing: [] };
   const shipped = shippedImages(manifest);
   const found = await Promise.all(shipped.map((s) => findImage(host, s, signal)));
-  shipped.forEach((s, i) => {
-    (found[i] ? plan.present : plan.missing).push(s.name);
-    if (found[i]) plan.hostIds.set(s.image, found[i].id);
-  });
+  shipped.forEach((s, i) => (found[i] ? plan.present : plan.missing).push(s.name));
   return plan;
 }
 
 /** Files that make `docker load` register images (docker-archive, OCI): written only by finish(). */
 const REGISTERS = new Set([SAVE_MANIFEST, "repositories", OCI_INDEX]);
-
-/** The layers (diffIDs) of a saved image, from the manifest's images under any of its tags. */
-function layersOf(manifest: Manifest): (image: SavedImage) => readonly string[] | undefined {
-  const byRef = new Map(shippedImages(manifest).map((s) => [s.image, s.layers]));
-  return (image) => (image.RepoTags ?? []).map((tag) => byRef.get(tag)).find(Boolean);
-}
 
 async function drain(stream: NodeJS.ReadableStream): Promise<void> {
   for await (const chunk of stream) void chunk;
@@ -202,7 +191,12 @@ export class ImageLoader {
   async finish(): Promise<string[]> {
     if (this.toOci) {
       const saved = parseSaveManifest(this.held.get(SAVE_MANIFEST) ?? "[]");
-      const oci = ociLayoutFor(saved, this.files, this.manifest.images.blobs, layersOf(this.manifest));
+      const oci = ociLayoutFor(
+        saved,
+        this.files,
+        this.manifest.images.blobs,
+        layersByTag(shippedImages(this.manifest).map((s) => [s.image, s.layers])),
+      );
       this.held.clear();
       for (const blob of oci.blobs) this.held.set(blob.name, blob.content);
       this.held.set(OCI_LAYOUT_FILE, oci.layout);

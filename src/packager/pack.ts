@@ -52,6 +52,7 @@ import {
   SAVE_MANIFEST,
   digestOfName,
   layerBlobs,
+  layersByTag,
   parseSaveManifest,
   type LayerBlob,
 } from "../bundle/image-archive.js";
@@ -305,17 +306,11 @@ async function addImages(
   if (!saveManifest) throw new Error("docker save wrote no manifest.json");
   const saved = parseSaveManifest(saveManifest);
   const configs = new Map<string, string>();
-  const layersByRef = new Map(resolved.map((r) => [r.ref, r.image.layers]));
   for (const image of saved) {
     const config = digestOfName(image.Config);
     for (const tag of image.RepoTags ?? []) if (config) configs.set(tag, config);
   }
-  const blobs = layerBlobs(
-    saved,
-    (image) => (image.RepoTags ?? []).map((tag) => layersByRef.get(tag)).find(Boolean),
-    sizes,
-    links,
-  );
+  const blobs = layerBlobs(saved, layersByTag(resolved.map((r) => [r.ref, r.image.layers])), sizes, links);
   return {
     bytes: bytes - omittedBytes,
     omitted,
