@@ -8,6 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import path from "node:path";
+import type { Readable } from "node:stream";
+import tar from "tar-stream";
 import type { Manifest } from "./manifest.js";
 
 /** One image in `manifest.json` of a docker-archive. */
@@ -164,4 +166,84 @@ export function ociLayoutFor(
     index: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests })),
     layout: Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })),
   };
+}
+
+/** What a BuildKit `type=local` cache import reads of an image: its index, manifests and configs. */
+export interface ImageDescriptors {
+  /** An index.json naming the image's own entry by `tag`. */
+  index: { schemaVersion: 2; mediaType: string; manifests: Array<Record<string, unknown>> };
+  /** The JSON blobs the entry reaches (image indexes, manifests, configs), by digest; no layers. */
+  blobs: Map<string, Buffer>;
+}
+
+/** JSON blobs above this size are not descriptors; layers never start with "{". */
+const DESCRIPTOR_MAX_BYTES = 4 * 1024 * 1024;
+const IMAGE_NAME_ANNOTATION = "io.containerd.image.name";
+
+/**
+ * Reads `docker save` of some images in the OCI layout (Docker 25+) and keeps, for each reference
+ * asked for, what describes the image, not its layers (drained unread): BuildKit finds the layers
+ * in the store where the image is, so a few kilobytes stand for the image as a cache source.
+ * `tag` names the entry in each index.json.
+ */
+export async function imageDescriptors(
+  archive: Readable,
+  refs: readonly string[],
+  tag: string,
+): Promise<Map<string, ImageDescriptors>> {
+  const candidates = new Map<string, Buffer>();
+  type Index = { manifests?: Array<Record<string, unknown>> };
+  let index = null as Index | null;
+  const extract = tar.extract();
+  archive.on("error", (error) => extract.destroy(error));
+  archive.pipe(extract);
+  for await (const entry of extract) {
+    const digest = digestOfName(entry.header.name);
+    const wanted =
+      entry.header.name === OCI_INDEX ||
+      (digest && entry.header.name.startsWith("blobs/") && (entry.header.size ?? 0) <= DESCRIPTOR_MAX_BYTES);
+    if (!wanted) {
+      entry.resume();
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    const content = Buffer.concat(chunks);
+    if (entry.header.name === OCI_INDEX) index = JSON.parse(content.toString()) as Index;
+    else if (content[0] === 0x7b) candidates.set(digest!, content);
+  }
+  if (!index?.manifests)
+    throw new Error("docker save wrote no index.json (an OCI layout: Docker 25 or newer writes one)");
+  const found = new Map<string, ImageDescriptors>();
+  for (const ref of refs) {
+    const entry = index.manifests.find((m) => {
+      const annotations = (m.annotations ?? {}) as Record<string, string>;
+      return annotations[IMAGE_NAME_ANNOTATION] === fullReference(ref);
+    });
+    if (!entry || typeof entry.digest !== "string")
+      throw new Error(`docker save wrote no index.json entry for ${ref}`);
+    const blobs = new Map<string, Buffer>();
+    const take = (digest: unknown) => {
+      if (typeof digest !== "string" || blobs.has(digest)) return;
+      const blob = candidates.get(digest);
+      if (!blob) throw new Error(`docker save of ${ref} lacks its descriptor ${digest}`);
+      blobs.set(digest, blob);
+      const parsed = JSON.parse(blob.toString()) as {
+        manifests?: Array<{ digest?: unknown }>;
+        config?: { digest?: unknown };
+      };
+      for (const m of parsed.manifests ?? []) take(m.digest);
+      if (parsed.config) take(parsed.config.digest);
+    };
+    take(entry.digest);
+    found.set(ref, {
+      index: {
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [{ ...entry, annotations: { "org.opencontainers.image.ref.name": tag } }],
+      },
+      blobs,
+    });
+  }
+  return found;
 }

@@ -45,6 +45,18 @@ export const recordSchema = z.object({
         }),
       ),
       mounts: z.array(z.object({ id: z.string(), bytes: z.number(), importedAt: z.string() })),
+      /** How rebuilds read the layer cache here (absent: installed by an older sealift, "inline"). */
+      kind: z.enum(["inline", "oci"]).optional(),
+      /** The install built each service once to fit the cache to this engine's BuildKit. */
+      fitted: z
+        .object({
+          engine: z.string(),
+          packedOn: z.string(),
+          at: z.string(),
+          steps: z.number(),
+          ran: z.number(),
+        })
+        .optional(),
     })
     .optional(),
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),

@@ -22,7 +22,7 @@ import {
 } from "../bundle/layout.js";
 import { verifyBundle, verifyHead, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
-import { buildComposeModel } from "../compose/compose-project.js";
+import { buildComposeModel, loadComposeProject } from "../compose/compose-project.js";
 import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
 import { composeUp } from "../docker/compose.js";
 import type { ContainerState } from "../docker/docker.js";
@@ -40,7 +40,14 @@ import {
 } from "./image-loader.js";
 import type { Manifest } from "../bundle/manifest.js";
 import { localLayerChains } from "../docker/docker.js";
-import { importCacheMount, recordSourceHashes, writeCacheOverride } from "./build-cache.js";
+import {
+  cacheKindFor,
+  fitBuildCache,
+  importCacheMount,
+  recordSourceHashes,
+  writeCacheIndexes,
+  writeCacheOverride,
+} from "./build-cache.js";
 import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
 import { runCommand } from "../docker/run-command.js";
 import {
@@ -81,7 +88,7 @@ export interface InstallResult {
     imagesLoaded: string[];
     imagesPresent: string[];
     durationMs: number;
-    /** Milliseconds per step: verify, preflight (with the questions), load, cache, extract, up. */
+    /** Milliseconds per step: verify, preflight (with the questions), load, cache, extract, up, fit. */
     stepsMs: Record<string, number>;
   };
 }
@@ -216,6 +223,8 @@ async function applyBuildCache(
     /** The mounts were imported when this same release was installed: keep them. */
     reuseMounts: boolean;
     staging: string;
+    /** The install folder (its .sealift holds the cache indexes). */
+    dir: string;
     previous: InstallRecord | null;
     hostIds: Map<string, string>;
     reporter: Reporter;
@@ -257,6 +266,12 @@ async function applyBuildCache(
     status.finish(formatBytes(mount.bytes));
     mounts.push({ id: mount.id, bytes: mount.bytes, importedAt: new Date().toISOString() });
   }
+  const kind = cacheKindFor(host);
+  if (kind === "oci") {
+    const status = reporter.status("indexing cache images for BuildKit");
+    await writeCacheIndexes(host, options.dir, manifest, signal);
+    status.finish(`${shipped.images.length + manifest.services.filter((s) => s.built).length} images`);
+  }
   const imported = options.reuseMounts ? 0 : shipped.mounts.filter((m) => m.path).length;
   reporter.info(
     `build cache: ${shipped.images.length} stage images, ${imported} cache mounts imported` +
@@ -273,6 +288,7 @@ async function applyBuildCache(
       hostId: options.hostIds.get(c.image),
     })),
     mounts,
+    kind,
   };
 }
 
@@ -491,6 +507,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     importCache: answers.importCache,
     reuseMounts,
     staging,
+    dir: answers.dir,
     previous,
     hostIds,
     reporter,
@@ -521,7 +538,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   }
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, answers, verified);
-  if (cache) await writeCacheOverride(dir, manifest);
+  if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
   await recordSourceHashes(dir, [...manifest.project.composeFiles, OVERRIDE_FILE]);
 
   const project = {
@@ -601,6 +618,9 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   }
   status.finish(`${containers.length} services healthy`);
   lap("up");
+  const fitted = cache ? await fitCache(host, manifest, project, reporter, signal) : undefined;
+  if (fitted && record.cache) record.cache = { ...record.cache, fitted };
+  lap("fit");
   const recordFile = await writeRecord(dir, { ...record, status: "installed" });
   return {
     verified,
@@ -615,6 +635,54 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       durationMs: Math.round(performance.now() - started),
     },
   };
+}
+
+/**
+ * On an engine that is not the build machine's, the shipped cache keys partly differ from the ones
+ * its BuildKit computes (see installer/build-cache.ts): build once now, with the cache mounts warm,
+ * so that a rebuild after a code change finds every unchanged step. The app is up already; a
+ * failure here is a warning.
+ */
+async function fitCache(
+  host: DockerHost,
+  manifest: Manifest,
+  project: { dir: string; files: string[] },
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<NonNullable<InstallRecord["cache"]>["fitted"]> {
+  if (host.builder === "legacy" || manifest.build.dockerServer === host.serverVersion) return undefined;
+  const status = reporter.status(
+    `fitting the build cache to Docker ${host.serverVersion} (packed on Docker ${manifest.build.dockerServer})`,
+  );
+  try {
+    const model = loadComposeProject(project.dir, { files: project.files });
+    const steps = (
+      await fitBuildCache(host, manifest.project.name, model.services, {
+        signal,
+        onLine: (line) => status.line(line),
+      })
+    ).flatMap((f) => f.steps);
+    const ran = steps.filter((s) => !s.cached).length;
+    status.finish(
+      `${steps.length - ran} of ${steps.length} build steps found in the shipped cache, ${ran} run here`,
+    );
+    return {
+      engine: host.serverVersion,
+      packedOn: manifest.build.dockerServer,
+      at: new Date().toISOString(),
+      steps: steps.length,
+      ran,
+    };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    status.finish("failed");
+    reporter.warn(
+      "CACHE_FIT_FAILED",
+      `the build cache could not be fitted to this engine (${(error as Error).message.split("\n")[0]}); ` +
+        "the app is installed; a rebuild may run dependency steps again",
+    );
+    return undefined;
+  }
 }
 
 /** The upgrade failed: back to the release that ran before; the error says what happened to both. */

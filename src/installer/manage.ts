@@ -20,7 +20,7 @@ import {
   requireRecord,
   type InstallRecord,
 } from "./install-record.js";
-import { cacheStatus, type CacheStatus } from "./build-cache.js";
+import { cacheStatus, serviceBuild, type CacheStatus } from "./build-cache.js";
 import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
@@ -126,7 +126,6 @@ export async function rebuild(
   await fs.mkdir(logs, { recursive: true });
   const services: RebuildResult["services"] = [];
   for (const service of model.services.filter((s) => s.build)) {
-    const build = service.build!;
     const tag = service.image ?? record.services.find((s) => s.name === service.name)?.image;
     if (!tag)
       throw new SealiftError("SERVICE_INVALID", `service ${service.name} has no pinned image to rebuild`);
@@ -137,12 +136,7 @@ export async function rebuild(
     const log = path.join(logs, `rebuild-${service.name}.log`);
     try {
       await buildImage(host, {
-        context: build.context,
-        dockerfile: build.dockerfile,
-        tag,
-        ...(build.target ? { target: build.target } : {}),
-        cacheFrom: build.cacheFrom,
-        args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
+        ...serviceBuild(service, tag),
         signal: options.signal,
         onLine: (line) => {
           lines.push(line);

@@ -5,7 +5,9 @@
  * classic + Compose v2, Docker 26 containerd + Compose v2 (scripts/field-host.sh; no network, no
  * Node). On each: installed and healthy, every image there with its identity (layers; the config
  * digest as ID on the classic store), the service answering inside the host; then an app-code
- * delta, a small fraction of the complete bundle, installed by the kept installer, serving the change.
+ * delta, a small fraction of the complete bundle, installed by the kept installer, serving the change;
+ * then an app-code change in the installed source rebuilt offline with every dependency step CACHED
+ * (the shipped cache, fitted at install where the engine is not the build machine's).
  */
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
@@ -30,6 +32,15 @@ const HOSTS = [
   { label: "Docker 26 classic store + Compose v2", name: FIELD_HOSTS.docker26, containerd: false },
   { label: "Docker 26 containerd store + Compose v2", name: FIELD_HOSTS.containerd26, containerd: true },
 ] as const;
+
+interface RebuildJson {
+  services: Array<{ service: string; steps: Array<{ name: string; cached: boolean }> }>;
+}
+
+/** The example's dependency steps (each before the app code is copied in) and its app-code steps. */
+const DEPENDENCY_STEP =
+  /WORKDIR|COPY requirements\.txt|fake-pip|COPY package\.json|build\.sh deps|COPY --from=deps/;
+const APP_STEP = /COPY app\/|COPY src\//;
 
 interface InstallJson {
   ok: boolean;
@@ -170,6 +181,31 @@ for (const packer of PACKERS) {
             backend.image,
           ]);
           assert.deepEqual(JSON.parse(layers), backend.layers);
+        });
+
+        test("an app-code change rebuilds offline with every dependency step CACHED, and serves the change", async () => {
+          const edit = await host.exec("sh", [
+            "-c",
+            `cd ${dir()} && sed -i 's/echo v2: /echo v3: /' backend/app/cgi-bin/chat && echo '<!-- v3 -->' >> frontend/src/index.html`,
+          ]);
+          assert.equal(edit.code, 0, edit.stderr);
+          const result = await host.exec(`${dir()}/.sealift/install`, ["rebuild", "--dir", dir(), "--json"], {
+            timeoutMs: 300_000,
+          });
+          assert.equal(result.code, 0, result.stderr);
+          const rebuilt = JSON.parse(result.stdout) as RebuildJson;
+          assert.deepEqual(rebuilt.services.map((s) => s.service).sort(), ["backend", "frontend"]);
+          for (const service of rebuilt.services) {
+            const dependency = service.steps.filter((step) => DEPENDENCY_STEP.test(step.name));
+            assert.ok(dependency.length >= 3, `${service.service}: ${JSON.stringify(service.steps)}`);
+            for (const step of dependency) assert.ok(step.cached, `${service.service}: ${step.name} CACHED`);
+            const app = service.steps.find((step) => APP_STEP.test(step.name));
+            assert.equal(app?.cached, false, `${service.service}: the changed app code is copied again`);
+          }
+          const reply = JSON.parse(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=hello")) as {
+            reply: string;
+          };
+          assert.equal(reply.reply, "echo v3: hello");
         });
       });
     }
