@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { ensureBaseImage, exampleProject, packAndExtract } from "../test/helpers/example.js";
 import { projectImages, removeImages, removeProject } from "../test/helpers/docker.js";
+import { engineEnv, fieldHost } from "../test/helpers/field-host.js";
 import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -169,10 +170,10 @@ interface Fixture {
 }
 
 /** A compose project of four `image:` services built on one big shared base layer. */
-async function buildFixture(): Promise<Fixture> {
-  await ensureBaseImage();
+async function buildFixture(engine?: Record<string, string>, suffix = ""): Promise<Fixture> {
+  await ensureBaseImage(undefined, "", engine);
   const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-bench-"));
-  const name = `slbench${SCALE}`;
+  const name = `slbench${SCALE}${suffix}`;
   const dir = path.join(workdir, name);
   mkdirSync(dir);
   const layer = async (tag: string, from: string, source: string, target: string) => {
@@ -182,8 +183,11 @@ async function buildFixture(): Promise<Fixture> {
     if ((await run("cp", ["-al", source, path.join(context, "data")])).code !== 0)
       await must(run("cp", ["-a", source, path.join(context, "data")]), "cp");
     writeFileSync(path.join(context, "Dockerfile"), `FROM ${from}\nCOPY data/ ${target}/\n`);
+    // This machine's 20.10 client with its built-in BuildKit, or the engine's own client (buildx).
     await must(
-      run("/usr/bin/docker", ["build", "-q", "-t", tag, context], { env: { DOCKER_BUILDKIT: "1" } }),
+      run(engine ? "docker" : "/usr/bin/docker", ["build", "-q", "-t", tag, context], {
+        env: { DOCKER_BUILDKIT: "1", ...engine },
+      }),
       `build ${tag}`,
     );
     rmSync(context, { recursive: true, force: true });
@@ -336,58 +340,13 @@ async function benchPackAndInstall(
         total: s.ms,
       };
     };
-    const usersWay = () =>
-      timedShell(
-        `sha256sum ${out}/users.tar.gz > /dev/null && gunzip -c ${out}/users.tar.gz | docker load -q > /dev/null`,
-      );
-    const firstS: number[] = [];
-    const firstTotal: number[] = [];
-    const firstU: number[] = [];
-    const firstFloor: number[] = [];
-    const againS: number[] = [];
-    const againU: number[] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      await dropImages();
-      const s = await sealiftInstall();
-      firstS.push(s.ms);
-      disk ??= {
-        installFolderMiB: (await diskBytes(dir)) / 2 ** 20,
-        keptInstallerMiB: (await diskBytes(path.join(dir, ".sealift", "install"))) / 2 ** 20,
-      };
-      firstTotal.push(s.total);
-      const again = await sealiftInstall();
-      againS.push(again.ms);
-      againU.push(await usersWay()); // images present: the users' way loads it all again anyway
-      await dropImages();
-      firstU.push(await usersWay());
-      await dropImages();
-      firstFloor.push(await timedShell(`docker load -q -i ${out}/users.tar > /dev/null`));
-      process.stderr.write(
-        `install round ${round}: sealift ${Math.round(s.ms)} ms (whole install ${Math.round(s.total)} ms), users ${Math.round(firstU.at(-1)!)} ms, docker load -i ${Math.round(firstFloor.at(-1)!)} ms; re-install sealift ${Math.round(again.ms)} ms, users ${Math.round(againU.at(-1)!)} ms\n`,
-      );
-    }
-    rows.push({
-      measure: "first install: verify + load",
-      sealiftMs: median(firstS),
-      usersMs: median(firstU),
-      ratio: median(firstS) / median(firstU),
-      goal: "<= 0.8",
-      note: `the whole install, compose up and health included: ${(median(firstTotal) / 1000).toFixed(1)} s`,
-    });
-    rows.push({
-      measure: "first install vs bare docker load -i of the plain tar (the floor)",
-      sealiftMs: median(firstS),
-      usersMs: median(firstFloor),
-      ratio: median(firstS) / median(firstFloor),
-      goal: "<= 1.15",
-    });
-    rows.push({
-      measure: "re-install of the same bundle",
-      sealiftMs: median(againS),
-      usersMs: median(againU),
-      ratio: median(againS) / median(againU),
-      goal: "<= 0.25",
-    });
+    // What the first install leaves on disk (its time, per engine, is measured on the field hosts).
+    await dropImages();
+    await sealiftInstall();
+    disk = {
+      installFolderMiB: (await diskBytes(dir)) / 2 ** 20,
+      keptInstallerMiB: (await diskBytes(path.join(dir, ".sealift", "install"))) / 2 ** 20,
+    };
 
     // upgrade: one small layer changed on app1
     await dropImages();
@@ -458,7 +417,7 @@ async function benchPackAndInstall(
       );
     }
     rows.push({
-      measure: "upgrade where one small layer changed",
+      measure: "upgrade where one small layer changed (build machine's engine)",
       sealiftMs: median(upgradeS),
       usersMs: median(upgradeU),
       ratio: median(upgradeS) / median(upgradeU),
@@ -466,7 +425,7 @@ async function benchPackAndInstall(
       note: "the complete bundle of the new release; the row below is the same upgrade from a delta",
     });
     rows.push({
-      measure: "upgrade from the delta bundle (pack --base)",
+      measure: "upgrade from the delta bundle (pack --base; build machine's engine)",
       sealiftMs: median(upgradeDelta),
       usersMs: median(upgradeU),
       ratio: median(upgradeDelta) / median(upgradeU),
@@ -489,7 +448,203 @@ async function benchPackAndInstall(
   }
 }
 
+/** The engines the install rows are measured on: offline field hosts of their own (field-host.sh). */
+const BENCH_ENGINES = [
+  { label: "Docker 20.10, classic store", host: "bench20", profile: "docker20", builder: null },
+  { label: "Docker 26, classic store", host: "bench26", profile: "docker26", builder: "b26c" },
+  { label: "Docker 26, containerd store", host: "bench26c", profile: "docker26-containerd", builder: "b26c" },
+] as const;
+
+const FIELD_HOST = path.join(ROOT, "scripts", "field-host.sh");
+
+/** Runs a shell script on a field host; returns its stdout. */
+async function onHost(host: string, script: string): Promise<string> {
+  return (await must(run("bash", [FIELD_HOST, "exec", host, "--", "sh", "-c", script]), `${host}: ${script}`))
+    .stdout;
+}
+
+/** Milliseconds a shell script takes on a field host, timed there (no cost of reaching it). */
+async function timedOnHost(host: string, script: string): Promise<number> {
+  const out = await onHost(
+    host,
+    `a=$(date +%s%N); ${script}; b=$(date +%s%N); echo $(( (b - a) / 1000000 ))`,
+  );
+  return Number(out.trim().split("\n").pop());
+}
+
+const dropAll = (host: string) =>
+  onHost(
+    host,
+    'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f -v $ids >/dev/null; ' +
+      "docker system prune -af --volumes >/dev/null; docker builder prune -af >/dev/null 2>&1; rm -rf /opt/bench",
+  );
+
+/**
+ * First install and re-install on each engine, each on an offline field host: the fixture built
+ * and packed on a build machine of the same family (this machine's 20.10, or Docker 26 with the
+ * containerd store: a 20.10 docker-archive does not `docker load` into a containerd store), the
+ * users' way being `sha256sum` + `gunzip -c | docker load` of `docker save | gzip -6` from there.
+ */
+async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: number }> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  let peak = 0;
+  const packed = new Map<
+    string | null,
+    { archive: string; users: string; plain: string; fixture: Fixture }
+  >();
+  try {
+    for (const engine of BENCH_ENGINES) {
+      await must(run("bash", [FIELD_HOST, "start", engine.host, engine.profile]), `start ${engine.host}`);
+      if (!packed.has(engine.builder)) {
+        if (engine.builder)
+          await must(
+            run("bash", [FIELD_HOST, "start", engine.builder, "docker26-containerd"]),
+            "start builder",
+          );
+        const env = engine.builder ? engineEnv(engine.builder) : undefined;
+        const fixture = await buildFixture(env, engine.builder ? "b" : "e");
+        const out = path.join(fixture.workdir, "out");
+        mkdirSync(out);
+        const pack = await must(
+          run(process.execPath, [SEALIFT_CLI, "pack", fixture.dir, "--out", out, "--json"], { env }),
+          "pack",
+        );
+        const archive = (JSON.parse(pack.stdout) as { archive: string }).archive;
+        const save = `docker save ${fixture.images.join(" ")}`;
+        await must(
+          run(
+            "sh",
+            [
+              "-c",
+              `${save} | gzip -6 > ${out}/users.tar.gz && gunzip -c ${out}/users.tar.gz > ${out}/users.tar`,
+            ],
+            {
+              env,
+            },
+          ),
+          "users' archive",
+        );
+        packed.set(engine.builder, {
+          archive,
+          users: `${out}/users.tar.gz`,
+          plain: `${out}/users.tar`,
+          fixture,
+        });
+      }
+      // Carried into the host's own /tmp, as scp would (hard links: no copy).
+      const made = packed.get(engine.builder)!;
+      const deliver = fieldHost(engine.host).deliver;
+      deliver(`${made.archive}.sha256`);
+      const bundle = {
+        archive: deliver(made.archive),
+        users: deliver(made.users),
+        plain: deliver(made.plain),
+      };
+      const first: number[] = [];
+      const whole: number[] = [];
+      const again: number[] = [];
+      const usersFirst: number[] = [];
+      const usersAgain: number[] = [];
+      const floor: number[] = [];
+      const stepTimes: Array<Record<string, number>> = [];
+      const install = async () => {
+        const s = await measured("bash", [
+          FIELD_HOST,
+          "exec",
+          engine.host,
+          "--",
+          INSTALLER,
+          bundle.archive,
+          "--yes",
+          "--dir",
+          "/opt/bench",
+          "--json",
+        ]);
+        peak = Math.max(peak, s.rssMiB);
+        const installed = (
+          JSON.parse(s.outcome.stdout) as {
+            installed: { stepsMs: Record<string, number>; durationMs: number };
+          }
+        ).installed;
+        const steps = installed.stepsMs;
+        return {
+          ms: (steps.verify ?? 0) + (steps.load ?? 0) + (steps.cache ?? 0),
+          steps,
+          total: installed.durationMs,
+        };
+      };
+      const usersWay = `sha256sum ${bundle.users} > /dev/null && gunzip -c ${bundle.users} | docker load -q > /dev/null`;
+      for (let round = 1; round <= ROUNDS; round++) {
+        await dropAll(engine.host);
+        const s = await install();
+        first.push(s.ms);
+        whole.push(s.total);
+        stepTimes.push(s.steps);
+        again.push((await install()).ms);
+        usersAgain.push(await timedOnHost(engine.host, usersWay));
+        await dropAll(engine.host);
+        usersFirst.push(await timedOnHost(engine.host, usersWay));
+        await dropAll(engine.host);
+        floor.push(await timedOnHost(engine.host, `docker load -q -i ${bundle.plain} > /dev/null`));
+        process.stderr.write(
+          `${engine.label}, round ${round}: first install ${Math.round(s.ms)} ms (whole ${s.total} ms), users ${usersFirst.at(-1)} ms, docker load -i ${floor.at(-1)} ms; re-install ${Math.round(again.at(-1)!)} ms, users ${usersAgain.at(-1)} ms\n`,
+        );
+      }
+      await dropAll(engine.host);
+      rows.push(
+        {
+          measure: `first install on ${engine.label}: verify + load`,
+          sealiftMs: median(first),
+          usersMs: median(usersFirst),
+          ratio: median(first) / median(usersFirst),
+          goal: "<= 0.8",
+          note: `the whole install, compose up and health included: ${(median(whole) / 1000).toFixed(1)} s`,
+        },
+        {
+          measure: `first install on ${engine.label} vs bare docker load -i (the floor)`,
+          sealiftMs: median(first),
+          usersMs: median(floor),
+          ratio: median(first) / median(floor),
+          goal: "<= 1.15",
+        },
+        {
+          measure: `re-install on ${engine.label}`,
+          sealiftMs: median(again),
+          usersMs: median(usersAgain),
+          ratio: median(again) / median(usersAgain),
+          goal: "<= 0.25",
+        },
+      );
+      const keys = Object.keys(stepTimes[0] ?? {});
+      notes.push(
+        `where a first install's time goes on ${engine.label} (medians): ` +
+          keys.map((k) => `${k} ${(median(stepTimes.map((t) => t[k] ?? 0)) / 1000).toFixed(2)} s`).join(", "),
+      );
+    }
+  } finally {
+    for (const [builder, { fixture }] of packed) {
+      const env = builder ? engineEnv(builder) : undefined;
+      const images = (
+        await run(
+          "docker",
+          ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `reference=${fixture.name}*`],
+          {
+            env,
+          },
+        )
+      ).stdout
+        .split("\n")
+        .filter(Boolean);
+      if (images.length) await run("docker", ["rmi", "-f", ...images], { env });
+      rmSync(fixture.workdir, { recursive: true, force: true });
+    }
+  }
+  return { rows, notes, rss: peak };
+}
+
 const rows: Row[] = [];
+const notes: string[] = [];
 let rss: Record<string, number> = {};
 let disk: Disk | undefined;
 if (sections.includes("pack") || sections.includes("install")) {
@@ -498,6 +653,12 @@ if (sections.includes("pack") || sections.includes("install")) {
   rss = measuredRows.rss;
   disk = measuredRows.disk;
 }
+if (sections.includes("install")) {
+  const engines = await benchEngines();
+  rows.push(...engines.rows);
+  notes.push(...engines.notes);
+  rss.install = Math.max(rss.install ?? 0, engines.rss);
+}
 if (sections.includes("rebuild")) rows.push(...(await benchRebuild()));
 const result = {
   date: new Date().toISOString(),
@@ -505,6 +666,7 @@ const result = {
   scale: SCALE,
   rounds: ROUNDS,
   rows,
+  notes,
   peakRssMiB: rss,
   ...(disk ? { installDiskMiB: disk } : {}),
 };
@@ -527,6 +689,7 @@ const table = [
   }),
   "",
   ...rows.filter((r) => r.note).map((r) => `- ${r.measure}: ${r.note}`),
+  ...notes.map((n) => `- ${n}`),
   ...Object.entries(result.peakRssMiB).map(
     ([step, mib]) => `- peak RSS of sealift ${step}: ${mib.toFixed(0)} MiB`,
   ),
