@@ -76,7 +76,14 @@ const manifestObject = z.looseObject({
   project: z.object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
     release: z.string().min(1),
+    /** The -f files compose read, in order (shipped under compose/). */
     composeFiles: z.array(relativePath).min(1),
+    /** Other files compose read (include, extends, env_file), shipped under compose/ too. */
+    composeInputs: z.array(relativePath).default([]),
+    /** Build contexts inside the project (v1's compose wants them to exist to read the project). */
+    buildContexts: z.array(z.string()).default([]),
+    /** The profiles packed: the services are the ones compose starts with them. */
+    profiles: z.array(z.string()).default([]),
     override: relativePath,
     envTemplate: relativePath.nullable(),
     variables: z.array(variableSchema),

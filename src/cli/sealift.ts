@@ -9,6 +9,8 @@ import type { PackResult } from "../packager/pack.js";
 import { verifyBundle } from "../bundle/verify.js";
 import { generateKeys, loadPublicKey } from "../bundle/signature.js";
 import { pack } from "../packager/pack.js";
+import { describePlan, plan } from "../packager/plan.js";
+import { detectComposeTool } from "../docker/docker-host.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
@@ -79,6 +81,44 @@ export function sealiftProgram(): Command {
     .addHelpText("after", EXIT_CODES_HELP);
 
   program
+    .command("plan")
+    .description(
+      "Show what `pack` would do with the project, without building or saving: the project as compose " +
+        "resolves it (services, images or builds, ports, volumes), what would be built, saved and shipped, " +
+        "the build cache, the settings the installer asks for, lint warnings and host access.",
+    )
+    .argument("[project-dir]", "the compose project's folder", ".")
+    .option(
+      "-f, --file <compose-file>",
+      "compose file, relative to the project (repeatable; default: as compose picks)",
+      collect,
+    )
+    .option(
+      "-p, --profile <name>",
+      "compose profile (repeatable; default: COMPOSE_PROFILES, else the services without profiles)",
+      collect,
+    )
+    .option("-n, --name <name>", "bundle name (default: the compose project name)")
+    .option("--json", "print the plan as JSON on stdout", false)
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(async (projectDir: string, flags, command: Command) => {
+      json = flags.json;
+      await runMain(
+        async ({ signal }) => {
+          const tool = await detectComposeTool(signal);
+          const result = await plan(tool, projectDir, {
+            files: flags.file,
+            profiles: flags.profile,
+            name: flags.name,
+            signal,
+          });
+          process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + "\n" : describePlan(result));
+        },
+        { json: () => command.opts().json },
+      );
+    });
+
+  program
     .command("pack")
     .description(
       "Build and save the project's images, add its source and compose files, and write " +
@@ -89,6 +129,11 @@ export function sealiftProgram(): Command {
     .option(
       "-f, --file <compose-file>",
       "compose file, relative to the project (repeatable; default: as compose picks)",
+      collect,
+    )
+    .option(
+      "-p, --profile <name>",
+      "compose profile to pack (repeatable; default: COMPOSE_PROFILES, else the services without profiles)",
       collect,
     )
     .option("-o, --out <dir>", "where to write the bundle", "dist")
@@ -137,6 +182,7 @@ export function sealiftProgram(): Command {
           const result = await pack({
             projectDir,
             composeFiles: flags.file,
+            profiles: flags.profile,
             outDir: flags.out,
             name: flags.name,
             outputTemplate: flags.outputTemplate,

@@ -1,14 +1,18 @@
 /**
- * Reads a compose project the way `docker compose` would: which files, which project name, the
- * `.env` variables, and for each service what sealift needs (image, build, published ports).
+ * A compose project as the compose that runs it resolves it: which files (as compose discovers
+ * them, or -f, or COMPOSE_FILE), which services with which profiles, which variables. Compose is
+ * the authority (docker/compose.ts runs it); here are only the choices compose leaves to its caller.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { parseDocument } from "yaml";
-import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+import { composeConfig, composeVariables, type ComposeInput } from "../docker/compose.js";
+import type { ComposeTool } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
-import { envToRecord, parseEnvFile, type EnvVariable } from "./env-file.js";
-import { interpolateDeep, InterpolationError } from "./interpolate.js";
+import { modelFromCompose, type ComposeModel } from "./compose-model.js";
+import { envToRecord, isSecretName, parseEnvFile } from "./env-file.js";
+
+export type { ComposeModel, ServiceModel, PublishedPort, ServiceBuild } from "./compose-model.js";
 
 /** The files compose v2 picks, in its order of preference; the first one present wins. */
 export const DEFAULT_COMPOSE_FILES = [
@@ -24,80 +28,6 @@ const OVERRIDE_FOR: Record<string, string[]> = {
   "docker-compose.yml": ["docker-compose.override.yml", "docker-compose.override.yaml"],
 };
 
-const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const buildSchema = z.union([
-  z.string(),
-  z.looseObject({
-    context: z.string().optional(),
-    dockerfile: z.string().optional(),
-    target: z.string().optional(),
-    cache_from: z.array(z.string()).optional(),
-    args: z.union([z.record(z.string(), scalar), z.array(z.string())]).optional(),
-  }),
-]);
-const portSchema = z.union([
-  z.string(),
-  z.number(),
-  z.looseObject({
-    target: z.union([z.number(), z.string()]),
-    published: z.union([z.number(), z.string()]).optional(),
-    host_ip: z.string().optional(),
-    protocol: z.string().optional(),
-  }),
-]);
-const serviceSchema = z.looseObject({
-  image: z.string().optional(),
-  build: buildSchema.optional(),
-  ports: z.array(portSchema).optional(),
-  healthcheck: z.looseObject({}).optional(),
-  volumes: z
-    .array(
-      z.union([z.string(), z.looseObject({ type: z.string().optional(), source: z.string().optional() })]),
-    )
-    .optional(),
-  privileged: z.boolean().optional(),
-  network_mode: z.string().optional(),
-  pid: z.string().optional(),
-  cap_add: z.array(z.string()).optional(),
-  devices: z.array(z.unknown()).optional(),
-});
-const composeSchema = z.looseObject({
-  name: z.string().optional(),
-  services: z.record(z.string(), serviceSchema.nullable()),
-});
-
-export interface PublishedPort {
-  hostIp: string;
-  port: number;
-  protocol: string;
-}
-
-export interface ServiceModel {
-  name: string;
-  image?: string;
-  build?: {
-    context: string;
-    dockerfile: string;
-    target?: string;
-    args: Record<string, string>;
-    cacheFrom: string[];
-  };
-  ports: PublishedPort[];
-  hasHealthcheck: boolean;
-  /** What the service may do to the host beyond its own container (host paths, privileged...). */
-  hostAccess: string[];
-}
-
-export interface ComposeModel {
-  dir: string;
-  name: string;
-  /** Compose files, relative to dir. */
-  files: string[];
-  /** The `.env` file's variables in their order, or [] when there is none. */
-  env: EnvVariable[];
-  services: ServiceModel[];
-}
-
 /** Compose v2's rule for project names: lower case, only [a-z0-9_-], starting with a letter or digit. */
 export function normaliseProjectName(name: string): string {
   return name
@@ -106,241 +36,187 @@ export function normaliseProjectName(name: string): string {
     .replace(/^[^a-z0-9]+/, "");
 }
 
-export function findComposeFiles(dir: string): string[] {
-  const main = DEFAULT_COMPOSE_FILES.find((f) => existsSync(path.join(dir, f)));
-  if (!main) {
-    throw new SealiftError("COMPOSE_NOT_FOUND", `no compose file in ${dir}`, {
-      hint: `looked for ${DEFAULT_COMPOSE_FILES.join(", ")}; name one with -f FILE or run in the project's folder`,
-    });
-  }
-  const override = OVERRIDE_FOR[main]!.find((f) => existsSync(path.join(dir, f)));
-  return override ? [main, override] : [main];
-}
-
-function parseYamlText(text: string, label: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const first = doc.errors[0];
-  if (first) {
-    const pos = first.linePos?.[0];
-    const where = pos ? `${label}:${pos.line}:${pos.col}` : label;
-    throw new SealiftError("COMPOSE_INVALID", `${where}: invalid YAML: ${first.message.split("\n")[0]}`, {
-      hint: "fix the YAML at that line (`docker compose config` shows the same error)",
-    });
-  }
-  return doc.toJS();
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return !!value && typeof value === "object" && !Array.isArray(value);
-}
-
-/** Compose's merge of several files: maps merge key by key, later files win; lists of ports add up. */
-function merge(base: unknown, over: unknown, key = ""): unknown {
-  // `build: ./dir` is short for `build: {context: ./dir}`: merge it as that.
-  if (key === "build") {
-    if (typeof base === "string") base = { context: base };
-    if (typeof over === "string") over = { context: over };
-  }
-  if (isRecord(base) && isRecord(over)) {
-    const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = k in base ? merge(base[k], v, k) : v;
-    return out;
-  }
-  if (Array.isArray(base) && Array.isArray(over) && (key === "ports" || key === "volumes")) {
-    return [...base, ...over];
-  }
-  return over;
-}
-
-function parsePorts(raw: z.infer<typeof portSchema>[] | undefined, where: string): PublishedPort[] {
-  const ports: PublishedPort[] = [];
-  for (const entry of raw ?? []) {
-    if (typeof entry === "number") continue; // a container port only: nothing is published
-    if (typeof entry === "object") {
-      if (entry.published === undefined || entry.published === "") continue;
-      ports.push(
-        ...expandRange(String(entry.published), entry.host_ip ?? "", entry.protocol ?? "tcp", where),
-      );
-      continue;
-    }
-    const [spec, protocol = "tcp"] = entry.split("/");
-    // [host_ip:]published:target, where host_ip may be [v6]
-    const match = /^(?:(\[[^\]]+\]|[^:]*):)?([^:]*):([^:]+)$/.exec(spec!);
-    if (!match) continue; // "80": container port only
-    const published = match[2]!;
-    if (!published) continue;
-    ports.push(...expandRange(published, (match[1] ?? "").replace(/^\[|\]$/g, ""), protocol, where));
-  }
-  return ports;
-}
-
-function expandRange(published: string, hostIp: string, protocol: string, where: string): PublishedPort[] {
-  const [from, to = from] = published.split("-").map(Number);
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from! < 1 || to! > 65535 || to! < from!) {
-    throw new SealiftError(
-      "SERVICE_INVALID",
-      `${where}: published port "${published}" is not a port number`,
-      {
-        hint: "use HOST:CONTAINER with numbers from 1 to 65535, or a variable with a numeric value",
-      },
-    );
-  }
-  const out: PublishedPort[] = [];
-  for (let p = from!; p <= to!; p++) out.push({ hostIp, port: p, protocol });
-  return out;
-}
-
-function stringArgs(args: Record<string, unknown> | string[] | undefined): Record<string, string> {
-  if (!args) return {};
-  if (Array.isArray(args)) {
-    return Object.fromEntries(
-      args.map((a) => {
-        const i = a.indexOf("=");
-        return i < 0 ? [a, process.env[a] ?? ""] : [a.slice(0, i), a.slice(i + 1)];
-      }),
-    );
-  }
-  return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, v === null ? "" : String(v)]));
+/** The project's `.env` as KEY -> VALUE ({} when there is none). */
+export function readDotEnv(dir: string): Record<string, string> {
+  const file = path.join(dir, ".env");
+  return existsSync(file) ? envToRecord(parseEnvFile(readFileSync(file, "utf8"))) : {};
 }
 
 /**
- * A service's reach beyond its container: bind mounts of host paths outside the project folder,
- * privileged mode, the host's network or PID namespace, added capabilities, devices.
+ * The compose files of a project, as compose chooses them: -f as given; else COMPOSE_FILE (from
+ * the environment, then `.env`; separated by COMPOSE_PATH_SEPARATOR or ":"); else the first of
+ * compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml and its override.
  */
-function hostAccess(service: z.infer<typeof serviceSchema>, projectDir: string): string[] {
-  const access: string[] = [];
-  for (const volume of service.volumes ?? []) {
-    const source =
-      typeof volume === "string"
-        ? /^[./~]/.test(volume)
-          ? volume.split(":")[0]
-          : undefined
-        : volume.type === "bind"
-          ? volume.source
-          : undefined;
-    if (!source) continue;
-    const resolved = path.resolve(projectDir, source.replace(/^~/, "/root"));
-    if (resolved !== projectDir && !resolved.startsWith(`${projectDir}/`))
-      access.push(`mounts host path ${source}`);
+export function findComposeFiles(
+  dir: string,
+  given: readonly string[] = [],
+  env: Record<string, string | undefined> = process.env,
+): string[] {
+  const dotEnv = readDotEnv(dir);
+  const fromEnv = env.COMPOSE_FILE ?? dotEnv.COMPOSE_FILE;
+  const separator = env.COMPOSE_PATH_SEPARATOR ?? dotEnv.COMPOSE_PATH_SEPARATOR ?? ":";
+  let files: string[];
+  if (given.length) files = [...given];
+  else if (fromEnv) files = fromEnv.split(separator).filter(Boolean);
+  else {
+    const main = DEFAULT_COMPOSE_FILES.find((f) => existsSync(path.join(dir, f)));
+    if (!main)
+      throw new SealiftError("COMPOSE_NOT_FOUND", `no compose file in ${dir}`, {
+        hint: `looked for ${DEFAULT_COMPOSE_FILES.join(", ")}; name one with -f FILE or run in the project's folder`,
+      });
+    const override = OVERRIDE_FOR[main]!.find((f) => existsSync(path.join(dir, f)));
+    files = override ? [main, override] : [main];
   }
-  if (service.privileged) access.push("runs privileged");
-  if (service.network_mode === "host") access.push("uses the host's network");
-  if (service.pid === "host") access.push("sees the host's processes (pid: host)");
-  if (service.cap_add?.length) access.push(`adds capabilities ${service.cap_add.join(", ")}`);
-  if (service.devices?.length) access.push("uses host devices");
-  return access;
+  return files.map((f) => {
+    const relative = path.relative(dir, path.resolve(dir, f));
+    if (relative.startsWith("..") || path.isAbsolute(relative))
+      throw new SealiftError("USAGE", `compose file ${f} is outside the project folder ${dir}`, {
+        hint: "keep the compose files inside the project so they travel with its source",
+      });
+    if (!existsSync(path.join(dir, relative)))
+      throw new SealiftError("COMPOSE_NOT_FOUND", `compose file ${f} does not exist in ${dir}`, {
+        hint: "check the name given with -f or COMPOSE_FILE",
+      });
+    return relative;
+  });
 }
 
-export interface LoadOptions {
-  /** Compose files as given with -f (relative to the project directory), or the defaults. */
-  files?: string[];
-  /** Values that win over `.env` (the installer's answers); the process environment wins over both at pack time. */
-  overrides?: Record<string, string>;
-  useProcessEnv?: boolean;
+export interface ResolveOptions {
+  /** Compose files as given with -f (relative to dir); none: as compose would find them. */
+  files?: readonly string[];
+  /** Profiles as given with --profile; none: COMPOSE_PROFILES from the environment or `.env`. */
+  profiles?: readonly string[];
+  /** Variables that win over `.env` (the operator's answers at install). */
+  env?: Record<string, string>;
+  /** Only `.env` and `env`, not this process's environment (the installer's view). */
+  cleanEnv?: boolean;
+  signal?: AbortSignal;
 }
 
-export function loadComposeProject(dir: string, options: LoadOptions = {}): ComposeModel {
-  const projectDir = path.resolve(dir);
-  if (!existsSync(projectDir)) {
+/** The profiles in force: as given, else COMPOSE_PROFILES (environment, then `.env`). */
+export function activeProfiles(dir: string, options: ResolveOptions): string[] {
+  if (options.profiles?.length) return [...options.profiles];
+  const fromEnv =
+    options.env?.COMPOSE_PROFILES ??
+    (options.cleanEnv ? undefined : process.env.COMPOSE_PROFILES) ??
+    readDotEnv(dir).COMPOSE_PROFILES;
+  return (fromEnv ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+function inputFor(dir: string, options: ResolveOptions): ComposeInput {
+  if (!existsSync(dir))
     throw new SealiftError("COMPOSE_NOT_FOUND", `project folder ${dir} does not exist`, {
       hint: "give the folder that holds the compose file",
     });
-  }
-  const files = (options.files?.length ? options.files : findComposeFiles(projectDir)).map((f) =>
-    path.relative(projectDir, path.resolve(projectDir, f)),
-  );
-  for (const f of files) {
-    if (f.startsWith("..") || path.isAbsolute(f)) {
-      throw new SealiftError("USAGE", `compose file ${f} is outside the project folder ${projectDir}`, {
-        hint: "keep the compose files inside the project so they travel with its source",
-      });
-    }
-    if (!existsSync(path.join(projectDir, f))) {
-      throw new SealiftError("COMPOSE_NOT_FOUND", `compose file ${f} does not exist in ${projectDir}`, {
-        hint: "check the name given with -f",
-      });
-    }
-  }
-  const envPath = path.join(projectDir, ".env");
-  const env = existsSync(envPath) ? parseEnvFile(readFileSync(envPath, "utf8")) : [];
-  const texts = files.map((name) => {
-    try {
-      return { name, text: readFileSync(path.join(projectDir, name), "utf8") };
-    } catch (error) {
-      throw new SealiftError("COMPOSE_NOT_FOUND", `cannot read compose file ${name}`, {
-        hint: "check the path given with -f",
-        cause: error,
-      });
-    }
-  });
-  const vars = { ...envToRecord(env), ...(options.useProcessEnv ? process.env : {}), ...options.overrides };
-  return buildComposeModel(projectDir, texts, env, vars);
+  return {
+    dir,
+    files: findComposeFiles(dir, options.files ?? [], options.cleanEnv ? {} : process.env),
+    profiles: activeProfiles(dir, options),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cleanEnv ? { cleanEnv: true } : {}),
+  };
 }
 
-/** The model from compose files' texts (as read from disk, or from a bundle before install). */
-export function buildComposeModel(
+/** The project as `tool` resolves it (what `docker compose config` says), read into the model. */
+export async function resolveComposeProject(
+  tool: ComposeTool,
   projectDir: string,
-  texts: ReadonlyArray<{ name: string; text: string }>,
-  env: EnvVariable[],
-  vars: Record<string, string | undefined>,
-): ComposeModel {
-  const files = texts.map((t) => t.name);
-  let merged: unknown = {};
-  for (const { name, text } of texts) merged = merge(merged, parseYamlText(text, name));
-  let interpolated: unknown;
-  try {
-    interpolated = interpolateDeep(merged, vars);
-  } catch (error) {
-    if (error instanceof InterpolationError) {
-      throw new SealiftError("COMPOSE_INVALID", `${files.join(", ")}: ${error.message}`, {
-        hint: "set the variable in .env or the environment",
-      });
-    }
-    throw error;
-  }
-  const parsed = composeSchema.safeParse(interpolated);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new SealiftError(
-      "COMPOSE_INVALID",
-      `${files.join(", ")}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`,
-      { hint: "the file must have a `services:` map; see `docker compose config` for the full check" },
-    );
-  }
-  const doc = parsed.data;
-  const name = normaliseProjectName(vars.COMPOSE_PROJECT_NAME ?? doc.name ?? path.basename(projectDir));
-  const services: ServiceModel[] = Object.entries(doc.services).map(([serviceName, raw]) => {
-    const where = `${files.join(", ")}: service "${serviceName}"`;
-    const service = raw ?? {};
-    if (!service.image && !service.build) {
-      throw new SealiftError("SERVICE_INVALID", `${where} has neither \`image:\` nor \`build:\``, {
-        hint: "give it an image to run or a build context to build from",
-      });
-    }
-    const model: ServiceModel = {
-      name: serviceName,
-      ports: parsePorts(service.ports, where),
-      hasHealthcheck: !!service.healthcheck,
-      hostAccess: hostAccess(service, projectDir),
-    };
-    if (service.image) model.image = service.image;
-    if (service.build) {
-      const b = typeof service.build === "string" ? { context: service.build } : service.build;
-      const context = path.resolve(projectDir, b.context ?? ".");
-      model.build = {
-        context,
-        dockerfile: path.resolve(context, b.dockerfile ?? "Dockerfile"),
-        args: stringArgs(b.args),
-        cacheFrom: "cache_from" in b ? (b.cache_from ?? []) : [],
-        ...(b.target ? { target: b.target } : {}),
-      };
-    }
-    return model;
+  options: ResolveOptions = {},
+): Promise<ComposeModel> {
+  const dir = path.resolve(projectDir);
+  const input = inputFor(dir, options);
+  const { model } = await composeConfig(tool, input, options.signal);
+  const projectName =
+    options.env?.COMPOSE_PROJECT_NAME ??
+    (options.cleanEnv ? undefined : process.env.COMPOSE_PROJECT_NAME) ??
+    readDotEnv(dir).COMPOSE_PROJECT_NAME;
+  const resolved = modelFromCompose(model, {
+    dir,
+    files: [...input.files],
+    profiles: [...input.profiles],
+    ...(projectName ? { name: projectName } : {}),
   });
-  if (services.length === 0) {
-    throw new SealiftError("COMPOSE_INVALID", `${files.join(", ")}: no services`, {
-      hint: "a compose project needs at least one service",
-    });
-  }
-  return { dir: projectDir, name, files, env, services };
+  return { ...resolved, name: normaliseProjectName(resolved.name) };
+}
+
+export interface ProjectVariable {
+  name: string;
+  /** The value the installer offers: `.env`'s, else the default written in the compose files. */
+  default: string;
+  secret: boolean;
+}
+
+/**
+ * The settings an operator is asked for: the variables the compose files use, as compose lists
+ * them with their defaults (v2), and every variable `.env` sets (its values win as defaults).
+ * Compose's own COMPOSE_* settings are not asked.
+ */
+export async function projectVariables(
+  tool: ComposeTool,
+  projectDir: string,
+  options: ResolveOptions = {},
+): Promise<ProjectVariable[]> {
+  const dir = path.resolve(projectDir);
+  const envFile = path.join(dir, ".env");
+  const dotEnv = existsSync(envFile) ? parseEnvFile(readFileSync(envFile, "utf8")) : [];
+  const used = (await composeVariables(tool, inputFor(dir, options), options.signal)) ?? [];
+  const variables: ProjectVariable[] = dotEnv.map((v) => ({
+    name: v.name,
+    default: v.value,
+    secret: v.secret,
+  }));
+  for (const v of used)
+    if (!variables.some((known) => known.name === v.name))
+      variables.push({ name: v.name, default: v.default, secret: isSecretName(v.name) });
+  return variables.filter((v) => !v.name.startsWith("COMPOSE_"));
+}
+
+/**
+ * Files compose reads besides the -f files: `include`d and `extends`ed compose files and
+ * `env_file`s, found by those keys alone (compose decides what they mean), followed through
+ * includes. Paths are relative to dir; ones outside it, or written with variables, are left out.
+ */
+export function composeInputs(dir: string, files: readonly string[]): string[] {
+  const found = new Set<string>();
+  const visit = (file: string) => {
+    const absolute = path.resolve(dir, file);
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(absolute, "utf8"), { merge: true });
+    } catch {
+      return; // compose reports unreadable files itself
+    }
+    const base = path.dirname(absolute);
+    const add = (reference: unknown, follow: boolean) => {
+      if (typeof reference !== "string" || reference.includes("$")) return;
+      const target = path.resolve(base, reference);
+      const relative = path.relative(dir, target);
+      if (relative.startsWith("..") || path.isAbsolute(relative) || !existsSync(target)) return;
+      if (found.has(relative) || files.includes(relative)) return;
+      found.add(relative);
+      if (follow) visit(relative);
+    };
+    if (!doc || typeof doc !== "object") return;
+    const top = doc as { include?: unknown; services?: Record<string, unknown> };
+    for (const entry of Array.isArray(top.include) ? top.include : []) {
+      if (typeof entry === "string") add(entry, true);
+      else if (entry && typeof entry === "object") {
+        const spec = entry as { path?: unknown; env_file?: unknown };
+        for (const p of [spec.path].flat()) add(p, true);
+        for (const e of [spec.env_file].flat()) add(e, false);
+      }
+    }
+    for (const service of Object.values(top.services ?? {})) {
+      if (!service || typeof service !== "object") continue;
+      const s = service as { extends?: { file?: unknown }; env_file?: unknown };
+      if (s.extends && typeof s.extends === "object") add(s.extends.file, true);
+      for (const e of [s.env_file].flat())
+        add(e && typeof e === "object" ? (e as { path?: unknown }).path : e, false);
+    }
+  };
+  for (const file of files) visit(file);
+  return [...found].sort();
 }

@@ -1,6 +1,7 @@
 /**
  * Runs compose for an installed project, whichever flavour the host has (v2 plugin or v1).
  */
+import { parse as parseYaml } from "yaml";
 import { SealiftError } from "../errors.js";
 import type { DockerHost, ComposeTool } from "./docker-host.js";
 import { runCommand, type CommandResult, type RunOptions } from "./run-command.js";
@@ -11,6 +12,8 @@ export interface ComposeProject {
   dir: string;
   /** Compose files, relative to dir, in order (the override last). */
   files: readonly string[];
+  /** Profiles to run with (--profile), as packed. */
+  profiles?: readonly string[];
 }
 
 export function requireCompose(host: DockerHost): ComposeTool {
@@ -35,9 +38,10 @@ export async function compose(
   const tool = requireCompose(host);
   const [file, ...lead] = tool.command;
   const fileArgs = project.files.flatMap((f) => ["-f", f]);
+  const profileArgs = (project.profiles ?? []).flatMap((p) => ["--profile", p]);
   return runCommand(
     file,
-    [...lead, "-p", project.name, "--project-directory", project.dir, ...fileArgs, ...args],
+    [...lead, "-p", project.name, "--project-directory", project.dir, ...fileArgs, ...profileArgs, ...args],
     {
       cwd: project.dir,
       ...options,
@@ -51,4 +55,129 @@ export async function composeUp(host: DockerHost, project: ComposeProject, optio
   const args = ["up", "-d", "--no-build", "--remove-orphans"];
   if (tool.flavour === "v2") args.push("--pull", "never");
   return compose(host, project, args, options);
+}
+
+/** Where and how compose is to read a project: the same flags every compose command gets. */
+export interface ComposeInput {
+  /** The project directory: relative paths and `.env` resolve against it. */
+  dir: string;
+  /** Compose files (-f), relative to dir; none: compose's own discovery (and COMPOSE_FILE). */
+  files: readonly string[];
+  /** Profiles (--profile); none: COMPOSE_PROFILES if set, else only services without profiles. */
+  profiles: readonly string[];
+  /** Variables that win over `.env` (the process environment's, or the operator's answers). */
+  env?: Record<string, string | undefined>;
+  /** Leave the process environment out: only `.env` and `env` count (the installer's view). */
+  cleanEnv?: boolean;
+}
+
+function inputArgs(input: ComposeInput): string[] {
+  return [
+    "--project-directory",
+    input.dir,
+    ...input.files.flatMap((f) => ["-f", f]),
+    ...input.profiles.flatMap((p) => ["--profile", p]),
+  ];
+}
+
+async function runConfig(tool: ComposeTool, input: ComposeInput, args: string[], signal?: AbortSignal) {
+  const [file, ...lead] = tool.command;
+  const env = input.cleanEnv
+    ? {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DOCKER_CONFIG: process.env.DOCKER_CONFIG,
+        ...input.env,
+      }
+    : input.env;
+  const result = await runCommand(file, [...lead, ...inputArgs(input), "config", ...args], {
+    cwd: input.dir,
+    env: env as Record<string, string>,
+    extendEnv: !input.cleanEnv,
+    signal,
+    timeoutMs: 60_000,
+    allowFailure: true,
+  });
+  if (result.exitCode === 0) return result;
+  // Compose's own words (file, line and what is wrong), without its log prefixes.
+  const said = result.stderr
+    .split("\n")
+    .map((line) => line.replace(/^(time=\S+ )?level=\w+ msg=/, "").trim())
+    .filter(Boolean);
+  throw new SealiftError(
+    "COMPOSE_INVALID",
+    `compose (${tool.flavour} ${tool.version}) cannot read the project in ${input.dir}: ${said.at(-1) ?? `exit ${result.exitCode}`}`,
+    {
+      hint: "this is compose's own verdict on the files; fix what it names (`docker compose config` shows the same) and run this again",
+      details: said.slice(-12),
+    },
+  );
+}
+
+/**
+ * The project as compose itself resolves it: files merged, anchors and merge keys, `extends`,
+ * `include`, profiles, `.env` and interpolation applied. v2: `config --format json`; v1 (YAML
+ * only): `config`. The caller normalises the two shapes (compose/compose-model.ts).
+ */
+export async function composeConfig(
+  tool: ComposeTool,
+  input: ComposeInput,
+  signal?: AbortSignal,
+): Promise<{ flavour: "v1" | "v2"; model: unknown }> {
+  if (tool.flavour === "v2") {
+    const result = await runConfig(tool, input, ["--format", "json"], signal);
+    return { flavour: "v2", model: JSON.parse(result.stdout) as unknown };
+  }
+  const result = await runConfig(tool, input, [], signal);
+  return { flavour: "v1", model: parseYaml(result.stdout) as unknown };
+}
+
+export interface ComposeVariable {
+  name: string;
+  required: boolean;
+  /** The default written in the compose files (`${X:-default}`), or "" when none. */
+  default: string;
+}
+
+/**
+ * The variables the project's compose files use, with their defaults, as compose reads them
+ * (v2's `config --variables`); null where compose cannot say (v1).
+ */
+export async function composeVariables(
+  tool: ComposeTool,
+  input: ComposeInput,
+  signal?: AbortSignal,
+): Promise<ComposeVariable[] | null> {
+  if (tool.flavour !== "v2") return null;
+  const result = await runConfig(tool, input, ["--variables"], signal);
+  return parseVariablesTable(result.stdout);
+}
+
+/** `config --variables` prints a table (NAME REQUIRED DEFAULT VALUE ALTERNATE VALUE) even with --format json in 2.26. */
+export function parseVariablesTable(text: string): ComposeVariable[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    const parsed = JSON.parse(trimmed) as Record<
+      string,
+      { Name?: string; Required?: boolean; DefaultValue?: string }
+    >;
+    return Object.entries(parsed).map(([name, v]) => ({
+      name: v.Name ?? name,
+      required: !!v.Required,
+      default: v.DefaultValue ?? "",
+    }));
+  }
+  const [header, ...lines] = text.split("\n");
+  if (!header) return [];
+  const col = (title: string) => header.indexOf(title);
+  const required = col("REQUIRED");
+  const defaults = col("DEFAULT VALUE");
+  const alternate = col("ALTERNATE VALUE");
+  return lines
+    .filter((line) => line.trim())
+    .map((line) => ({
+      name: line.slice(0, required).trim(),
+      required: line.slice(required, defaults).trim() === "true",
+      default: line.slice(defaults, alternate === -1 ? undefined : alternate).trim(),
+    }));
 }

@@ -216,3 +216,19 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
           : {},
   };
 }
+
+/** The compose this machine has, whether or not a Docker daemon answers (compose config needs none). */
+export async function detectComposeTool(signal?: AbortSignal): Promise<ComposeTool> {
+  const standalone = probeStandaloneCompose(signal);
+  const probes = await Promise.all(dockerCandidates().map((c) => probeClient(c, signal)));
+  const tool = await detectCompose(probes, standalone);
+  if (!tool)
+    throw new SealiftError(
+      "COMPOSE_MISSING",
+      "neither `docker compose` (v2) nor `docker-compose` (v1) was found",
+      {
+        hint: "install the Docker Compose plugin or docker-compose: compose reads the project for sealift",
+      },
+    );
+  return tool;
+}

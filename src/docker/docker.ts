@@ -2,7 +2,9 @@
  * Docker operations sealift needs, all through the host's chosen client (see docker-host.ts).
  */
 import { createHash } from "node:crypto";
+import path from "node:path";
 import type { Readable } from "node:stream";
+import type { ServiceBuild } from "../compose/compose-model.js";
 import { SealiftError } from "../errors.js";
 import type { DockerHost } from "./docker-host.js";
 import { normaliseArch } from "./docker-host.js";
@@ -101,7 +103,12 @@ export async function imageUsable(
 
 export interface BuildRequest {
   context: string;
+  /** A path (absolute, or relative to the context as compose names it). */
   dockerfile?: string;
+  /** The Dockerfile's text (compose's dockerfile_inline), given on stdin. */
+  dockerfileInline?: string;
+  /** Named contexts (compose's additional_contexts): --build-context NAME=VALUE. */
+  additionalContexts?: Record<string, string>;
   /** The tag to give the result; none with `output`. */
   tag?: string;
   target?: string;
@@ -121,7 +128,16 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
   if (host.builder === "buildkit") args.push("--progress=plain");
   if (request.tag) args.push("-t", request.tag);
   if (request.output) args.push("--output", request.output);
-  if (request.dockerfile) args.push("-f", request.dockerfile);
+  if (request.dockerfileInline !== undefined) args.push("-f", "-");
+  else if (request.dockerfile)
+    args.push(
+      "-f",
+      path.isAbsolute(request.dockerfile) || !path.isAbsolute(request.context)
+        ? request.dockerfile
+        : path.join(request.context, request.dockerfile),
+    );
+  for (const [name, value] of Object.entries(request.additionalContexts ?? {}))
+    args.push("--build-context", `${name}=${value}`);
   if (request.target) args.push("--target", request.target);
   for (const ref of request.cacheFrom ?? []) args.push("--cache-from", ref);
   for (const [key, value] of Object.entries(request.args)) args.push("--build-arg", `${key}=${value}`);
@@ -129,6 +145,7 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
   try {
     return await runCommand(host.docker, args, {
       env: host.buildEnv,
+      ...(request.dockerfileInline !== undefined ? { input: request.dockerfileInline } : {}),
       signal: request.signal,
       onLine: request.onLine ? (line) => request.onLine!(line) : undefined,
       failureCode: "BUILD_FAILED",
@@ -144,6 +161,24 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
       });
     throw error;
   }
+}
+
+/** The build compose would run for a service: context, Dockerfile, target, args, cache, contexts. */
+export function buildRequestFor(build: ServiceBuild, tag?: string): BuildRequest {
+  return {
+    context: build.context,
+    ...(build.dockerfileInline !== null
+      ? { dockerfileInline: build.dockerfileInline }
+      : build.dockerfile
+        ? { dockerfile: build.dockerfile }
+        : {}),
+    ...(Object.keys(build.additionalContexts).length ? { additionalContexts: build.additionalContexts } : {}),
+    ...(tag ? { tag } : {}),
+    ...(build.target ? { target: build.target } : {}),
+    cacheFrom: build.cacheFrom,
+    // Inline cache metadata lets another host reuse these layers with --cache-from.
+    args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
+  };
 }
 
 /** BuildKit's error when a cache record outlived its snapshot on disk (moby/buildkit#5469). */

@@ -18,6 +18,8 @@ export interface CommandResult {
 export interface RunOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /** Start from this process's environment (default), or from `env` alone. */
+  extendEnv?: boolean;
   /** Text or a stream fed to the command's standard input. */
   input?: string | Readable;
   signal?: AbortSignal;
@@ -53,7 +55,7 @@ export async function runCommand(
   const subprocess = execa(file, args, {
     cwd: options.cwd,
     env: options.env,
-    extendEnv: true,
+    extendEnv: options.extendEnv ?? true,
     input: typeof options.input === "string" ? options.input : undefined,
     stdin: options.input && typeof options.input !== "string" ? "pipe" : "ignore",
     cancelSignal: options.signal,

@@ -21,17 +21,24 @@ import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import type { Manifest } from "../bundle/manifest.js";
 import { CACHE_OVERRIDE_FILE } from "../bundle/layout.js";
-import { loadComposeProject } from "../compose/compose-project.js";
+import { dockerfileText } from "../compose/compose-model.js";
+import type { ComposeModel } from "../compose/compose-project.js";
 import { contextSources, parseDockerfile } from "../compose/dockerfile.js";
 import { imageDescriptors, OCI_INDEX, OCI_LAYOUT_FILE } from "../bundle/image-archive.js";
 import type { ServiceModel } from "../compose/compose-project.js";
 import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
-import { buildImage, inspectImage, saveImages, type BuildRequest } from "../docker/docker.js";
+import {
+  buildImage,
+  buildRequestFor,
+  inspectImage,
+  saveImages,
+  type BuildRequest,
+} from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { runCommand } from "../docker/run-command.js";
 import { mountSpec } from "../packager/build-cache.js";
 import { formatBytes } from "../util/format.js";
-import { RECORD_DIR, type InstallRecord } from "./install-record.js";
+import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
 
 const SOURCE_HASHES = "source-hashes.json";
 
@@ -153,16 +160,8 @@ export async function writeCacheOverride(dir: string, manifest: Manifest, kind: 
 
 /** The build of one service as a rebuild runs it (fitting the cache must build it the same way). */
 export function serviceBuild(service: ServiceModel, tag?: string): BuildRequest {
-  const build = service.build;
-  if (!build) throw new Error(`service ${service.name} is not built`);
-  return {
-    context: build.context,
-    dockerfile: build.dockerfile,
-    ...(tag ? { tag } : {}),
-    ...(build.target ? { target: build.target } : {}),
-    cacheFrom: build.cacheFrom,
-    args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
-  };
+  if (!service.build) throw new Error(`service ${service.name} is not built`);
+  return buildRequestFor(service.build, tag);
 }
 
 export interface FittedService {
@@ -201,8 +200,7 @@ export async function fitBuildCache(
 }
 
 /** sha256 of every file of the built services' contexts, to tell later which ones changed. */
-async function hashContexts(dir: string, composeFiles: string[]): Promise<Record<string, string>> {
-  const model = loadComposeProject(dir, { files: composeFiles });
+async function hashContexts(dir: string, model: ComposeModel): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
   const walk = async (absolute: string) => {
     for (const entry of await fs.readdir(absolute, { withFileTypes: true })) {
@@ -220,10 +218,10 @@ async function hashContexts(dir: string, composeFiles: string[]): Promise<Record
   return hashes;
 }
 
-export async function recordSourceHashes(dir: string, composeFiles: string[]): Promise<void> {
+export async function recordSourceHashes(dir: string, model: ComposeModel): Promise<void> {
   await fs.writeFile(
     path.join(dir, RECORD_DIR, SOURCE_HASHES),
-    JSON.stringify(await hashContexts(dir, composeFiles), null, 1),
+    JSON.stringify(await hashContexts(dir, model), null, 1),
   );
 }
 
@@ -244,22 +242,22 @@ export interface CacheStatus {
 }
 
 /** Which installed files changed since install, and the first build step each one invalidates. */
-async function staleSteps(dir: string, record: InstallRecord): Promise<CacheStatus["changes"]> {
+async function staleSteps(dir: string, model: ComposeModel): Promise<CacheStatus["changes"]> {
   const file = path.join(dir, RECORD_DIR, SOURCE_HASHES);
   if (!existsSync(file)) return [];
   const before = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
-  const now = await hashContexts(dir, record.composeFiles);
+  const now = await hashContexts(dir, model);
   const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter(
     (f) => before[f] !== now[f],
   );
-  const model = loadComposeProject(dir, { files: record.composeFiles });
   const changes: CacheStatus["changes"] = [];
   for (const changedFile of changed) {
     for (const service of model.services) {
-      if (!service.build || !existsSync(service.build.dockerfile)) continue;
+      const text = service.build && dockerfileText(service.build);
+      if (!service.build || !text) continue;
       const inContext = path.relative(service.build.context, path.join(dir, changedFile));
       if (inContext.startsWith("..")) continue;
-      for (const stage of parseDockerfile(readFileSync(service.build.dockerfile, "utf8")).stages) {
+      for (const stage of parseDockerfile(text).stages) {
         const step = stage.instructions.find((i) =>
           contextSources(i).some((source) => {
             const s = source.replace(/^\.\/?/, "").replace(/\/$/, "");
@@ -309,7 +307,7 @@ export async function cacheStatus(
     images,
     mounts: record.cache?.mounts ?? [],
     dockerDiskUsage: df.stdout.trim(),
-    changes: await staleSteps(dir, record),
+    changes: await staleSteps(dir, await installedModel(host, dir, record, signal)),
   };
 }
 

@@ -6,6 +6,9 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
 import { z } from "zod";
+import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
+import { requireCompose } from "../docker/compose.js";
+import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 
 export const RECORD_DIR = ".sealift";
@@ -20,6 +23,8 @@ export const recordSchema = z.object({
   bundle: z.string(),
   dir: z.string(),
   composeFiles: z.array(z.string()),
+  /** The profiles it runs with (as packed). */
+  profiles: z.array(z.string()).default([]),
   composeFlavour: z.string(),
   services: z.array(
     z.object({
@@ -110,4 +115,19 @@ export async function writeRecord(dir: string, record: InstallRecord): Promise<s
   await fs.writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
   await fs.rename(`${file}.tmp`, file);
   return file;
+}
+
+/** The installed project as this host's compose reads it (its files, `.env` and profiles). */
+export function installedModel(
+  host: DockerHost,
+  dir: string,
+  record: Pick<InstallRecord, "composeFiles" | "profiles">,
+  signal?: AbortSignal,
+): Promise<ComposeModel> {
+  return resolveComposeProject(requireCompose(host), dir, {
+    files: record.composeFiles,
+    profiles: record.profiles,
+    cleanEnv: true,
+    ...(signal ? { signal } : {}),
+  });
 }

@@ -6,6 +6,7 @@
  * install record says "installed" only once every service is healthy.
  */
 import { createReadStream, existsSync, promises as fs, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { isSea } from "node:sea";
 import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
@@ -22,9 +23,9 @@ import {
 } from "../bundle/layout.js";
 import { verifyBundle, verifyHead, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
-import { buildComposeModel, loadComposeProject } from "../compose/compose-project.js";
+import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
-import { composeUp } from "../docker/compose.js";
+import { composeUp, requireCompose } from "../docker/compose.js";
 import type { ContainerState } from "../docker/docker.js";
 import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
@@ -48,7 +49,7 @@ import {
   writeCacheIndexes,
   writeCacheOverride,
 } from "./build-cache.js";
-import { RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
+import { installedModel, RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
 import { runCommand } from "../docker/run-command.js";
 import {
   checksTable,
@@ -180,13 +181,58 @@ function existingEnv(dir: string): Record<string, string> | null {
   return existsSync(file) ? envToRecord(parseEnvFile(readFileSync(file, "utf8"))) : null;
 }
 
-function composeModelFor(verified: VerifiedBundle, dir: string, env: Record<string, string>) {
-  const m = verified.manifest;
-  const texts = m.project.composeFiles.map((name) => ({
-    name,
-    text: verified.composeFiles.get(`${COMPOSE_DIR}${name}`)?.toString("utf8") ?? "",
-  }));
-  return buildComposeModel(dir, texts, [], env);
+/**
+ * The project as this host's compose reads it with the operator's answers, before anything on the
+ * host changes: the bundle's compose files (and the files they include), its pins and a `.env` of
+ * the answers in a private temporary folder, the build contexts as empty folders (v1's compose
+ * wants them to exist). What this compose cannot read is a preflight failure with its own words.
+ */
+async function bundleModel(
+  host: DockerHost,
+  verified: VerifiedBundle,
+  dir: string,
+  env: Record<string, string>,
+  signal: AbortSignal,
+): Promise<ComposeModel> {
+  const project = verified.manifest.project;
+  const tool = requireCompose(host);
+  const temporary = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-compose-"));
+  // One level down: "../x" beside the project resolves inside the temporary folder.
+  const scratch = path.join(temporary, "project");
+  try {
+    await fs.mkdir(scratch);
+    for (const file of [...project.composeFiles, ...project.composeInputs, OVERRIDE_FILE]) {
+      const content = verified.composeFiles.get(`${COMPOSE_DIR}${file}`);
+      if (!content) continue;
+      await fs.mkdir(path.dirname(path.join(scratch, file)), { recursive: true });
+      await fs.writeFile(path.join(scratch, file), content);
+    }
+    for (const context of project.buildContexts)
+      await fs.mkdir(path.join(scratch, context), { recursive: true });
+    await fs.writeFile(
+      path.join(scratch, ".env"),
+      formatEnvFile(Object.entries(env).map(([name, value]) => ({ name, value }))),
+    );
+    const model = await resolveComposeProject(tool, scratch, {
+      files: [...project.composeFiles, OVERRIDE_FILE],
+      profiles: project.profiles,
+      cleanEnv: true,
+      signal,
+    });
+    return { ...model, dir, name: project.name };
+  } catch (error) {
+    if (!(error instanceof SealiftError) || error.code !== "COMPOSE_INVALID") throw error;
+    const said = (text: string) => text.split(scratch).join(dir);
+    throw new SealiftError("PREFLIGHT_FAILED", said(error.message), {
+      hint:
+        tool.flavour === "v1"
+          ? "the project uses what only Compose v2 reads (include:, !reset, ...): install the Docker Compose v2 plugin on this host, then run the installer again"
+          : "check the answers given (--set) against what compose says, then run the installer again",
+      details: error.details.map(said),
+    });
+  } finally {
+    await fs.rm(temporary, { recursive: true, force: true });
+  }
 }
 
 /** Writes .env: the answers; on a kept .env, only the variables it lacks are added. */
@@ -427,7 +473,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     existingEnv,
     io: options.io,
   });
-  const model = composeModelFor(verified, answers.dir, answers.env);
+  const model = await bundleModel(host, verified, answers.dir, answers.env, signal);
   const planChecks = [
     ...hostAccessChecks(manifest, model.services),
     ...shippedServiceChecks(manifest, model.services),
@@ -539,13 +585,20 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, answers, verified);
   if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
-  await recordSourceHashes(dir, [...manifest.project.composeFiles, OVERRIDE_FILE]);
 
   const project = {
     name: manifest.project.name,
     dir,
     files: [...manifest.project.composeFiles, OVERRIDE_FILE, ...(cache ? [CACHE_OVERRIDE_FILE] : [])],
+    profiles: manifest.project.profiles,
   };
+  const installed = await installedModel(
+    host,
+    dir,
+    { composeFiles: project.files, profiles: project.profiles },
+    signal,
+  );
+  await recordSourceHashes(dir, installed);
   await keepInstaller(dir);
   const status = reporter.status("starting services");
   const record = {
@@ -556,6 +609,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     bundle: source.location,
     dir,
     composeFiles: project.files,
+    profiles: project.profiles,
     composeFlavour: host.compose ? `${host.compose.flavour} ${host.compose.version}` : "none",
     services: manifest.services.map((s) => ({
       name: s.name,
@@ -618,7 +672,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   }
   status.finish(`${containers.length} services healthy`);
   lap("up");
-  const fitted = cache ? await fitCache(host, manifest, project, reporter, signal) : undefined;
+  const fitted = cache ? await fitCache(host, manifest, installed, reporter, signal) : undefined;
   if (fitted && record.cache) record.cache = { ...record.cache, fitted };
   lap("fit");
   const recordFile = await writeRecord(dir, { ...record, status: "installed" });
@@ -646,7 +700,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
 async function fitCache(
   host: DockerHost,
   manifest: Manifest,
-  project: { dir: string; files: string[] },
+  model: ComposeModel,
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<NonNullable<InstallRecord["cache"]>["fitted"]> {
@@ -655,7 +709,6 @@ async function fitCache(
     `fitting the build cache to Docker ${host.serverVersion} (packed on Docker ${manifest.build.dockerServer})`,
   );
   try {
-    const model = loadComposeProject(project.dir, { files: project.files });
     const steps = (
       await fitBuildCache(host, manifest.project.name, model.services, {
         signal,

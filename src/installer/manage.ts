@@ -6,7 +6,6 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
 import type { Reporter } from "../cli/reporter.js";
-import { loadComposeProject } from "../compose/compose-project.js";
 import { compose, composeUp } from "../docker/compose.js";
 import { buildImage, inspectImage, projectContainers, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
@@ -14,6 +13,7 @@ import { SealiftError } from "../errors.js";
 import { formatDuration } from "../util/format.js";
 import { waitHealthy, isReady } from "./health.js";
 import {
+  installedModel,
   RECORD_DIR,
   keptInstallerDir,
   recordPath,
@@ -87,7 +87,7 @@ export async function uninstall(
   const status = options.reporter.status(`stopping ${record.project}`);
   await compose(
     host,
-    { name: record.project, dir, files: record.composeFiles },
+    { name: record.project, dir, files: record.composeFiles, profiles: record.profiles },
     ["down", "--remove-orphans", ...(options.volumes ? ["-v"] : [])],
     {
       signal: options.signal,
@@ -121,7 +121,7 @@ export async function rebuild(
   const started = performance.now();
   const record = requireRecord(dir);
   const host = await detectDockerHost(options.signal);
-  const model = loadComposeProject(dir, { files: record.composeFiles });
+  const model = await installedModel(host, dir, record, options.signal);
   const logs = path.join(dir, RECORD_DIR, "logs");
   await fs.mkdir(logs, { recursive: true });
   const services: RebuildResult["services"] = [];
@@ -163,7 +163,7 @@ export async function rebuild(
       log,
     });
   }
-  const project = { name: record.project, dir, files: record.composeFiles };
+  const project = { name: record.project, dir, files: record.composeFiles, profiles: record.profiles };
   await composeUp(host, project, { signal: options.signal });
   const containers = await waitHealthy(
     host,

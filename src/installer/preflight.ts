@@ -141,17 +141,20 @@ export async function writableCheck(dir: string): Promise<Check> {
   }
 }
 
-function portFree(port: PublishedPort): Promise<true | string> {
+function portFree(port: number, hostIp: string): Promise<true | string> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    server.listen({ port: port.port, host: port.hostIp || "0.0.0.0", exclusive: true }, () =>
+    server.listen({ port, host: hostIp || "0.0.0.0", exclusive: true }, () =>
       server.close(() => resolve(true)),
     );
   });
 }
 
-/** Published ports must be free, or held by this same app (a re-run or an upgrade). */
+/**
+ * Published ports must be free, or held by this same app (a re-run or an upgrade). A range
+ * ("8000-8010") needs one free port of it: docker takes the first it can bind.
+ */
 export async function portChecks(
   host: DockerHost,
   project: string,
@@ -162,12 +165,22 @@ export async function portChecks(
   );
   const checks: Check[] = [];
   for (const port of ports.filter((p) => p.protocol === "tcp")) {
-    const label = `Port ${port.hostIp ? `${port.hostIp}:` : ""}${port.port}`;
-    if (ours.has(port.port)) {
+    const label = `Port ${port.hostIp ? `${port.hostIp}:` : ""}${port.published}`;
+    const [from, to = from] = port.published.split("-").map(Number);
+    if (!Number.isInteger(from) || !Number.isInteger(to)) {
+      checks.push({ name: label, status: "warn", detail: "not a port number compose gave; not checked" });
+      continue;
+    }
+    const candidates = Array.from({ length: Math.max(1, to! - from! + 1) }, (_, i) => from! + i);
+    if (candidates.some((p) => ours.has(p))) {
       checks.push({ name: label, status: "ok", detail: `used by ${project} itself` });
       continue;
     }
-    const result = await portFree(port);
+    let result: true | string = "EADDRINUSE";
+    for (const candidate of candidates) {
+      result = await portFree(candidate, port.hostIp);
+      if (result === true || result === "EACCES") break;
+    }
     if (result === true) checks.push({ name: label, status: "ok", detail: "free" });
     else if (result === "EACCES")
       checks.push({ name: label, status: "warn", detail: "cannot check (needs root)" });
@@ -175,8 +188,13 @@ export async function portChecks(
       checks.push({
         name: label,
         status: "fail",
-        detail: result === "EADDRINUSE" ? "already in use by another program" : `cannot bind: ${result}`,
-        hint: `stop what uses port ${port.port}, or choose another port for the setting that sets it (--set KEY=PORT)`,
+        detail:
+          result === "EADDRINUSE"
+            ? candidates.length > 1
+              ? "every port of the range is in use"
+              : "already in use by another program"
+            : `cannot bind: ${result}`,
+        hint: `stop what uses port ${port.published}, or choose another port for the setting that sets it (--set KEY=PORT)`,
       });
     }
   }
@@ -241,7 +259,7 @@ export function hostAccessChecks(
  */
 export function shippedServiceChecks(
   manifest: Manifest,
-  services: ReadonlyArray<{ name: string; image?: string }>,
+  services: ReadonlyArray<{ name: string; image?: string | null }>,
 ): Check[] {
   const shipped = new Set(manifest.services.map((s) => s.name));
   const strays = services.filter((s) => !shipped.has(s.name));

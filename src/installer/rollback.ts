@@ -140,7 +140,7 @@ export async function rollback(
   }
   await composeUp(
     host,
-    { name: previous.project, dir, files: previous.composeFiles },
+    { name: previous.project, dir, files: previous.composeFiles, profiles: previous.profiles },
     {
       signal,
       failureHint: `release ${previous.release}'s compose files are back in ${dir}; see the error above`,

@@ -11,7 +11,8 @@ import path from "node:path";
 import type { Reporter } from "../cli/reporter.js";
 import type { ComposeModel } from "../compose/compose-project.js";
 import { cacheMounts, parseDockerfile, type CacheMount } from "../compose/dockerfile.js";
-import { buildImage, inspectImage, type ImageInfo } from "../docker/docker.js";
+import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
+import { buildImage, buildRequestFor, inspectImage, type ImageInfo } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
@@ -79,8 +80,9 @@ export async function buildStageImages(
   const stages: StageImage[] = [];
   for (const r of resolved) {
     const build = r.service.build;
-    if (!build) continue;
-    const dockerfile = parseDockerfile(readFileSync(build.dockerfile, "utf8"));
+    const text = build && dockerfileText(build);
+    if (!build || !text) continue;
+    const dockerfile = parseDockerfile(text);
     const targetIndex = build.target
       ? dockerfile.stages.findIndex((s) => s.name === build.target)
       : dockerfile.stages.length - 1;
@@ -88,11 +90,8 @@ export async function buildStageImages(
       const ref = cacheImageTag(model.name, r.service.name, stage.name, release);
       const status = options.reporter.status(`caching ${r.service.name} stage ${stage.name}`);
       await buildImage(host, {
-        context: build.context,
-        dockerfile: build.dockerfile,
-        tag: ref,
+        ...buildRequestFor(build, ref),
         target: stage.name,
-        args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
         signal: options.signal,
         onLine: (line) => status.line(line),
       });
@@ -120,8 +119,9 @@ export function findCacheMounts(
   >();
   for (const r of resolved) {
     const build = r.service.build;
-    if (!build) continue;
-    const dockerfile = parseDockerfile(readFileSync(build.dockerfile, "utf8"));
+    const text = build && dockerfileText(build);
+    if (!build || !text) continue;
+    const dockerfile = parseDockerfile(text);
     for (const stage of dockerfile.stages) {
       const helper =
         stageImages.find((s) => s.service === r.service.name && s.stage === stage.name)?.ref ?? r.ref;
@@ -133,7 +133,7 @@ export function findCacheMounts(
               service: r.service.name,
               stage: stage.name,
               helper,
-              dockerfile: build.dockerfile,
+              dockerfile: dockerfilePath(build) ?? `${r.service.name} (dockerfile_inline)`,
             });
         }
       }

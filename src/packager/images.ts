@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Reporter } from "../cli/reporter.js";
 import type { ComposeModel, ServiceModel } from "../compose/compose-project.js";
-import { buildImage, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";
+import { dockerfilePath } from "../compose/compose-model.js";
+import { buildImage, buildRequestFor, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 
@@ -22,23 +23,25 @@ export function pinnedTag(project: string, service: string, release: string): st
   return `${project}-${service.toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}:${release}`;
 }
 
-/** Checks every build has its Dockerfile before the first (long) build starts. */
+/** Checks every build has its context and Dockerfile before the first (long) build starts. */
 export function checkDockerfiles(model: ComposeModel): void {
   for (const service of model.services) {
-    if (!service.build) continue;
-    if (!existsSync(service.build.context)) {
+    const build = service.build;
+    if (!build || !path.isAbsolute(build.context)) continue; // a URL: the builder fetches it
+    if (!existsSync(build.context)) {
       throw new SealiftError(
         "DOCKERFILE_MISSING",
-        `service "${service.name}": build context ${service.build.context} does not exist`,
+        `service "${service.name}": build context ${build.context} does not exist`,
         {
           hint: "fix `build.context` in the compose file",
         },
       );
     }
-    if (!existsSync(service.build.dockerfile)) {
+    const dockerfile = dockerfilePath(build);
+    if (dockerfile && !existsSync(dockerfile)) {
       throw new SealiftError(
         "DOCKERFILE_MISSING",
-        `service "${service.name}": Dockerfile ${path.relative(model.dir, service.build.dockerfile)} does not exist`,
+        `service "${service.name}": Dockerfile ${path.relative(model.dir, dockerfile)} does not exist`,
         { hint: "add the Dockerfile or fix `build.dockerfile` in the compose file" },
       );
     }
@@ -66,12 +69,7 @@ export async function resolveImages(
       const recent: string[] = [];
       try {
         await buildImage(host, {
-          context: service.build.context,
-          dockerfile: service.build.dockerfile,
-          tag,
-          ...(service.build.target ? { target: service.build.target } : {}),
-          // Inline cache metadata lets the target reuse these layers with --cache-from.
-          args: { BUILDKIT_INLINE_CACHE: "1", ...service.build.args },
+          ...buildRequestFor(service.build, tag),
           signal,
           onLine: (line) => {
             recent.push(line);

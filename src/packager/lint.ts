@@ -4,8 +4,8 @@
  * at different versions across Dockerfiles (halves cache hits), ADD from a URL, RUN steps that
  * fetch from the network without a cache mount.
  */
-import { readFileSync } from "node:fs";
 import path from "node:path";
+import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
 import type { ComposeModel } from "../compose/compose-project.js";
 import { cacheMounts, parseDockerfile, runCommandText, type Dockerfile } from "../compose/dockerfile.js";
 
@@ -41,15 +41,15 @@ export function lintProject(model: ComposeModel): LintFinding[] {
   const seen = new Set<string>();
 
   for (const service of model.services) {
-    if (!service.build || seen.has(service.build.dockerfile)) continue;
-    seen.add(service.build.dockerfile);
-    const file = path.relative(model.dir, service.build.dockerfile);
-    let dockerfile: Dockerfile;
-    try {
-      dockerfile = parseDockerfile(readFileSync(service.build.dockerfile, "utf8"));
-    } catch {
-      continue; // a missing Dockerfile is reported elsewhere
-    }
+    if (!service.build) continue;
+    const absolute = dockerfilePath(service.build);
+    const key = absolute ?? `inline:${service.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const file = absolute ? path.relative(model.dir, absolute) : `${service.name}'s dockerfile_inline`;
+    const text = dockerfileText(service.build);
+    if (text === null) continue; // a missing Dockerfile is reported elsewhere; a URL is not read
+    const dockerfile: Dockerfile = parseDockerfile(text);
     const syntax = dockerfile.directives.syntax;
     if (syntax) {
       findings.push({

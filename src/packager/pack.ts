@@ -30,7 +30,14 @@ import {
 } from "../bundle/layout.js";
 import type { Manifest } from "../bundle/manifest.js";
 import type { Reporter } from "../cli/reporter.js";
-import { loadComposeProject, normaliseProjectName } from "../compose/compose-project.js";
+import {
+  composeInputs,
+  normaliseProjectName,
+  projectVariables,
+  resolveComposeProject,
+  type ComposeModel,
+} from "../compose/compose-project.js";
+import { requireCompose } from "../docker/compose.js";
 import { saveImages, type ImageInfo } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError, cancelled } from "../errors.js";
@@ -63,6 +70,8 @@ export interface PackOptions {
   projectDir: string;
   /** -f files, relative to the project folder; default: the ones compose would pick. */
   composeFiles?: string[];
+  /** --profile names; default COMPOSE_PROFILES (environment, then .env). */
+  profiles?: string[];
   /** Output folder; default ./dist. */
   outDir: string;
   /** Bundle name; default the compose project name. */
@@ -321,18 +330,33 @@ async function addImages(
   };
 }
 
+/** The built services' contexts inside the project, relative to it (a v1 host's compose checks they exist). */
+function buildContexts(model: ComposeModel): string[] {
+  const inside = model.services.flatMap((s) => {
+    if (!s.build || !path.isAbsolute(s.build.context)) return [];
+    const relative = path.relative(model.dir, s.build.context);
+    return relative.startsWith("..") ? [] : [relative || "."];
+  });
+  return [...new Set(inside)].sort();
+}
+
 export async function pack(options: PackOptions): Promise<PackResult> {
   const started = performance.now();
   const { reporter, signal } = options;
   const now = options.now ?? new Date();
   const projectDir = path.resolve(options.projectDir);
-  const model = loadComposeProject(projectDir, { files: options.composeFiles, useProcessEnv: true });
+  const host = await detectDockerHost(signal);
+  const compose = requireCompose(host);
+  const resolveOptions = { files: options.composeFiles ?? [], profiles: options.profiles ?? [], signal };
+  const model = await resolveComposeProject(compose, projectDir, resolveOptions);
+  const variables = await projectVariables(compose, projectDir, resolveOptions);
   const name = options.name ? normaliseProjectName(options.name) : model.name;
   if (!name)
     throw new SealiftError("USAGE", `"${options.name}" is not a usable bundle name`, {
       hint: "use letters, digits, - and _",
     });
   checkDockerfiles(model);
+  const composeReads = composeInputs(projectDir, model.files);
   const git = await inspectGit(projectDir, signal);
   requireClean(projectDir, git, options.allowDirty);
   if (git.dirty)
@@ -340,8 +364,8 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       "DIRTY_TREE",
       `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`,
     );
-  for (const v of model.env) {
-    if (v.secret && v.value) {
+  for (const v of variables) {
+    if (v.secret && v.default) {
       reporter.warn(
         "SECRET_IN_TEMPLATE",
         `.env sets ${v.name}; its value travels in the bundle as the default the installer offers`,
@@ -349,7 +373,6 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     }
   }
   const signer = options.sign ? loadPrivateKey(options.sign) : undefined;
-  const host = await detectDockerHost(signal);
   for (const service of model.services) {
     for (const access of service.hostAccess)
       reporter.warn(
@@ -441,7 +464,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     if (base) readme += deltaReadme(base.manifest.project.release, name, `${topDir}.tar.gz`, installerInBase);
     await writer.addBuffer(README_PATH, readme);
     let composeBytes = 0;
-    for (const file of model.files) {
+    for (const file of [...model.files, ...composeReads]) {
       const content = readFileSync(path.join(projectDir, file));
       composeBytes += content.length;
       await writer.addBuffer(`${COMPOSE_DIR}${file}`, content);
@@ -527,9 +550,12 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           name,
           release,
           composeFiles: model.files,
+          composeInputs: composeReads,
+          buildContexts: buildContexts(model),
+          profiles: model.profiles,
           override: OVERRIDE_PATH,
           envTemplate: hasEnv ? ENV_TEMPLATE_PATH : null,
-          variables: model.env.map((v) => ({ name: v.name, default: v.value, secret: v.secret })),
+          variables,
         },
         source: { path: SOURCE_PATH, git: git.commit || git.changedFiles.length ? git : null },
         build: {
@@ -551,7 +577,9 @@ export async function pack(options: PackOptions): Promise<PackResult> {
             ...(r.image.variant ? { variant: r.image.variant } : {}),
           },
           layers: r.image.layers,
-          ports: r.service.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.port}/${p.protocol}`),
+          ports: r.service.ports.map(
+            (p) => `${p.hostIp ? `${p.hostIp}:` : ""}${p.published}:${p.target}/${p.protocol}`,
+          ),
           healthcheck: r.service.hasHealthcheck,
           hostAccess: r.service.hostAccess,
         })),

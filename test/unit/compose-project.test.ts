@@ -2,31 +2,15 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, describe, test } from "node:test";
-import { loadComposeProject, normaliseProjectName } from "../../src/compose/compose-project.js";
+import { describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { composeInputs, normaliseProjectName } from "../../src/compose/compose-project.js";
+import { modelFromCompose } from "../../src/compose/compose-model.js";
+import { parseVariablesTable } from "../../src/docker/compose.js";
 import { formatEnvFile, parseEnvFile } from "../../src/compose/env-file.js";
-import { interpolate } from "../../src/compose/interpolate.js";
 import type { SealiftError } from "../../src/errors.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { hostAccessChecks, shippedServiceChecks } from "../../src/installer/preflight.js";
-
-describe("compose variable interpolation", () => {
-  const vars = { SET: "value", EMPTY: "" };
-  const cases: Array<[string, string]> = [
-    ["$SET and ${SET}", "value and value"],
-    ["${UNSET:-fallback} ${EMPTY:-fallback} ${EMPTY-kept}", "fallback fallback "],
-    ["${SET:+alt} ${UNSET:+alt} ${EMPTY+alt}", "alt  alt"],
-    ["$$SET costs $$5", "$SET costs $5"],
-    ["${UNSET:-${SET}}", "value"],
-  ];
-  for (const [input, expected] of cases)
-    test(`${input} -> ${expected}`, () => assert.equal(interpolate(input, vars), expected));
-  test("${VAR:?message} fails when unset", () =>
-    assert.throws(
-      () => interpolate("${NOPE:?set NOPE}", vars),
-      /required variable NOPE is not set: set NOPE/,
-    ));
-});
 
 describe(".env files", () => {
   test("reads comments, export, quotes; marks secret-looking names", () => {
@@ -57,121 +41,116 @@ describe(".env files", () => {
   });
 });
 
-describe("reading a compose project", () => {
-  const dirs: string[] = [];
-  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  function project(files: Record<string, string>, name = "My_App.v2"): string {
-    const root = mkdtempSync(path.join(os.tmpdir(), "sealift-compose-"));
-    dirs.push(root);
-    const dir = path.join(root, name);
-    mkdirSync(dir, { recursive: true });
-    for (const [file, content] of Object.entries(files)) writeFileSync(path.join(dir, file), content);
-    return dir;
-  }
-
-  test("picks compose.yaml over docker-compose.yml, merges its override, reads .env and ports", () => {
-    const dir = project({
-      "compose.yaml":
-        "services:\n  web:\n    build: ./web\n    ports: ['${WEB_PORT:-80}:80', '127.0.0.1:9000-9001:9000-9001/tcp', '53:53/udp', '8080']\n  db:\n    image: postgres:${PG:-15}\n",
-      "compose.override.yaml":
-        "services:\n  db:\n    ports:\n      - target: 5432\n        published: 5433\n",
-      "docker-compose.yml": "services: {ignored: {image: x}}\n",
-      ".env": "WEB_PORT=8081\nPG=16\n",
-    });
-    const model = loadComposeProject(dir);
-    assert.equal(model.name, "my_appv2");
-    assert.deepEqual(model.files, ["compose.yaml", "compose.override.yaml"]);
-    const web = model.services.find((s) => s.name === "web")!;
-    assert.equal(web.build?.context, path.join(dir, "web"));
-    assert.equal(web.build?.dockerfile, path.join(dir, "web", "Dockerfile"));
-    assert.deepEqual(
-      web.ports.map((p) => `${p.hostIp}:${p.port}/${p.protocol}`),
-      [":8081/tcp", "127.0.0.1:9000/tcp", "127.0.0.1:9001/tcp", ":53/udp"],
-    );
-    const db = model.services.find((s) => s.name === "db")!;
-    assert.equal(db.image, "postgres:16");
-    assert.deepEqual(
-      db.ports.map((p) => p.port),
-      [5433],
-    );
-  });
-
-  test("answers override .env (the installer's --set)", () => {
-    const dir = project({
-      "compose.yaml": "services:\n  web:\n    image: x\n    ports: ['${P:-1}:80']\n",
-      ".env": "P=2\n",
-    });
-    assert.equal(loadComposeProject(dir, { overrides: { P: "3" } }).services[0]!.ports[0]!.port, 3);
-  });
-
-  test("invalid YAML names the file, line and column", () => {
-    const dir = project({ "compose.yaml": "services:\n  web:\n    image: x\n  - broken\n" });
-    assert.throws(
-      () => loadComposeProject(dir),
-      (e: SealiftError) =>
-        e.code === "COMPOSE_INVALID" && /^compose\.yaml:4:\d+: invalid YAML/.test(e.message),
-    );
-  });
-
-  test("a published port that is not a number is refused", () => {
-    const dir = project({
-      "compose.yaml": "services:\n  web:\n    image: x\n    ports: ['${P}:80']\n",
-      ".env": "P=abc\n",
-    });
-    assert.throws(() => loadComposeProject(dir), /published port "abc" is not a port number/);
-  });
-
-  test("project names follow compose's rule", () => {
-    assert.equal(normaliseProjectName("-My App!"), "myapp");
-    assert.equal(normaliseProjectName("llm-chat"), "llm-chat");
-  });
+test("project names follow compose's rule", () => {
+  assert.equal(normaliseProjectName("-My App!"), "myapp");
+  assert.equal(normaliseProjectName("llm-chat"), "llm-chat");
 });
 
-test("an override's build map merges with a short `build: ./dir` (the cache override on the target)", () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-compose-"));
-  try {
-    writeFileSync(path.join(root, "compose.yaml"), "services:\n  web:\n    build: ./web\n");
-    writeFileSync(
-      path.join(root, "cache.yaml"),
-      "services:\n  web:\n    build:\n      cache_from: [web-cache:1]\n",
-    );
-    const web = loadComposeProject(root, { files: ["compose.yaml", "cache.yaml"] }).services[0]!;
-    assert.equal(web.build?.context, path.join(root, "web"));
-    assert.deepEqual(web.build?.cacheFrom, ["web-cache:1"]);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
-
-test("a service's reach beyond its container: host paths outside the project, privileged, host network", () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-compose-"));
-  try {
-    writeFileSync(
-      path.join(root, "compose.yaml"),
+describe("compose's resolved output read into the model", () => {
+  test("v1's canonical YAML: ports as strings and maps, volumes as strings, host access", () => {
+    const v1 = parseYaml(
       [
         "services:",
-        "  agent:",
-        "    image: a",
-        "    privileged: true",
-        "    network_mode: host",
-        "    volumes: ['/var/run/docker.sock:/var/run/docker.sock', './config:/etc/app:ro', 'data:/data', '../outside:/x']",
         "  web:",
-        "    image: b",
-        "    volumes: [{type: bind, source: ./html, target: /www}]",
-        "",
+        "    build: {context: /p/app/web, args: {A: '1', EMPTY: null}}",
+        "    image: x:1",
+        "    ports:",
+        "    - published: 8080",
+        "      target: 80",
+        "    - 127.0.0.1:9000-9010:90/udp",
+        "    - '5000'",
+        "    volumes: [/data, '/p/app/here:/x:rw', 'named:/y:rw', '/p/shared:/s:ro', '/var/run/docker.sock:/d.sock:rw']",
+        "    privileged: true",
+        "version: '3.9'",
       ].join("\n"),
     );
-    const [agent, web] = loadComposeProject(root).services;
-    assert.deepEqual(agent!.hostAccess, [
-      "mounts host path /var/run/docker.sock",
-      "mounts host path ../outside",
-      "runs privileged",
-      "uses the host's network",
+    const model = modelFromCompose(v1, { dir: "/p/app", files: ["docker-compose.yml"], profiles: [] });
+    const [web] = model.services;
+    assert.equal(model.name, "app");
+    assert.deepEqual(web!.ports, [
+      { hostIp: "", published: "8080", target: 80, protocol: "tcp" },
+      { hostIp: "127.0.0.1", published: "9000-9010", target: 90, protocol: "udp" },
     ]);
-    assert.deepEqual(web!.hostAccess, []);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+    assert.deepEqual(
+      web!.volumes.map((v) => `${v.type} ${v.source} ${v.target}`),
+      [
+        "volume  /data",
+        "bind /p/app/here /x",
+        "volume named /y",
+        "bind /p/shared /s",
+        "bind /var/run/docker.sock /d.sock",
+      ],
+    );
+    assert.deepEqual(web!.build?.args, { A: "1" }, "an arg without a value is left out, as compose does");
+    assert.deepEqual(web!.hostAccess, [
+      "mounts host path ../shared",
+      "mounts host path /var/run/docker.sock",
+      "runs privileged",
+    ]);
+  });
+
+  test("v2's JSON: $$ is a literal $, dockerfile_inline, additional contexts; no service is refused", () => {
+    const model = modelFromCompose(
+      {
+        name: "p",
+        services: {
+          api: {
+            build: {
+              context: "/p/api",
+              dockerfile_inline: "FROM busybox\nRUN echo $$HOME\n",
+              args: { PRICE: "$$5" },
+              additional_contexts: { base: "docker-image://busybox" },
+            },
+          },
+        },
+      },
+      { dir: "/p", files: ["compose.yaml"], profiles: ["debug"] },
+    );
+    const api = model.services[0]!;
+    assert.equal(api.image, null);
+    assert.equal(api.build?.dockerfile, null);
+    assert.equal(api.build?.dockerfileInline, "FROM busybox\nRUN echo $HOME\n");
+    assert.deepEqual(api.build?.args, { PRICE: "$5" });
+    assert.deepEqual(api.build?.additionalContexts, { base: "docker-image://busybox" });
+    assert.throws(
+      () => modelFromCompose({ services: {} }, { dir: "/p", files: [], profiles: [] }),
+      (e: SealiftError) => e.code === "COMPOSE_INVALID" && /starts no service/.test(e.message),
+    );
+  });
+
+  test("`config --variables` as Compose 2.26 prints it (a table, even when JSON is asked for)", () => {
+    const table = [
+      "NAME                REQUIRED            DEFAULT VALUE       ALTERNATE VALUE",
+      "FRONTEND_PORT       false               8080                ",
+      "GREETING            true                hello world         ",
+      "",
+    ].join("\n");
+    assert.deepEqual(parseVariablesTable(table), [
+      { name: "FRONTEND_PORT", required: false, default: "8080" },
+      { name: "GREETING", required: true, default: "hello world" },
+    ]);
+  });
+
+  test("the files compose reads besides -f: include, extends and env_file, followed through includes", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "sealift-inputs-"));
+    try {
+      mkdirSync(path.join(dir, "inc"));
+      writeFileSync(
+        path.join(dir, "compose.yaml"),
+        "include: [inc/more.yaml]\nservices:\n  a: {image: x, env_file: [a.env, {path: missing.env, required: false}]}\n  b: {extends: {file: common.yaml, service: c}}\n",
+      );
+      writeFileSync(path.join(dir, "inc/more.yaml"), "services:\n  m: {image: y, env_file: m.env}\n");
+      for (const f of ["a.env", "common.yaml", "inc/m.env"]) writeFileSync(path.join(dir, f), "");
+      assert.deepEqual(composeInputs(dir, ["compose.yaml"]), [
+        "a.env",
+        "common.yaml",
+        "inc/m.env",
+        "inc/more.yaml",
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 test("preflight shows declared host access as a warning and refuses what the bundle did not declare", () => {

@@ -1,0 +1,140 @@
+/**
+ * `sealift plan`: what `pack` would do with a project, without building or saving anything. The
+ * model is the one pack uses (compose's own resolution); the plan adds what pack derives from it:
+ * what is built, saved and shipped, the build cache's stages and mounts, the lint and host access.
+ */
+import path from "node:path";
+import { dockerfileText } from "../compose/compose-model.js";
+import {
+  composeInputs,
+  projectVariables,
+  resolveComposeProject,
+  type ComposeModel,
+  type ProjectVariable,
+} from "../compose/compose-project.js";
+import { cacheMounts, parseDockerfile } from "../compose/dockerfile.js";
+import type { ComposeTool } from "../docker/docker-host.js";
+import { lintProject, type LintFinding } from "./lint.js";
+
+export interface Plan {
+  project: string;
+  dir: string;
+  files: string[];
+  /** Other files compose reads (include, extends, env_file): shipped with the compose files. */
+  composeInputs: string[];
+  profiles: string[];
+  compose: { flavour: string; version: string };
+  services: Array<{
+    name: string;
+    image: string | null;
+    build: {
+      context: string;
+      dockerfile: string | null;
+      dockerfileInline: string | null;
+      args: Record<string, string>;
+      target: string | null;
+    } | null;
+    ports: Array<{ hostIp: string; published: string; target: number; protocol: string }>;
+    volumes: Array<{ type: string; source: string; target: string }>;
+    hostAccess: string[];
+  }>;
+  /** What pack builds (under NAME-SERVICE:RELEASE) and what it saves as it is. */
+  build: string[];
+  save: string[];
+  /** The build cache pack ships: each built service's intermediate stages and cache mount ids. */
+  cache: { stages: Array<{ service: string; stage: string }>; mounts: string[] };
+  variables: ProjectVariable[];
+  lint: LintFinding[];
+}
+
+export async function plan(
+  tool: ComposeTool,
+  projectDir: string,
+  options: { files?: string[]; profiles?: string[]; name?: string; signal?: AbortSignal },
+): Promise<Plan> {
+  const resolveOptions = {
+    files: options.files ?? [],
+    profiles: options.profiles ?? [],
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const model: ComposeModel = await resolveComposeProject(tool, projectDir, resolveOptions);
+  const variables = await projectVariables(tool, projectDir, resolveOptions);
+  const stages: Plan["cache"]["stages"] = [];
+  const mounts = new Set<string>();
+  for (const service of model.services) {
+    const text = service.build && dockerfileText(service.build);
+    if (!service.build || !text) continue;
+    const dockerfile = parseDockerfile(text);
+    const target = service.build.target;
+    const last = target
+      ? dockerfile.stages.findIndex((s) => s.name === target)
+      : dockerfile.stages.length - 1;
+    for (const stage of dockerfile.stages.slice(0, Math.max(0, last)))
+      stages.push({ service: service.name, stage: stage.name });
+    for (const stage of dockerfile.stages)
+      for (const instruction of stage.instructions)
+        for (const mount of cacheMounts(instruction)) mounts.add(mount.id);
+  }
+  return {
+    project: options.name ?? model.name,
+    dir: model.dir,
+    files: model.files,
+    composeInputs: composeInputs(model.dir, model.files),
+    profiles: model.profiles,
+    compose: { flavour: tool.flavour, version: tool.version },
+    services: model.services.map((s) => ({
+      name: s.name,
+      image: s.image,
+      build: s.build
+        ? {
+            context: s.build.context,
+            dockerfile: s.build.dockerfile,
+            dockerfileInline: s.build.dockerfileInline,
+            args: s.build.args,
+            target: s.build.target,
+          }
+        : null,
+      ports: s.ports,
+      volumes: s.volumes,
+      hostAccess: s.hostAccess,
+    })),
+    build: model.services.filter((s) => s.build).map((s) => s.name),
+    save: model.services.filter((s) => !s.build && s.image).map((s) => s.image!),
+    cache: { stages, mounts: [...mounts] },
+    variables,
+    lint: lintProject(model),
+  };
+}
+
+/** The plan for a person: what pack would build, save and ship, and what to look at first. */
+export function describePlan(p: Plan): string {
+  const lines = [
+    `project ${p.project} in ${p.dir} (compose ${p.compose.flavour} ${p.compose.version})`,
+    `  files: ${p.files.join(", ")}${p.composeInputs.length ? `; also read: ${p.composeInputs.join(", ")}` : ""}`,
+    `  profiles: ${p.profiles.length ? p.profiles.join(", ") : "(none: services without profiles)"}`,
+    "services:",
+  ];
+  for (const s of p.services) {
+    const what = s.build
+      ? `build ${path.relative(p.dir, s.build.context) || "."}${s.build.dockerfileInline !== null ? " (dockerfile_inline)" : s.build.dockerfile && s.build.dockerfile !== "Dockerfile" ? ` -f ${s.build.dockerfile}` : ""}${s.build.target ? ` --target ${s.build.target}` : ""}`
+      : `image ${s.image}`;
+    lines.push(`  ${s.name}: ${what}`);
+    if (s.ports.length)
+      lines.push(
+        `    ports: ${s.ports.map((x) => `${x.hostIp ? `${x.hostIp}:` : ""}${x.published}->${x.target}/${x.protocol}`).join(", ")}`,
+      );
+    if (s.volumes.length)
+      lines.push(
+        `    volumes: ${s.volumes.map((v) => `${v.type} ${v.source || "(anonymous)"} -> ${v.target}`).join(", ")}`,
+      );
+    for (const access of s.hostAccess) lines.push(`    host access: ${access}`);
+  }
+  lines.push(
+    `pack would build: ${p.build.join(", ") || "nothing"}`,
+    `pack would save as they are: ${p.save.join(", ") || "nothing"}`,
+    `build cache: ${p.cache.stages.map((s) => `${s.service}/${s.stage}`).join(", ") || "no intermediate stages"}; cache mounts: ${p.cache.mounts.join(", ") || "none"}`,
+    `settings the installer asks for: ${p.variables.map((v) => `${v.name}${v.default ? `=${v.secret ? "********" : v.default}` : ""}`).join(" ") || "none"}`,
+  );
+  for (const f of p.lint) lines.push(`warning[${f.code}] ${f.where}: ${f.message}`);
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,372 @@
+/**
+ * Compose is the authority: for each kind of compose feature, a fixture project; `sealift plan
+ * --json` must say what `docker compose config` (v2, from Debian 13's packages: the build engine's
+ * client; compose config needs no daemon) says of the same files: project name, services, images,
+ * builds, ports, volumes. Plus what each fixture is about, asserted by hand.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
+import { run, sealift } from "../helpers/run.js";
+
+interface PlanJson {
+  project: string;
+  profiles: string[];
+  composeInputs: string[];
+  services: Array<{
+    name: string;
+    image: string | null;
+    build: {
+      context: string;
+      dockerfile: string | null;
+      dockerfileInline: string | null;
+      args: Record<string, string>;
+      target: string | null;
+    } | null;
+    ports: Array<{ hostIp: string; published: string; target: number; protocol: string }>;
+    volumes: Array<{ type: string; source: string; target: string }>;
+    hostAccess: string[];
+  }>;
+  variables: Array<{ name: string; default: string }>;
+}
+
+interface ComposeJson {
+  name: string;
+  services: Record<
+    string,
+    {
+      image?: string;
+      build?: {
+        context: string;
+        dockerfile?: string;
+        dockerfile_inline?: string;
+        args?: Record<string, string | null>;
+        target?: string;
+      };
+      ports?: Array<{ host_ip?: string; published?: string; target: number; protocol?: string }>;
+      volumes?: Array<{ type: string; source?: string; target: string }>;
+    }
+  >;
+}
+
+/** compose's output in the shape `sealift plan --json` promises (issue #13), by its own words. */
+function expectedFrom(compose: ComposeJson) {
+  const literal = (v: string) => v.replace(/\$\$/g, "$");
+  return {
+    project: compose.name,
+    services: Object.entries(compose.services)
+      .map(([name, s]) => ({
+        name,
+        image: s.image ?? null,
+        build: s.build
+          ? {
+              context: s.build.context,
+              dockerfile: s.build.dockerfile_inline ? null : (s.build.dockerfile ?? "Dockerfile"),
+              dockerfileInline: s.build.dockerfile_inline ? literal(s.build.dockerfile_inline) : null,
+              args: Object.fromEntries(
+                Object.entries(s.build.args ?? {})
+                  .filter(([, v]) => v !== null)
+                  .map(([k, v]) => [k, literal(v!)]),
+              ),
+              target: s.build.target ?? null,
+            }
+          : null,
+        ports: (s.ports ?? [])
+          .filter((p) => p.published)
+          .map((p) => ({
+            hostIp: p.host_ip ?? "",
+            published: p.published!,
+            target: p.target,
+            protocol: p.protocol ?? "tcp",
+          })),
+        volumes: (s.volumes ?? []).map((v) => ({ type: v.type, source: v.source ?? "", target: v.target })),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
+
+const FIXTURES: Record<
+  string,
+  {
+    files: Record<string, string>;
+    args?: string[];
+    env?: Record<string, string>;
+    check: (plan: PlanJson, dir: string) => void;
+  }
+> = {
+  "YAML anchors and merge keys, and more than 100 alias uses": {
+    files: {
+      "compose.yaml": [
+        "x-base: &base",
+        "  image: nginx:1.25",
+        "  ports: ['8080:80']",
+        "  volumes: [data:/usr/share/nginx/html]",
+        "x-env: &env {A: '1'}",
+        "services:",
+        "  web:",
+        "    <<: *base",
+        "  api:",
+        "    <<: *base",
+        "    image: nginx:1.27",
+        "    ports: ['8081:80']",
+        ...Array.from({ length: 110 }, (_, i) => `  s${i}: {image: busybox:1.36, environment: *env}`),
+        "volumes: {data: {}}",
+        "",
+      ].join("\n"),
+    },
+    check(plan) {
+      const web = plan.services.find((s) => s.name === "web")!;
+      assert.equal(web.image, "nginx:1.25");
+      assert.deepEqual(web.ports, [{ hostIp: "", published: "8080", target: 80, protocol: "tcp" }]);
+      assert.equal(plan.services.find((s) => s.name === "api")!.image, "nginx:1.27");
+      assert.equal(plan.services.length, 112);
+    },
+  },
+  "extends (same file and another file) and include": {
+    files: {
+      "compose.yaml": [
+        "include: [db/compose.yaml]",
+        "services:",
+        "  base: {image: busybox:1.36, ports: ['7000:7000']}",
+        "  worker: {extends: {service: base}, command: [sleep, '1']}",
+        "  web: {extends: {file: common.yaml, service: web}}",
+        "",
+      ].join("\n"),
+      "common.yaml": "services:\n  web: {image: nginx:1.25, ports: ['8080:80'], env_file: web.env}\n",
+      "web.env": "GREETING=hi\n",
+      "db/compose.yaml":
+        "services:\n  db: {image: postgres:16, volumes: ['./init:/docker-entrypoint-initdb.d']}\n",
+      "db/init/.keep": "",
+    },
+    check(plan, dir) {
+      assert.equal(plan.services.find((s) => s.name === "worker")!.image, "busybox:1.36");
+      assert.equal(plan.services.find((s) => s.name === "web")!.image, "nginx:1.25");
+      const db = plan.services.find((s) => s.name === "db")!;
+      assert.deepEqual(db.volumes, [
+        { type: "bind", source: path.join(dir, "db/init"), target: "/docker-entrypoint-initdb.d" },
+      ]);
+      assert.deepEqual(plan.composeInputs, ["common.yaml", "db/compose.yaml", "web.env"]);
+    },
+  },
+  "profiles, asked for with --profile": {
+    files: {
+      "compose.yaml":
+        "services:\n  app: {image: busybox:1.36}\n  debug: {image: busybox:1.36, profiles: [debug], ports: ['9229:9229']}\n  tools: {image: alpine:3, profiles: [tools]}\n",
+    },
+    args: ["--profile", "debug"],
+    check(plan) {
+      assert.deepEqual(
+        plan.services.map((s) => s.name),
+        ["app", "debug"],
+      );
+      assert.deepEqual(plan.profiles, ["debug"]);
+    },
+  },
+  "profiles from COMPOSE_PROFILES in .env": {
+    files: {
+      "compose.yaml":
+        "services:\n  app: {image: busybox:1.36}\n  tools: {image: alpine:3, profiles: [tools]}\n",
+      ".env": "COMPOSE_PROFILES=tools\n",
+    },
+    check(plan) {
+      assert.deepEqual(
+        plan.services.map((s) => s.name),
+        ["app", "tools"],
+      );
+    },
+  },
+  ".env quoting, comments, interpolation and multi-line values": {
+    files: {
+      "compose.yaml": [
+        "services:",
+        "  app:",
+        "    image: ${IMAGE}",
+        "    ports: ['${PORT:-80}:80']",
+        "    environment: {NOTE: '${NOTE}'}",
+        "  pinned:",
+        "    image: nginx:${TAG}",
+        "",
+      ].join("\n"),
+      ".env": [
+        "REGISTRY=registry.local:5000",
+        "IMAGE=${REGISTRY}/app:1",
+        'TAG="1.25" # pinned',
+        "PORT=8088 # the public port",
+        'NOTE="line one',
+        'line two"',
+        "",
+      ].join("\n"),
+    },
+    check(plan) {
+      assert.equal(plan.services.find((s) => s.name === "app")!.image, "registry.local:5000/app:1");
+      assert.equal(plan.services.find((s) => s.name === "pinned")!.image, "nginx:1.25");
+      assert.equal(plan.services.find((s) => s.name === "app")!.ports[0]!.published, "8088");
+    },
+  },
+  "COMPOSE_FILE in .env picks the files, with its override": {
+    files: {
+      "compose.yaml": "services: {ignored: {image: busybox:1.36}}\n",
+      "deploy/base.yaml": "services:\n  app: {image: nginx:1.25, ports: ['8080:80']}\n",
+      "deploy/prod.yaml": "services:\n  app: {ports: !override ['9090:80']}\n",
+      ".env": "COMPOSE_FILE=deploy/base.yaml:deploy/prod.yaml\n",
+    },
+    check(plan) {
+      assert.deepEqual(
+        plan.services.map((s) => s.name),
+        ["app"],
+      );
+      assert.deepEqual(plan.services[0]!.ports, [
+        { hostIp: "", published: "9090", target: 80, protocol: "tcp" },
+      ]);
+    },
+  },
+  "several -f files: !reset, !override, volumes merged by target, args as list and map": {
+    files: {
+      "compose.yaml": [
+        "services:",
+        "  app:",
+        "    build: {context: ., args: [A=1, B=2]}",
+        "    image: app:1",
+        "    ports: ['8080:80', '8443:443']",
+        "    volumes: ['./a:/data', 'logs:/logs']",
+        "volumes: {logs: {}}",
+        "",
+      ].join("\n"),
+      "compose.prod.yaml": [
+        "services:",
+        "  app:",
+        "    build: {args: {B: '3', C: '4'}}",
+        "    ports: !reset []",
+        "    volumes: ['./b:/data']",
+        "",
+      ].join("\n"),
+      Dockerfile: "FROM busybox:1.36\n",
+    },
+    args: ["-f", "compose.yaml", "-f", "compose.prod.yaml"],
+    check(plan, dir) {
+      const app = plan.services[0]!;
+      assert.deepEqual(app.ports, []);
+      assert.deepEqual(app.build!.args, { A: "1", B: "3", C: "4" });
+      assert.deepEqual(app.volumes.map((v) => `${v.source}:${v.target}`).sort(), [
+        `${path.join(dir, "b")}:/data`,
+        "logs:/logs",
+      ]);
+    },
+  },
+  "build attributes: args without a value, dockerfile_inline, target, a git URL context": {
+    files: {
+      "compose.yaml": [
+        "services:",
+        "  inline:",
+        "    build:",
+        "      context: .",
+        "      dockerfile_inline: |",
+        "        FROM busybox:1.36",
+        "        RUN echo $$HOME",
+        "      args: [FROM_ENV, UNSET_ARG, SET=x]",
+        "      target: final",
+        "  remote:",
+        "    build: https://github.com/docker/getting-started.git#main:app",
+        "    image: remote:1",
+        "",
+      ].join("\n"),
+    },
+    env: { FROM_ENV: "from the environment" },
+    check(plan) {
+      const inline = plan.services.find((s) => s.name === "inline")!;
+      assert.equal(inline.image, null);
+      assert.equal(inline.build!.dockerfile, null);
+      assert.equal(inline.build!.dockerfileInline, "FROM busybox:1.36\nRUN echo $HOME\n");
+      assert.deepEqual(inline.build!.args, { FROM_ENV: "from the environment", SET: "x" });
+      assert.equal(inline.build!.target, "final");
+      assert.equal(
+        plan.services.find((s) => s.name === "remote")!.build!.context,
+        "https://github.com/docker/getting-started.git#main:app",
+      );
+    },
+  },
+  "typed fields after interpolation, ${A:-{x}, anonymous volumes, a published port range": {
+    files: {
+      "compose.yaml": [
+        "services:",
+        "  app:",
+        "    image: busybox:1.36",
+        "    privileged: ${P:-false}",
+        "    command: ['echo', '${A:-{x}']",
+        "    ports: ['8000-8010:80']",
+        "    volumes: [/data, cache:/cache]",
+        "volumes: {cache: {}}",
+        "",
+      ].join("\n"),
+    },
+    check(plan) {
+      const app = plan.services[0]!;
+      assert.deepEqual(app.hostAccess, [], "privileged: false is not host access");
+      assert.deepEqual(app.ports, [{ hostIp: "", published: "8000-8010", target: 80, protocol: "tcp" }]);
+      assert.deepEqual(app.volumes, [
+        { type: "volume", source: "", target: "/data" },
+        { type: "volume", source: "cache", target: "/cache" },
+      ]);
+    },
+  },
+};
+
+describe("sealift plan agrees with docker compose config (v2)", () => {
+  const engine = engineEnv(BUILD_ENGINE_26);
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-plan-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  for (const [title, fixture] of Object.entries(FIXTURES)) {
+    test(title, async () => {
+      const dir = path.join(
+        root,
+        title
+          .replace(/[^a-z0-9]+/gi, "-")
+          .slice(0, 40)
+          .toLowerCase(),
+      );
+      for (const [file, content] of Object.entries(fixture.files)) {
+        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        writeFileSync(path.join(dir, file), content);
+      }
+      // compose config needs no daemon: point DOCKER_HOST nowhere to show it.
+      const env = { ...engine, ...fixture.env, DOCKER_HOST: "unix:///nonexistent.sock" };
+      const composeArgs = (fixture.args ?? []).filter((a) => a !== "--json");
+      const composed = await run(
+        "docker",
+        ["compose", "--project-directory", dir, ...composeArgs, "config", "--format", "json"],
+        { env, cwd: dir },
+      );
+      assert.equal(composed.code, 0, composed.stderr);
+      const planned = await sealift(["plan", dir, ...(fixture.args ?? []), "--json"], { env, cwd: dir });
+      assert.equal(planned.code, 0, planned.stderr);
+      const plan = JSON.parse(planned.stdout) as PlanJson;
+      const expected = expectedFrom(JSON.parse(composed.stdout) as ComposeJson);
+      assert.equal(plan.project, expected.project);
+      assert.deepEqual(
+        plan.services.map((s) => ({
+          name: s.name,
+          image: s.image,
+          build: s.build,
+          ports: s.ports,
+          volumes: s.volumes,
+        })),
+        expected.services,
+      );
+      fixture.check(plan, dir);
+    });
+  }
+
+  test("what compose refuses is refused with compose's own message, exit 2", async () => {
+    const dir = path.join(root, "refused");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "compose.yaml"), "services:\n  app:\n    image: busybox\n    ports: 80\n");
+    const planned = await sealift(["plan", dir], { env: engine });
+    assert.equal(planned.code, 2, planned.stderr);
+    assert.match(planned.stderr, /error\[COMPOSE_INVALID\]/);
+    assert.match(planned.stderr, /services\.app\.ports must be a (list|array)/);
+  });
+});
