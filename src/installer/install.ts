@@ -24,7 +24,7 @@ import {
 import { verifyBundle, verifyHead, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
 import type { Reporter } from "../cli/reporter.js";
 import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
-import { envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
+import { envFileText, envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
 import { composeUp, requireCompose } from "../docker/compose.js";
 import type { ContainerState } from "../docker/docker.js";
 import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
@@ -191,7 +191,7 @@ async function bundleModel(
   host: DockerHost,
   verified: VerifiedBundle,
   dir: string,
-  env: Record<string, string>,
+  envText: string,
   signal: AbortSignal,
 ): Promise<ComposeModel> {
   const project = verified.manifest.project;
@@ -209,10 +209,7 @@ async function bundleModel(
     }
     for (const context of project.buildContexts)
       await fs.mkdir(path.join(scratch, context), { recursive: true });
-    await fs.writeFile(
-      path.join(scratch, ".env"),
-      formatEnvFile(Object.entries(env).map(([name, value]) => ({ name, value }))),
-    );
+    await fs.writeFile(path.join(scratch, ".env"), envText);
     const model = await resolveComposeProject(tool, scratch, {
       files: [...project.composeFiles, OVERRIDE_FILE],
       profiles: project.profiles,
@@ -235,25 +232,35 @@ async function bundleModel(
   }
 }
 
-/** Writes .env: the answers; on a kept .env, only the variables it lacks are added. */
-async function writeEnv(dir: string, answers: Answers, verified: VerifiedBundle): Promise<void> {
+/**
+ * The .env the install leaves: on an upgrade that keeps it, the operator's file with the settings it
+ * lacks added; else the shipped template's own lines where a setting keeps its default, literal
+ * lines for the answers (see compose/env-file.ts). Preflight reads the project with the same text.
+ */
+async function envToInstall(dir: string, answers: Answers, verified: VerifiedBundle): Promise<string> {
+  const { project } = verified.manifest;
   const file = path.join(dir, ".env");
-  const values = verified.manifest.project.variables.map((v) => ({
-    name: v.name,
-    value: answers.env[v.name] ?? v.default,
-  }));
+  const values = project.variables.map((v) => ({ name: v.name, value: answers.env[v.name] ?? v.default }));
   if (answers.keepEnv && existsSync(file)) {
-    const current = envToRecord(parseEnvFile(await fs.readFile(file, "utf8")));
+    const text = await fs.readFile(file, "utf8");
+    const current = envToRecord(parseEnvFile(text));
     const added = values.filter((v) => !(v.name in current));
-    if (added.length)
-      await fs.appendFile(
-        file,
-        formatEnvFile(added, `added by sealift for release ${verified.manifest.project.release}`),
-      );
-    return;
+    return added.length
+      ? `${text}${text.endsWith("\n") ? "" : "\n"}${formatEnvFile(added, `added by sealift for release ${project.release}`)}`
+      : text;
   }
-  const header = `settings of ${verified.manifest.project.name}, written by sealift for release ${verified.manifest.project.release}`;
-  await fs.writeFile(`${file}.tmp`, formatEnvFile(values, header), { mode: 0o600 });
+  const template = verified.composeFiles.get(ENV_TEMPLATE_PATH)?.toString("utf8") ?? null;
+  return envFileText(
+    template,
+    values,
+    `settings of ${project.name}, written by sealift for release ${project.release}`,
+  );
+}
+
+/** Writes .env (see envToInstall), readable by its owner only. */
+async function writeEnv(dir: string, text: string): Promise<void> {
+  const file = path.join(dir, ".env");
+  await fs.writeFile(`${file}.tmp`, text, { mode: 0o600 });
   await fs.rename(`${file}.tmp`, file);
 }
 
@@ -473,7 +480,8 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     existingEnv,
     io: options.io,
   });
-  const model = await bundleModel(host, verified, answers.dir, answers.env, signal);
+  const envText = await envToInstall(answers.dir, answers, verified);
+  const model = await bundleModel(host, verified, answers.dir, envText, signal);
   const planChecks = [
     ...hostAccessChecks(manifest, model.services),
     ...shippedServiceChecks(manifest, model.services),
@@ -583,7 +591,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     await fs.rename(path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template"));
   }
   await fs.rm(staging, { recursive: true, force: true });
-  await writeEnv(dir, answers, verified);
+  await writeEnv(dir, envText);
   if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
 
   const project = {

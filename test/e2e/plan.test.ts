@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { envFileText } from "../../src/compose/env-file.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
 
@@ -359,6 +360,48 @@ describe("sealift plan agrees with docker compose config (v2)", () => {
       fixture.check(plan, dir);
     });
   }
+
+  test("the .env the installer writes reads back in compose as meant: template lines as written, answers literally", async () => {
+    const dir = path.join(root, "env-round-trip");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, "compose.yaml"),
+      "services:\n  app:\n    image: ${IMAGE}\n    environment: {TAG: '${TAG}', NOTE: '${NOTE}', PASSWORD: '${PASSWORD}', QUOTED: '${QUOTED}'}\n",
+    );
+    const template =
+      'REGISTRY=registry.local:5000\nIMAGE=${REGISTRY}/app:1\nTAG="1.25" # pinned\nNOTE="one\ntwo"\n';
+    const answers = [
+      { name: "REGISTRY", value: "registry.local:5000" },
+      { name: "IMAGE", value: "${REGISTRY}/app:1" },
+      { name: "TAG", value: "1.25" },
+      { name: "NOTE", value: "one\ntwo" },
+      { name: "PASSWORD", value: "pa$$ word" },
+      { name: "QUOTED", value: `it's "$HOME"` },
+    ];
+    writeFileSync(path.join(dir, ".env"), envFileText(template, answers, "test"));
+    const composed = await run(
+      "docker",
+      ["compose", "--project-directory", dir, "config", "--format", "json"],
+      {
+        env: engine,
+        cwd: dir,
+      },
+    );
+    assert.equal(composed.code, 0, composed.stderr);
+    const app = (
+      JSON.parse(composed.stdout) as {
+        services: { app: { image: string; environment: Record<string, string> } };
+      }
+    ).services.app;
+    assert.equal(app.image, "registry.local:5000/app:1");
+    const literal = (v: string) => v.replace(/\$\$/g, "$");
+    assert.deepEqual(Object.fromEntries(Object.entries(app.environment).map(([k, v]) => [k, literal(v)])), {
+      TAG: "1.25",
+      NOTE: "one\ntwo",
+      PASSWORD: "pa$$ word",
+      QUOTED: `it's "$HOME"`,
+    });
+  });
 
   test("what compose refuses is refused with compose's own message, exit 2", async () => {
     const dir = path.join(root, "refused");

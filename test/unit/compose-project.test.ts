@@ -7,7 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { composeInputs, normaliseProjectName } from "../../src/compose/compose-project.js";
 import { modelFromCompose } from "../../src/compose/compose-model.js";
 import { parseVariablesTable } from "../../src/docker/compose.js";
-import { formatEnvFile, parseEnvFile } from "../../src/compose/env-file.js";
+import { envFileText, formatEnvFile, parseEnvFile } from "../../src/compose/env-file.js";
 import type { SealiftError } from "../../src/errors.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { hostAccessChecks, shippedServiceChecks } from "../../src/installer/preflight.js";
@@ -28,6 +28,40 @@ describe(".env files", () => {
       ],
     );
   });
+  test("a comment after a quoted value, multi-line double quotes, ${REF} kept as written", () => {
+    const vars = parseEnvFile(
+      'TAG="1.0" # pinned\nIMAGE=${REGISTRY}/app:1\nNOTE="one\ntwo" # x\nQ=\'a # b\'\n',
+    );
+    assert.deepEqual(
+      vars.map((v) => [v.name, v.value]),
+      [
+        ["TAG", "1.0"],
+        ["IMAGE", "${REGISTRY}/app:1"],
+        ["NOTE", "one\ntwo"],
+        ["Q", "a # b"],
+      ],
+    );
+    assert.equal(vars[2]!.raw, 'NOTE="one\ntwo" # x');
+  });
+
+  test("the installed .env keeps the template's lines for defaults and writes answers literally", () => {
+    const template = "# settings\nREGISTRY=registry.local\nIMAGE=${REGISTRY}/app:1\nPORT=80 # public\n";
+    const text = envFileText(
+      template,
+      [
+        { name: "REGISTRY", value: "registry.local" },
+        { name: "IMAGE", value: "${REGISTRY}/app:1" },
+        { name: "PORT", value: "8080" },
+        { name: "PASSWORD", value: "pa$$ 'word" },
+      ],
+      "header",
+    );
+    assert.equal(
+      text,
+      '# header\n# settings\nREGISTRY=registry.local\nIMAGE=${REGISTRY}/app:1\nPORT=8080\nPASSWORD="pa\\$\\$ \'word"\n',
+    );
+  });
+
   test("what sealift writes reads back the same", () => {
     const values = [
       { name: "A", value: "with space" },
