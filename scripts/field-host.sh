@@ -14,7 +14,10 @@
 #
 # Usage:
 #   field-host.sh fetch                      install / unpack the engines (idempotent)
-#   field-host.sh start NAME PROFILE [--ip 10.77.0.N]   start a host (idempotent)
+#   field-host.sh start NAME PROFILE [--ip 10.77.0.N]   start a host (idempotent); with --ip it
+#                                             also runs its own sshd on that address, port 22
+#   field-host.sh authorize NAME PUBKEY_FILE  let that key log in as root over ssh
+#   field-host.sh hostkey NAME                the host's public host key (for a known_hosts line)
 #   field-host.sh stop NAME [--purge]         stop it (and delete its disk with --purge)
 #   field-host.sh exec NAME -- CMD [ARG...]   run a command on the host (no Node, env cleared)
 #   field-host.sh env NAME                    shell lines to drive the host's engine from outside
@@ -188,6 +191,7 @@ start() {
     >"$d/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     if engine_answers "$name"; then
+      [ -z "$ip" ] || start_sshd "$name" "$ip"
       log "$name: $(DOCKER_HOST=unix://$(socket "$name") docker version --format 'Docker {{.Server.Version}}') ($profile) is up${ip:+ at $ip}"
       return 0
     fi
@@ -195,6 +199,39 @@ start() {
   done
   tail -n 20 "$d/dockerd.log" >&2 || true
   die "$name: dockerd did not answer within 60 s; see $d/dockerd.log"
+}
+
+# Its own sshd on its own address (ENVIRONMENT.md): host key, authorized keys and config under the
+# host's folder, run inside both namespaces, so that a login sees this host's /opt, /root, /tmp,
+# engine and no Node.
+start_sshd() {
+  local name=$1 ip=$2 d
+  d=$(host_dir "$name")
+  mkdir -p "$d/ssh"
+  [ -f "$d/ssh/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N "" -C "$name" -f "$d/ssh/host_ed25519_key"
+  touch "$d/ssh/authorized_keys"
+  chmod 600 "$d/ssh/authorized_keys"
+  cat >"$d/ssh/sshd_config" <<CONFIG
+ListenAddress $ip
+Port 22
+HostKey $d/ssh/host_ed25519_key
+PidFile /run/sshd.pid
+AuthorizedKeysFile $d/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxStartups 100:30:200
+MaxSessions 50
+Subsystem sftp internal-sftp
+CONFIG
+  in_host "$name" env -i PATH="$HOST_PATH" /usr/sbin/sshd -f "$d/ssh/sshd_config" -E "$d/sshd.log"
+  for _ in $(seq 1 50); do
+    [ -s "$d/run/sshd.pid" ] && return 0
+    sleep 0.1
+  done
+  die "$name: sshd did not start; see $d/sshd.log"
 }
 
 stop() {
@@ -247,6 +284,16 @@ case ${1:-} in
     fi
     ;;
   root) [ $# -ge 2 ] || die "usage: field-host.sh root NAME"; host_dir "$2" ;;
+  authorize)
+    [ $# -ge 3 ] || die "usage: field-host.sh authorize NAME PUBKEY_FILE"
+    d=$(host_dir "$2")
+    [ -f "$d/ssh/authorized_keys" ] || die "$2 has no sshd (start it with --ip)"
+    grep -qxF "$(cat "$3")" "$d/ssh/authorized_keys" || cat "$3" >>"$d/ssh/authorized_keys"
+    ;;
+  hostkey)
+    [ $# -ge 2 ] || die "usage: field-host.sh hostkey NAME"
+    cut -d' ' -f1,2 "$(host_dir "$2")/ssh/host_ed25519_key.pub"
+    ;;
   list)
     for d in "$HOSTS"/*/; do
       [ -f "$d/profile" ] || continue
@@ -254,5 +301,5 @@ case ${1:-} in
       printf '%-12s %-22s %s\n' "$n" "$(cat "$d/profile")" "$(engine_answers "$n" && echo up || echo down)"
     done
     ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   GIT_MISSING: ExitCode.usage,
   OUT_NOT_WRITABLE: ExitCode.usage,
   BASE_INVALID: ExitCode.usage,
+  INVENTORY_INVALID: ExitCode.usage,
   // integrity
   BUNDLE_NOT_FOUND: ExitCode.integrity,
   BUNDLE_UNREADABLE: ExitCode.integrity,
@@ -47,6 +48,11 @@ export const ERROR_CODES = {
   PREFLIGHT_FAILED: ExitCode.preflight,
   DISK_FULL: ExitCode.preflight,
   BASE_MISSING: ExitCode.preflight,
+  NO_HOST_REACHED: ExitCode.preflight,
+  ROLLOUT_FAILED: ExitCode.failed,
+  SSH_HOST_KEY: ExitCode.failed,
+  SSH_AUTH: ExitCode.failed,
+  HOST_UNREACHABLE: ExitCode.failed,
   INSTALLER_MISSING: ExitCode.failed,
   // runtime failures
   IMAGE_MISSING: ExitCode.failed,

@@ -10,6 +10,7 @@ import { formatTable } from "../util/format.js";
 import { rollback } from "../installer/rollback.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
+import { rolloutCommand } from "./rollout.js";
 import { collect, reportError, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
@@ -285,6 +286,7 @@ ${EXIT_CODES_HELP}`,
         { json: () => flags.json },
       );
     });
+  program.addCommand(rolloutCommand());
   return program;
 }
 

@@ -1,0 +1,195 @@
+/**
+ * `install rollout` and `install rollout status`: the fleet commands of the installer binary.
+ */
+import { Command, Option } from "commander";
+import os from "node:os";
+import path from "node:path";
+import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
+import { SealiftError } from "../errors.js";
+import { limitHosts, readInventory } from "../fleet/inventory.js";
+import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
+import { parseSetFlags, readAnswersFile } from "../installer/answers.js";
+import { formatBytes, formatDuration, formatTable } from "../util/format.js";
+import { collect, runMain } from "./run-main.js";
+import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
+
+const ROLLOUT_EXIT_CODES = `
+Exit codes:
+  0    every host is healthy on the release
+  1    some hosts failed or were not attempted (named in the report)
+  2    usage: bad flags or a bad inventory line (file:line)
+  3    the bundle is damaged (checked once, before anything is sent)
+  4    no host could be reached
+  130  cancelled: no new host was started; running ones finished or rolled back`;
+
+function positive(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a whole number of 1 or more`);
+    return n;
+  };
+}
+
+function sshOptions(flags: { acceptNewHostKeys: boolean }) {
+  return {
+    // Short: a control socket's path must stay under ~100 bytes.
+    controlDir: path.join(os.tmpdir(), `sl-ssh-${process.pid}`),
+    acceptNewHostKeys: flags.acceptNewHostKeys,
+    connectTimeoutSeconds: 10,
+  };
+}
+
+function printResults(results: HostResult[]): void {
+  process.stdout.write(
+    formatTable([
+      ["HOST", "RESULT", "RELEASE", "SENT", "TIME", "ERROR"],
+      ...results.map((r) => [
+        r.host,
+        r.outcome,
+        r.release ?? "-",
+        formatBytes(r.bytesSent),
+        r.durationMs ? formatDuration(r.durationMs) : "-",
+        r.error ? `${r.error.code}: ${r.error.message}` : "",
+      ]),
+    ]).join("\n") + "\n",
+  );
+  for (const r of results.filter((x) => x.error?.hint))
+    process.stdout.write(`hint for ${r.host}: ${r.error!.hint}\n`);
+}
+
+export function rolloutCommand(): Command {
+  const command = new Command("rollout")
+    // `rollout status --hosts X`: the options after `status` are its own.
+    .enablePositionalOptions()
+    .description(
+      "Roll this release out to many offline servers over SSH (OpenSSH, BatchMode, known_hosts): send the " +
+        "bundle where it is missing (resuming an interrupted copy), run this installer there with the " +
+        "settings, in batches, and report every host. Re-running completes what is missing.",
+    )
+    .argument("<bundle>", "NAME-complete-YYYYMMDD.tar.gz (or a delta) to roll out")
+    // Checked in the action: a mandatory option here would be demanded of `rollout status` too.
+    .option("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML); required")
+    .option("-l, --limit <pattern>", "hosts or groups, as Ansible's --limit (a,b  group  web*  !db  &prod)")
+    .addOption(new Option("--parallel <n>", "hosts at once").default(4).argParser(positive("--parallel")))
+    .option("--serial <n|p%>", "batch size, as Ansible's serial (repeatable: 1 then 30%...)", collect, [])
+    .option("--max-fail <n|p%>", "stop when more hosts than this have failed")
+    .option("-d, --dir <dir>", "install directory on the hosts (default: /opt/NAME)")
+    .option(
+      "--staging <dir>",
+      "where the hosts keep bundles (relative: under the login's home)",
+      ".sealift-bundles",
+    )
+    .option("-y, --yes", "ask nothing (a rollout never asks; accepted for scripts)", false)
+    .option("-a, --answers <file>", "answers file (YAML or JSON): env: {KEY: VALUE} for every host")
+    .option(
+      "-s, --set <KEY=VALUE>",
+      "a setting for every host (repeatable); the inventory's host settings win",
+      collect,
+      [],
+    )
+    .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
+    .option("--trust <public-key-file>", "accept bundles signed by this key (repeatable)", collect, [])
+    .addOption(verifyModeOption())
+    .addOption(
+      new Option("--timeout <seconds>", "how long each host waits for health")
+        .default(180)
+        .argParser(positive("--timeout")),
+    )
+    .option("--json", "one JSON record per host on stdout", false)
+    .addHelpText("after", ROLLOUT_EXIT_CODES)
+    .action(async (bundle: string, flags) => {
+      await runMain(
+        async ({ signal }) => {
+          if (!flags.hosts)
+            throw new SealiftError("USAGE", "no inventory: install rollout needs --hosts INVENTORY", {
+              hint: "give an Ansible inventory file (INI or YAML) naming the hosts",
+            });
+          const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
+          const prepared = await prepareRollout(bundle, {
+            signal,
+            signature: {
+              mode: flags.verify,
+              trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
+            },
+          });
+          const settings = {
+            ...Object.fromEntries(
+              Object.entries(flags.answers ? (readAnswersFile(flags.answers).env ?? {}) : {}).map(
+                ([k, v]) => [k, String(v)],
+              ),
+            ),
+            ...parseSetFlags(flags.set),
+          };
+          process.stderr.write(
+            `rolling ${prepared.manifest.project.name} ${prepared.manifest.project.release} out to ${hosts.length} hosts (${flags.parallel} at once${flags.serial.length ? `, batches ${flags.serial.join(", ")}` : ""})\n`,
+          );
+          const last = new Map<string, string>();
+          const results = await rollout(hosts, prepared, {
+            dir: flags.dir ?? null,
+            staging: flags.staging,
+            parallel: flags.parallel,
+            serial: flags.serial,
+            maxFail: flags.maxFail ?? null,
+            settings,
+            ssh: sshOptions(flags),
+            timeoutSeconds: flags.timeout,
+            signal,
+            onProgress: (host, step, bytes) => {
+              // Plain lines, one per step a host enters (bytes sent with the send step's end).
+              if (last.get(host) === step && step === "send") return;
+              last.set(host, step);
+              process.stderr.write(
+                `${host}: ${step}${step === "send" && bytes ? ` ${formatBytes(bytes)}` : ""}\n`,
+              );
+            },
+          });
+          if (flags.json) process.stdout.write(results.map((r) => JSON.stringify(r)).join("\n") + "\n");
+          else printResults(results);
+          return rolloutExitCode(results);
+        },
+        { json: () => flags.json },
+      );
+    });
+
+  command
+    .command("status")
+    .description("Each host's installed release, its services' health, and the bundles it holds.")
+    .requiredOption("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML)")
+    .option("-l, --limit <pattern>", "hosts or groups, as Ansible's --limit")
+    .requiredOption("-d, --dir <dir>", "install directory on the hosts")
+    .option("--staging <dir>", "where the hosts keep bundles", ".sealift-bundles")
+    .addOption(new Option("--parallel <n>", "hosts at once").default(8).argParser(positive("--parallel")))
+    .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
+    .option("--json", "one JSON record per host on stdout", false)
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
+          const found = await fleetStatus(hosts, {
+            dir: flags.dir,
+            staging: flags.staging,
+            parallel: flags.parallel,
+            ssh: sshOptions(flags),
+            signal,
+          });
+          if (flags.json) process.stdout.write(found.map((r) => JSON.stringify(r)).join("\n") + "\n");
+          else
+            process.stdout.write(
+              formatTable([
+                ["HOST", "RELEASE", "HEALTH", "BUNDLES HELD"],
+                ...found.map((s) => [
+                  s.host,
+                  s.reachable ? (s.release ?? "none") : `unreachable (${s.error?.code})`,
+                  s.reachable ? (s.healthy ? "healthy" : "NOT healthy") : "-",
+                  s.bundles.join(", ") || "-",
+                ]),
+              ]).join("\n") + "\n",
+            );
+          return found.every((s) => s.reachable && s.healthy) ? 0 : 1;
+        },
+        { json: () => flags.json },
+      );
+    });
+  return command;
+}

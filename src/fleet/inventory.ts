@@ -1,0 +1,285 @@
+/**
+ * Ansible inventories, so that teams reuse the one they have: the INI format (groups, `:children`,
+ * `:vars`, host lines with key=value) and the YAML format (all/children/hosts/vars), the connection
+ * variables sealift uses (ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file,
+ * ansible_ssh_common_args), and per-host settings for the app: `sealift_set_KEY=VALUE` host or group
+ * variables, or a `sealift:` map (`{set: {KEY: VALUE}}`) in YAML. Variables resolve as in Ansible:
+ * all < parent group < child group < host. `--limit` patterns select as Ansible does.
+ */
+import { readFileSync } from "node:fs";
+import { parseDocument } from "yaml";
+import { SealiftError } from "../errors.js";
+
+export interface InventoryHost {
+  name: string;
+  /** What ssh connects to: ansible_host, else the name. */
+  address: string;
+  port: number | null;
+  user: string | null;
+  keyFile: string | null;
+  /** Extra ssh arguments (ansible_ssh_common_args), split as a shell would. */
+  sshArgs: string[];
+  /** The app's settings for this host (sealift_set_* and the `sealift.set` map). */
+  settings: Record<string, string>;
+  groups: string[];
+}
+
+export interface Inventory {
+  hosts: InventoryHost[];
+  /** Group name -> its hosts' names (children included). */
+  groups: Map<string, string[]>;
+}
+
+type Vars = Record<string, unknown>;
+
+interface RawGroup {
+  hosts: Map<string, Vars>;
+  children: Set<string>;
+  vars: Vars;
+}
+
+function bad(file: string, line: number | null, message: string): SealiftError {
+  return new SealiftError("INVENTORY_INVALID", `${file}${line ? `:${line}` : ""}: ${message}`, {
+    hint: "fix that line of the inventory (Ansible's INI or YAML format), then run this again",
+  });
+}
+
+/** Splits `a=1 b="two words" c='x'` as Ansible's INI host lines do. */
+function splitWords(text: string): string[] | null {
+  const words: string[] = [];
+  let rest = text.trim();
+  while (rest.length) {
+    const m = /^(?:[^\s"']|"[^"]*"|'[^']*')+/.exec(rest);
+    if (!m) return null;
+    words.push(m[0]);
+    rest = rest.slice(m[0].length).trimStart();
+  }
+  return words;
+}
+
+function unquote(value: string): string {
+  return value.replace(
+    /"([^"]*)"|'([^']*)'/g,
+    (_, a: string | undefined, b: string | undefined) => a ?? b ?? "",
+  );
+}
+
+function group(groups: Map<string, RawGroup>, name: string): RawGroup {
+  let g = groups.get(name);
+  if (!g) {
+    g = { hosts: new Map(), children: new Set(), vars: {} };
+    groups.set(name, g);
+  }
+  return g;
+}
+
+function parseIni(text: string, file: string): Map<string, RawGroup> {
+  const groups = new Map<string, RawGroup>();
+  group(groups, "all");
+  group(groups, "ungrouped");
+  let section = { name: "ungrouped", kind: "hosts" as "hosts" | "children" | "vars" };
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.replace(/^\s+|\s+$/g, "");
+    const n = index + 1;
+    if (!line || line.startsWith("#") || line.startsWith(";")) return;
+    const header = /^\[([^\]:\s]+)(?::(children|vars))?\]$/.exec(line);
+    if (line.startsWith("[")) {
+      if (!header)
+        throw bad(file, n, `"${line}" is not a section header ([group], [group:children], [group:vars])`);
+      section = { name: header[1]!, kind: (header[2] as "children" | "vars" | undefined) ?? "hosts" };
+      group(groups, section.name);
+      return;
+    }
+    const words = splitWords(line);
+    if (!words?.length) throw bad(file, n, `unbalanced quotes in "${line}"`);
+    if (section.kind === "children") {
+      if (words.length !== 1)
+        throw bad(file, n, `a :children section lists one group per line, not "${line}"`);
+      group(groups, words[0]!);
+      group(groups, section.name).children.add(words[0]!);
+      return;
+    }
+    if (section.kind === "vars") {
+      const kv = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+      if (!kv) throw bad(file, n, `a :vars section holds KEY=VALUE lines, not "${line}"`);
+      group(groups, section.name).vars[kv[1]!] = unquote(kv[2]!.trim());
+      return;
+    }
+    const [name, ...assignments] = words;
+    if (name!.includes("=")) throw bad(file, n, `a host line starts with the host's name, not "${name}"`);
+    if (/\[\d+:\d+\]/.test(name!))
+      throw bad(file, n, `host ranges like ${name} are not supported: list the hosts`);
+    const vars: Vars = {};
+    for (const assignment of assignments) {
+      const eq = assignment.indexOf("=");
+      if (eq <= 0) throw bad(file, n, `"${assignment}" is not KEY=VALUE (host ${name})`);
+      vars[assignment.slice(0, eq)] = unquote(assignment.slice(eq + 1));
+    }
+    const target = group(groups, section.name);
+    target.hosts.set(name!, { ...target.hosts.get(name!), ...vars });
+  });
+  return groups;
+}
+
+function parseYamlInventory(text: string, file: string): Map<string, RawGroup> {
+  const doc = parseDocument(text, { prettyErrors: true });
+  const first = doc.errors[0];
+  if (first) throw bad(file, first.linePos?.[0]?.line ?? null, first.message.split("\n")[0]!);
+  const root = doc.toJS() as unknown;
+  if (!root || typeof root !== "object" || Array.isArray(root))
+    throw bad(file, null, "a YAML inventory is a map of groups (all: {hosts: ..., children: ...})");
+  const groups = new Map<string, RawGroup>();
+  group(groups, "all");
+  const visit = (name: string, body: unknown, parent: string | null) => {
+    const g = group(groups, name);
+    if (parent) group(groups, parent).children.add(name);
+    if (body === null || body === undefined) return;
+    if (typeof body !== "object" || Array.isArray(body))
+      throw bad(file, null, `group ${name} must be a map with hosts, children or vars`);
+    const spec = body as { hosts?: unknown; children?: unknown; vars?: unknown };
+    for (const key of Object.keys(spec))
+      if (!["hosts", "children", "vars"].includes(key))
+        throw bad(file, null, `group ${name} has "${key}"; a group holds hosts, children and vars`);
+    if (spec.vars !== undefined && (typeof spec.vars !== "object" || Array.isArray(spec.vars)))
+      throw bad(file, null, `vars of group ${name} must be a map`);
+    Object.assign(g.vars, spec.vars ?? {});
+    if (spec.hosts !== undefined && spec.hosts !== null) {
+      if (typeof spec.hosts !== "object" || Array.isArray(spec.hosts))
+        throw bad(file, null, `hosts of group ${name} must be a map of host names`);
+      for (const [host, vars] of Object.entries(spec.hosts as Record<string, unknown>)) {
+        if (vars !== null && (typeof vars !== "object" || Array.isArray(vars)))
+          throw bad(file, null, `host ${host} in group ${name}: its variables must be a map`);
+        g.hosts.set(host, { ...g.hosts.get(host), ...((vars as Vars | null) ?? {}) });
+      }
+    }
+    if (spec.children !== undefined && spec.children !== null) {
+      if (typeof spec.children !== "object" || Array.isArray(spec.children))
+        throw bad(file, null, `children of group ${name} must be a map of groups`);
+      for (const [child, childBody] of Object.entries(spec.children as Record<string, unknown>))
+        visit(child, childBody, name);
+    }
+  };
+  for (const [name, body] of Object.entries(root as Record<string, unknown>))
+    visit(name, body, name === "all" ? null : "all");
+  return groups;
+}
+
+/** Every host under a group, children included. */
+function hostsUnder(groups: Map<string, RawGroup>, name: string, seen = new Set<string>()): string[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const g = groups.get(name);
+  if (!g) return [];
+  return [...new Set([...g.hosts.keys(), ...[...g.children].flatMap((c) => hostsUnder(groups, c, seen))])];
+}
+
+/** The groups from `all` down to `name`'s ancestors, outermost first (Ansible's precedence order). */
+function depthOf(groups: Map<string, RawGroup>, name: string): number {
+  if (name === "all") return 0;
+  let depth = 1;
+  for (const [parent, g] of groups)
+    if (g.children.has(name) && parent !== "all") depth = Math.max(depth, depthOf(groups, parent) + 1);
+  return depth;
+}
+
+function asText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function parseInventory(text: string, file: string): Inventory {
+  const looksYaml = /\.(ya?ml)$/i.test(file) || /^\s*all\s*:/m.test(text);
+  const groups = looksYaml ? parseYamlInventory(text, file) : parseIni(text, file);
+  // INI: hosts in no group are "ungrouped"; every group is under all.
+  const names = new Set<string>();
+  for (const g of groups.values()) for (const h of g.hosts.keys()) names.add(h);
+  const all = group(groups, "all");
+  for (const name of groups.keys()) if (name !== "all") all.children.add(name);
+  const hosts: InventoryHost[] = [];
+  for (const name of names) {
+    const member = [...groups.entries()]
+      .filter(([g]) => hostsUnder(groups, g).includes(name))
+      .map(([g]) => g);
+    const ordered = member.sort((a, b) => depthOf(groups, a) - depthOf(groups, b) || a.localeCompare(b));
+    const vars: Vars = {};
+    for (const g of ordered) Object.assign(vars, groups.get(g)!.vars);
+    for (const g of ordered) Object.assign(vars, groups.get(g)!.hosts.get(name) ?? {});
+    const settings: Record<string, string> = {};
+    for (const [key, value] of Object.entries(vars))
+      if (key.startsWith("sealift_set_")) settings[key.slice("sealift_set_".length)] = asText(value);
+    const sealift = vars.sealift as { set?: Record<string, unknown> } | undefined;
+    for (const [key, value] of Object.entries(sealift?.set ?? {})) settings[key] = asText(value);
+    const port = vars.ansible_port ?? vars.ansible_ssh_port;
+    if (port !== undefined && !/^\d+$/.test(String(port)))
+      throw bad(file, null, `host ${name}: ansible_port "${asText(port)}" is not a port number`);
+    hosts.push({
+      name,
+      address: String(vars.ansible_host ?? vars.ansible_ssh_host ?? name),
+      port: port === undefined ? null : Number(port),
+      user: vars.ansible_user === undefined ? null : String(vars.ansible_user),
+      keyFile:
+        vars.ansible_ssh_private_key_file === undefined ? null : String(vars.ansible_ssh_private_key_file),
+      sshArgs: vars.ansible_ssh_common_args
+        ? (splitWords(String(vars.ansible_ssh_common_args)) ?? []).map(unquote)
+        : [],
+      settings,
+      groups: member.filter((g) => g !== "all").sort(),
+    });
+  }
+  if (!hosts.length) throw bad(file, null, "no hosts in this inventory");
+  const groupMap = new Map([...groups.keys()].map((g) => [g, hostsUnder(groups, g)]));
+  return { hosts, groups: groupMap };
+}
+
+export function readInventory(file: string): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new SealiftError("USAGE", `cannot read the inventory ${file}: ${(error as Error).message}`, {
+      hint: "give an Ansible inventory file (INI or YAML) with --hosts",
+    });
+  }
+  return parseInventory(text, file);
+}
+
+/**
+ * Ansible's --limit: patterns separated by "," or ":", each a host or group name or a glob (`web*`);
+ * `!pattern` removes, `&pattern` keeps only what it also matches.
+ */
+export function limitHosts(inventory: Inventory, limit: string | undefined): InventoryHost[] {
+  if (!limit) return inventory.hosts;
+  const match = (pattern: string): Set<string> => {
+    if (inventory.groups.has(pattern)) return new Set(inventory.groups.get(pattern));
+    const glob = new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*/g, ".*")
+        .replace(/\?/g, ".")}$`,
+    );
+    const found = new Set<string>();
+    for (const h of inventory.hosts) if (glob.test(h.name)) found.add(h.name);
+    for (const [g, members] of inventory.groups) if (glob.test(g)) members.forEach((m) => found.add(m));
+    return found;
+  };
+  let selected = new Set<string>();
+  const parts = limit
+    .split(/[,:]/)
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const part of parts.filter((p) => !p.startsWith("!") && !p.startsWith("&")))
+    match(part).forEach((h) => selected.add(h));
+  if (parts.every((p) => p.startsWith("!") || p.startsWith("&")))
+    selected = new Set(inventory.hosts.map((h) => h.name));
+  for (const part of parts.filter((p) => p.startsWith("&"))) {
+    const keep = match(part.slice(1));
+    selected = new Set([...selected].filter((h) => keep.has(h)));
+  }
+  for (const part of parts.filter((p) => p.startsWith("!")))
+    match(part.slice(1)).forEach((h) => selected.delete(h));
+  const hosts = inventory.hosts.filter((h) => selected.has(h.name));
+  if (!hosts.length)
+    throw new SealiftError("USAGE", `--limit ${limit} matches no host of the inventory`, {
+      hint: `hosts: ${inventory.hosts.map((h) => h.name).join(", ")}; groups: ${[...inventory.groups.keys()].join(", ")}`,
+    });
+  return hosts;
+}
