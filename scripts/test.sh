@@ -12,6 +12,10 @@ bash scripts/field-host.sh start b26c docker26-containerd
 bash scripts/field-host.sh start f20 docker20
 bash scripts/field-host.sh start f26 docker26
 bash scripts/field-host.sh start f26c docker26-containerd
+# Three servers reached over SSH (their own sshd on the test bridge) for install rollout.
+bash scripts/field-host.sh start n1 docker26 --ip 10.77.0.21
+bash scripts/field-host.sh start n2 docker26-containerd --ip 10.77.0.22
+bash scripts/field-host.sh start n3 docker26 --ip 10.77.0.23
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 

@@ -254,14 +254,13 @@ export async function rolloutHost(
       allowFailure: true,
     });
     result.exitCode = installed.exitCode;
-    const last = installed.stdout.trim().split("\n").pop() ?? "";
-    let json: { ok?: boolean; release?: string; error?: { code: string; message: string; hint?: string } } =
-      {};
-    try {
-      json = JSON.parse(last) as typeof json;
-    } catch {
-      // not JSON: the error below names the exit code and the end of its stderr
-    }
+    // Not JSON (a crash): the error below names the exit code and the end of its stderr.
+    const json =
+      parseJsonOutput<{
+        ok?: boolean;
+        release?: string;
+        error?: { code: string; message: string; hint?: string };
+      }>(installed.stdout) ?? {};
     if (installed.exitCode === 0 && json.ok) {
       result.outcome = "installed";
       result.release = json.release ?? manifest.project.release;
@@ -361,6 +360,7 @@ export async function rollout(
     }
   } finally {
     await fs.rm(path.dirname(installerGz.file), { recursive: true, force: true });
+    await fs.rm(options.ssh.controlDir, { recursive: true, force: true });
   }
   return hosts.map(
     (h) =>
@@ -471,5 +471,6 @@ export async function fleetStatus(
       }
     },
   );
+  await fs.rm(options.ssh.controlDir, { recursive: true, force: true });
   return hosts.map((h) => found.get(h.name)!);
 }

@@ -10,6 +10,8 @@ import path from "node:path";
 import { ROOT, run, type Outcome } from "./run.js";
 
 const SCRIPT = path.join(ROOT, "scripts", "field-host.sh");
+/** scripts/field-host.sh, for its authorize and hostkey commands. */
+export const fieldHostScript = SCRIPT;
 
 /** The engines the suite uses: scripts/test.sh starts them all. */
 export const FIELD_HOSTS = {
@@ -20,6 +22,13 @@ export const FIELD_HOSTS = {
   /** Docker 26, containerd image store, Compose v2 and buildx. */
   containerd26: "f26c",
 } as const;
+/** Hosts reached over SSH (each its own sshd on the test bridge), for install rollout. */
+export const ROLLOUT_HOSTS = [
+  { name: "n1", ip: "10.77.0.21" },
+  { name: "n2", ip: "10.77.0.22" },
+  { name: "n3", ip: "10.77.0.23" },
+] as const;
+
 /** The build machine on today's Docker: 26 with the containerd store, buildx and Compose v2. */
 export const BUILD_ENGINE_26 = "b26c";
 

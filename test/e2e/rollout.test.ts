@@ -1,0 +1,283 @@
+/**
+ * `install rollout` for real: three offline field hosts, each with its own Docker 26 engine, its own
+ * sshd on a test bridge and no Node; the operator runs the compiled installer with no Node on its
+ * PATH, OpenSSH and an inventory. The example packed on Docker 26 goes out to all three (YAML
+ * inventory with a per-host setting), a re-run sends nothing, a host down is named and completed
+ * later, a delta goes only where its base is, a failing canary stops the rollout, and ssh's own
+ * failures (unknown host key, wrong key, nothing listening) and a bad inventory line each get
+ * their error.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import {
+  BUILD_ENGINE_26,
+  ROLLOUT_HOSTS,
+  engineEnv,
+  fieldHost,
+  fieldHostScript,
+  type FieldHost,
+} from "../helpers/field-host.js";
+import { INSTALLER, installer, run, sealift } from "../helpers/run.js";
+
+interface HostJson {
+  host: string;
+  outcome: string;
+  release: string | null;
+  bytesSent: number;
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+const STAGING = "/opt/bundles";
+
+describe("install rollout over SSH to three offline field hosts", () => {
+  let example: ExampleProject;
+  let v1: { archive: string; release: string; bytes: number };
+  let delta: { archive: string; release: string; bytes: number };
+  let hosts: FieldHost[];
+  let key: string;
+  let knownHosts: string;
+  let emptyKnownHosts: string;
+  let otherKey: string;
+
+  const inventory = (name: string, text: string) => {
+    const file = path.join(example.workdir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const ini = (overrides: Record<string, string> = {}, common = `-o UserKnownHostsFile=${knownHosts}`) =>
+    [
+      "[edge]",
+      ...ROLLOUT_HOSTS.map((h) => overrides[h.name] ?? `${h.name} ansible_host=${h.ip}`),
+      "",
+      "[edge:vars]",
+      "ansible_user=root",
+      `ansible_ssh_private_key_file=${key}`,
+      `ansible_ssh_common_args='${common}'`,
+      "",
+    ].join("\n");
+  const roll = async (archive: string, hostsFile: string, extra: string[] = []) => {
+    const outcome = await installer(
+      INSTALLER,
+      ["rollout", archive, "--hosts", hostsFile, "--staging", STAGING, "--json", ...extra],
+      { timeoutMs: 600_000 },
+    );
+    const records = outcome.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as HostJson);
+    return { ...outcome, byHost: Object.fromEntries(records.map((r) => [r.host, r])) };
+  };
+  const reply = async (host: FieldHost, port: number) =>
+    (JSON.parse(await host.get(`http://127.0.0.1:${port}/cgi-bin/api?q=hi`)) as { reply: string }).reply;
+
+  before(async () => {
+    example = await exampleProject("ro", engineEnv(BUILD_ENGINE_26));
+    const pack = async (out: string, args: string[] = []) => {
+      const packed = await sealift(
+        ["pack", example.dir, "--out", path.join(example.workdir, out), "--json", ...args],
+        {
+          env: example.engine,
+        },
+      );
+      assert.equal(packed.code, 0, packed.stderr);
+      return JSON.parse(packed.stdout) as { archive: string; release: string; bytes: number };
+    };
+    v1 = await pack("dist-v1");
+    const chat = path.join(example.dir, "backend/app/cgi-bin/chat");
+    await commitChange(
+      example.dir,
+      "backend/app/cgi-bin/chat",
+      readFileSync(chat, "utf8").replace('"echo: %s"', '"echo v2: %s"'),
+    );
+    delta = await pack("dist-v2", ["--base", v1.archive]);
+    key = path.join(example.workdir, "operator_key");
+    otherKey = path.join(example.workdir, "other_key");
+    for (const k of [key, otherKey])
+      assert.equal((await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", k])).code, 0);
+    knownHosts = path.join(example.workdir, "known_hosts");
+    emptyKnownHosts = path.join(example.workdir, "known_hosts.empty");
+    writeFileSync(emptyKnownHosts, "");
+    const lines: string[] = [];
+    hosts = [];
+    for (const h of ROLLOUT_HOSTS) {
+      assert.equal((await run("bash", [fieldHostScript, "authorize", h.name, `${key}.pub`])).code, 0);
+      const hostKey = await run("bash", [fieldHostScript, "hostkey", h.name]);
+      lines.push(`${h.ip} ${hostKey.stdout.trim()}`);
+      const host = fieldHost(h.name);
+      await host.reset();
+      await host.exec("rm", ["-rf", STAGING]);
+      hosts.push(host);
+    }
+    writeFileSync(knownHosts, lines.join("\n") + "\n");
+  });
+
+  after(async () => {
+    for (const host of hosts ?? []) {
+      await host.reset();
+      await host.exec("rm", ["-rf", STAGING]);
+    }
+    await example?.dispose();
+  });
+
+  test("from a YAML inventory with a per-host setting: all three installed and healthy, each sent the bundle once", async () => {
+    const yaml = inventory(
+      "hosts.yaml",
+      [
+        "all:",
+        "  vars:",
+        "    ansible_user: root",
+        `    ansible_ssh_private_key_file: ${key}`,
+        `    ansible_ssh_common_args: -o UserKnownHostsFile=${knownHosts}`,
+        "  children:",
+        "    edge:",
+        "      hosts:",
+        ...ROLLOUT_HOSTS.map(
+          (h, i) =>
+            `        ${h.name}: {ansible_host: ${h.ip}${i === 1 ? ", sealift: {set: {FRONTEND_PORT: 8081}}" : ""}}`,
+        ),
+        "",
+      ].join("\n"),
+    );
+    const result = await roll(v1.archive, yaml);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    for (const h of ROLLOUT_HOSTS) {
+      assert.equal(result.byHost[h.name]?.outcome, "installed", JSON.stringify(result.byHost[h.name]));
+      assert.equal(result.byHost[h.name]?.release, v1.release);
+      assert.ok(result.byHost[h.name]!.bytesSent >= v1.bytes, `${h.name} was sent the bundle`);
+    }
+    assert.equal(await reply(hosts[0]!, 8080), "echo: hi");
+    assert.equal(await reply(hosts[1]!, 8081), "echo: hi", "the host's own setting from the inventory");
+    assert.equal(await reply(hosts[2]!, 8080), "echo: hi");
+  });
+
+  test("a re-run from an INI inventory: every host already healthy on the release, 0 bytes sent; status shows the fleet", async () => {
+    const result = await roll(v1.archive, inventory("hosts.ini", ini()));
+    assert.equal(result.code, 0, result.stderr);
+    for (const h of ROLLOUT_HOSTS) {
+      assert.equal(result.byHost[h.name]?.outcome, "already");
+      assert.equal(result.byHost[h.name]?.bytesSent, 0);
+    }
+    const status = await installer(INSTALLER, [
+      "rollout",
+      "status",
+      "--hosts",
+      inventory("hosts.ini", ini()),
+      "--dir",
+      `/opt/${example.name}`,
+      "--staging",
+      STAGING,
+    ]);
+    assert.equal(status.code, 0, status.stderr);
+    for (const h of ROLLOUT_HOSTS)
+      assert.match(
+        status.stdout,
+        new RegExp(`${h.name}\\s+${v1.release}\\s+healthy\\s+${path.basename(v1.archive)}`),
+      );
+  });
+
+  test("one host down: the others are done and it is named, exit 1; the re-run completes it and sends the others nothing", async () => {
+    const down = ROLLOUT_HOSTS[2]!;
+    await hosts[2]!.reset();
+    await hosts[2]!.exec("rm", ["-rf", STAGING]);
+    const broken = inventory(
+      "down.ini",
+      ini({ [down.name]: `${down.name} ansible_host=${down.ip} ansible_port=2222` }),
+    );
+    const first = await roll(v1.archive, broken);
+    assert.equal(first.code, 1, first.stderr);
+    assert.equal(first.byHost[down.name]?.outcome, "unreachable");
+    assert.equal(first.byHost[down.name]?.error?.code, "HOST_UNREACHABLE");
+    assert.match(
+      first.byHost[down.name]!.error!.message,
+      new RegExp(`${down.name} \\(root@${down.ip.replace(/\./g, "\\.")}:2222\\)`),
+    );
+    for (const h of ROLLOUT_HOSTS.slice(0, 2)) assert.equal(first.byHost[h.name]?.outcome, "already");
+    const again = await roll(v1.archive, inventory("hosts.ini", ini()));
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.byHost[down.name]?.outcome, "installed");
+    assert.ok(again.byHost[down.name]!.bytesSent >= v1.bytes);
+    for (const h of ROLLOUT_HOSTS.slice(0, 2)) assert.equal(again.byHost[h.name]?.bytesSent, 0);
+    assert.equal(await reply(hosts[2]!, 8080), "echo: hi");
+  });
+
+  test("a delta goes to the hosts with its base; a host without it is refused by name with the fix", async () => {
+    const bare = ROLLOUT_HOSTS[2]!;
+    await hosts[2]!.reset();
+    const result = await roll(delta.archive, inventory("hosts.ini", ini()));
+    assert.equal(result.code, 1, result.stderr);
+    for (const h of ROLLOUT_HOSTS.slice(0, 2)) {
+      assert.equal(result.byHost[h.name]?.outcome, "installed", JSON.stringify(result.byHost[h.name]));
+      assert.equal(result.byHost[h.name]?.release, delta.release);
+    }
+    assert.equal(result.byHost[bare.name]?.outcome, "refused");
+    assert.equal(result.byHost[bare.name]?.error?.code, "BASE_MISSING");
+    assert.match(result.byHost[bare.name]!.error!.hint!, /send it the complete bundle/);
+    assert.equal(result.byHost[bare.name]?.bytesSent, 0, "nothing is sent to a host that cannot take it");
+    assert.equal(await reply(hosts[0]!, 8080), "echo v2: hi");
+  });
+
+  test("--serial 1: a canary that fails stops the rollout before the next batch; those hosts are reported not attempted", async () => {
+    const [a, b, c] = ROLLOUT_HOSTS;
+    const canaryFirst = inventory(
+      "canary.ini",
+      [
+        "[edge]",
+        `${c!.name} ansible_host=${c!.ip} ansible_port=2222`,
+        `${a!.name} ansible_host=${a!.ip}`,
+        `${b!.name} ansible_host=${b!.ip}`,
+        "[edge:vars]",
+        "ansible_user=root",
+        `ansible_ssh_private_key_file=${key}`,
+        `ansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts}'`,
+        "",
+      ].join("\n"),
+    );
+    const result = await roll(v1.archive, canaryFirst, ["--serial", "1"]);
+    assert.notEqual(result.code, 0);
+    assert.equal(result.byHost[c!.name]?.outcome, "unreachable");
+    assert.equal(result.byHost[a!.name]?.outcome, "not-attempted");
+    assert.equal(result.byHost[b!.name]?.outcome, "not-attempted");
+    assert.match(
+      await hosts[0]!
+        .exec("sh", ["-c", `cat /opt/${example.name}/.sealift/install.json`])
+        .then((o) => o.stdout),
+      new RegExp(delta.release),
+      "untouched",
+    );
+  });
+
+  test("ssh's own failures each get their error and fix; no host reached is exit 4; a bad inventory line is exit 2 with file:line", async () => {
+    const [a, b, c] = ROLLOUT_HOSTS;
+    const file = inventory(
+      "faults.ini",
+      [
+        "[edge]",
+        `${a!.name} ansible_host=${a!.ip} ansible_ssh_common_args='-o UserKnownHostsFile=${emptyKnownHosts}'`,
+        `${b!.name} ansible_host=${b!.ip} ansible_ssh_private_key_file=${otherKey}`,
+        `${c!.name} ansible_host=${c!.ip} ansible_port=2222`,
+        "[edge:vars]",
+        "ansible_user=root",
+        `ansible_ssh_private_key_file=${key}`,
+        `ansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts}'`,
+        "",
+      ].join("\n"),
+    );
+    const result = await roll(v1.archive, file);
+    assert.equal(result.code, 4, result.stderr);
+    assert.equal(result.byHost[a!.name]?.error?.code, "SSH_HOST_KEY");
+    assert.match(result.byHost[a!.name]!.error!.hint!, /ssh-keyscan .*--accept-new-host-keys/);
+    assert.equal(result.byHost[b!.name]?.error?.code, "SSH_AUTH");
+    assert.equal(result.byHost[c!.name]?.error?.code, "HOST_UNREACHABLE");
+    const bad = await installer(INSTALLER, [
+      "rollout",
+      v1.archive,
+      "--hosts",
+      inventory("bad.ini", "[edge]\nedge1 ansible_host\n"),
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /error\[INVENTORY_INVALID\]: .*bad\.ini:2: "ansible_host" is not KEY=VALUE/);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Ansible inventories as teams have them: INI and YAML, groups and children, vars by precedence,
+ * the connection variables, per-host settings; --limit as Ansible reads it; bad lines refused with
+ * file:line; Ansible's serial batches.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { limitHosts, parseInventory } from "../../src/fleet/inventory.js";
+import { batches } from "../../src/fleet/rollout.js";
+import type { SealiftError } from "../../src/errors.js";
+
+const INI = `
+# edge servers
+[edge]
+edge1 ansible_host=10.0.0.11 sealift_set_FRONTEND_PORT=8081
+edge2 ansible_host=10.0.0.12 ansible_port=2222
+
+[core]
+core1 ansible_host=10.0.0.21 ansible_user=deploy
+
+[prod:children]
+edge
+core
+
+[prod:vars]
+ansible_user=ops
+ansible_ssh_private_key_file=/keys/prod
+ansible_ssh_common_args='-o UserKnownHostsFile=/etc/fleet/known_hosts -o ProxyJump=bastion'
+sealift_set_MODEL_NAME=big
+
+[all:vars]
+sealift_set_MODEL_NAME=small
+`;
+
+const YAML = `
+all:
+  vars:
+    ansible_user: root
+  children:
+    edge:
+      hosts:
+        edge1: {ansible_host: 10.0.0.11, sealift: {set: {FRONTEND_PORT: 8081}}}
+        edge2:
+          ansible_host: 10.0.0.12
+    core:
+      hosts:
+        core1: {ansible_host: 10.0.0.21, ansible_user: deploy}
+      vars:
+        sealift_set_MODEL_NAME: big
+`;
+
+describe("Ansible inventories", () => {
+  test("INI: groups, children, vars by precedence (all < parent < child < host), connection variables", () => {
+    const inventory = parseInventory(INI, "hosts.ini");
+    const byName = Object.fromEntries(inventory.hosts.map((h) => [h.name, h]));
+    assert.deepEqual(Object.keys(byName).sort(), ["core1", "edge1", "edge2"]);
+    assert.equal(byName.edge1!.address, "10.0.0.11");
+    assert.equal(byName.edge1!.user, "ops");
+    assert.equal(byName.core1!.user, "deploy", "a host variable wins over its group's");
+    assert.equal(byName.edge2!.port, 2222);
+    assert.equal(byName.edge2!.keyFile, "/keys/prod");
+    assert.deepEqual(byName.edge2!.sshArgs, [
+      "-o",
+      "UserKnownHostsFile=/etc/fleet/known_hosts",
+      "-o",
+      "ProxyJump=bastion",
+    ]);
+    assert.deepEqual(byName.edge1!.settings, { FRONTEND_PORT: "8081", MODEL_NAME: "big" });
+    assert.deepEqual(inventory.groups.get("prod")!.sort(), ["core1", "edge1", "edge2"]);
+  });
+
+  test("YAML: the same fleet, with a sealift: {set:} map per host", () => {
+    const inventory = parseInventory(YAML, "hosts.yaml");
+    const byName = Object.fromEntries(inventory.hosts.map((h) => [h.name, h]));
+    assert.deepEqual(byName.edge1!.settings, { FRONTEND_PORT: "8081" });
+    assert.deepEqual(byName.core1!.settings, { MODEL_NAME: "big" });
+    assert.equal(byName.core1!.user, "deploy");
+    assert.equal(byName.edge2!.user, "root");
+    assert.deepEqual(byName.edge2!.groups, ["edge"]);
+  });
+
+  test("--limit: hosts, groups, globs, exclusions and intersections, as Ansible reads them", () => {
+    const inventory = parseInventory(INI, "hosts.ini");
+    const names = (limit: string) =>
+      limitHosts(inventory, limit)
+        .map((h) => h.name)
+        .sort();
+    assert.deepEqual(names("edge"), ["edge1", "edge2"]);
+    assert.deepEqual(names("edge1,core1"), ["core1", "edge1"]);
+    assert.deepEqual(names("prod:!edge2"), ["core1", "edge1"]);
+    assert.deepEqual(names("e*"), ["edge1", "edge2"]);
+    assert.deepEqual(names("prod:&core"), ["core1"]);
+    assert.throws(() => limitHosts(inventory, "nothere"), /--limit nothere matches no host/);
+  });
+
+  test("a bad line is refused with file:line and what is wrong", () => {
+    const cases: Array<[string, RegExp]> = [
+      ["[edge\nedge1\n", /hosts\.ini:1: "\[edge" is not a section header/],
+      ["[edge]\nedge1 ansible_host\n", /hosts\.ini:2: "ansible_host" is not KEY=VALUE \(host edge1\)/],
+      ["[edge:vars]\njust words\n", /hosts\.ini:2: a :vars section holds KEY=VALUE lines/],
+      [
+        "[edge]\nweb[01:10].example.com\n",
+        /hosts\.ini:2: host ranges like web\[01:10\]\.example\.com are not supported/,
+      ],
+      ["[edge]\nedge1 ansible_port=ssh\n", /host edge1: ansible_port "ssh" is not a port number/],
+    ];
+    for (const [text, message] of cases)
+      assert.throws(
+        () => parseInventory(text, "hosts.ini"),
+        (e: SealiftError) => e.code === "INVENTORY_INVALID" && message.test(e.message),
+        text,
+      );
+    assert.throws(
+      () => parseInventory("all:\n  hosts: [a, b]\n", "hosts.yaml"),
+      /hosts of group all must be a map of host names/,
+    );
+  });
+
+  test("serial batches as Ansible: numbers and percentages, the last size repeating", () => {
+    const hosts = ["a", "b", "c", "d", "e", "f", "g"];
+    assert.deepEqual(batches(hosts, []), [hosts]);
+    assert.deepEqual(batches(hosts, ["1", "2"]), [["a"], ["b", "c"], ["d", "e"], ["f", "g"]]);
+    assert.deepEqual(batches(hosts, ["1", "50%"]), [["a"], ["b", "c", "d"], ["e", "f", "g"]]);
+  });
+});
