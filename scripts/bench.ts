@@ -1,7 +1,7 @@
 /**
  * npm run bench [-- SECTION ...]: sealift against the users' current way, measured side by side in
  * one run, several rounds, medians and ratios. Not a test: it prints a table and writes
- * bench-results/latest.json. Sections (default all): pack, install, rebuild.
+ * bench-results/latest.json. Sections (default all): pack, install, rebuild, rollout.
  *
  * pack/install: a fixture of four images sharing a base layer, made of real files copied from this
  * machine (about 600 MB; BENCH_SCALE=small for about 250 MB). pack against `docker save | gzip -6`
@@ -22,7 +22,9 @@ import { engineEnv, fieldHost } from "../test/helpers/field-host.js";
 import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const sections = process.argv.slice(2).length ? process.argv.slice(2) : ["pack", "install", "rebuild"];
+const sections = process.argv.slice(2).length
+  ? process.argv.slice(2)
+  : ["pack", "install", "rebuild", "rollout"];
 const SCALE = process.env.BENCH_SCALE === "small" ? "small" : "full";
 
 function median(values: number[]): number {
@@ -643,6 +645,109 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
   return { rows, notes, rss: peak };
 }
 
+/**
+ * install rollout of the example (packed on Docker 26) to three field hosts reached over SSH
+ * against the same to one of them: the wall time of each, and the bytes each host was sent.
+ */
+async function benchRollout(): Promise<{ rows: Row[]; notes: string[] }> {
+  const hosts = [
+    { name: "n1", ip: "10.77.0.21", profile: "docker26" },
+    { name: "n2", ip: "10.77.0.22", profile: "docker26-containerd" },
+    { name: "n3", ip: "10.77.0.23", profile: "docker26" },
+  ];
+  await must(run("bash", [FIELD_HOST, "start", "b26c", "docker26-containerd"]), "start b26c");
+  for (const h of hosts)
+    await must(run("bash", [FIELD_HOST, "start", h.name, h.profile, "--ip", h.ip]), `start ${h.name}`);
+  const example = await exampleProject("bro", engineEnv("b26c"));
+  try {
+    const packed = await must(
+      sealift(["pack", example.dir, "--out", path.join(example.workdir, "dist"), "--json"], {
+        env: example.engine,
+      }),
+      "pack",
+    );
+    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    const key = path.join(example.workdir, "key");
+    await must(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]), "ssh-keygen");
+    const known: string[] = [];
+    for (const h of hosts) {
+      await must(run("bash", [FIELD_HOST, "authorize", h.name, `${key}.pub`]), "authorize");
+      known.push(
+        `${h.ip} ${(await must(run("bash", [FIELD_HOST, "hostkey", h.name]), "hostkey")).stdout.trim()}`,
+      );
+    }
+    writeFileSync(path.join(example.workdir, "known_hosts"), known.join("\n") + "\n");
+    const inventory = path.join(example.workdir, "hosts.ini");
+    writeFileSync(
+      inventory,
+      [
+        "[fleet]",
+        ...hosts.map((h) => `${h.name} ansible_host=${h.ip}`),
+        "[fleet:vars]",
+        "ansible_user=root",
+        `ansible_ssh_private_key_file=${key}`,
+        `ansible_ssh_common_args='-o UserKnownHostsFile=${path.join(example.workdir, "known_hosts")}'`,
+        "",
+      ].join("\n"),
+    );
+    const reset = async () => {
+      for (const h of hosts)
+        await dropAll(h.name).then(() => onHost(h.name, "rm -rf /opt/bundles /opt/slbro*"));
+    };
+    const roll = async (limit: string) => {
+      const t0 = performance.now();
+      const outcome = await must(
+        installer(
+          INSTALLER,
+          ["rollout", archive, "--hosts", inventory, "--limit", limit, "--staging", "/opt/bundles", "--json"],
+          {
+            timeoutMs: 900_000,
+          },
+        ),
+        `rollout ${limit}`,
+      );
+      const records = outcome.stdout
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { host: string; bytesSent: number });
+      return { ms: performance.now() - t0, bytes: records.map((r) => r.bytesSent) };
+    };
+    const one: number[] = [];
+    const three: number[] = [];
+    let sent: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      await reset();
+      one.push((await roll("n1")).ms);
+      await reset();
+      const all = await roll("fleet");
+      three.push(all.ms);
+      sent = all.bytes;
+      process.stderr.write(
+        `rollout round ${round}: one host ${Math.round(one.at(-1)!)} ms, three hosts ${Math.round(all.ms)} ms\n`,
+      );
+    }
+    await reset();
+    const archiveBytes = statSync(archive).size;
+    return {
+      rows: [
+        {
+          measure: "rollout to three hosts vs to one (time)",
+          sealiftMs: median(three),
+          usersMs: median(one),
+          ratio: median(three) / median(one),
+          goal: "<= 1.5",
+          note: "the example packed on Docker 26, to field hosts over SSH (4 at once); the users' way column is sealift's own rollout to one host",
+        },
+      ],
+      notes: [
+        `rollout: each host was sent ${sent.map((b) => `${(b / 2 ** 20).toFixed(1)} MiB`).join(", ")}: the ${(archiveBytes / 2 ** 20).toFixed(1)} MiB bundle once and the installer (gzip'd) once; a re-run sends nothing`,
+      ],
+    };
+  } finally {
+    await example.dispose();
+  }
+}
+
 const rows: Row[] = [];
 const notes: string[] = [];
 let rss: Record<string, number> = {};
@@ -660,6 +765,11 @@ if (sections.includes("install")) {
   rss.install = Math.max(rss.install ?? 0, engines.rss);
 }
 if (sections.includes("rebuild")) rows.push(...(await benchRebuild()));
+if (sections.includes("rollout")) {
+  const rolled = await benchRollout();
+  rows.push(...rolled.rows);
+  notes.push(...rolled.notes);
+}
 const result = {
   date: new Date().toISOString(),
   machine: await machine(),

@@ -5,7 +5,7 @@ import { Command, Option } from "commander";
 import os from "node:os";
 import path from "node:path";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
-import { SealiftError } from "../errors.js";
+import { ExitCode, SealiftError } from "../errors.js";
 import { limitHosts, readInventory } from "../fleet/inventory.js";
 import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
 import { parseSetFlags, readAnswersFile } from "../installer/answers.js";
@@ -145,6 +145,12 @@ export function rolloutCommand(): Command {
           });
           if (flags.json) process.stdout.write(results.map((r) => JSON.stringify(r)).join("\n") + "\n");
           else printResults(results);
+          if (signal.aborted) {
+            process.stderr.write(
+              "rollout interrupted: no new host was started; the report above is complete\n",
+            );
+            return ExitCode.cancelled;
+          }
           return rolloutExitCode(results);
         },
         { json: () => flags.json },

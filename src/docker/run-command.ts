@@ -18,6 +18,11 @@ export interface CommandResult {
 export interface RunOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * In a process group of its own: a Ctrl-C at the terminal does not reach it (a rollout lets the
+   * hosts it started finish).
+   */
+  ownProcessGroup?: boolean;
   /** Start from this process's environment (default), or from `env` alone. */
   extendEnv?: boolean;
   /** Text or a stream fed to the command's standard input. */
@@ -60,6 +65,7 @@ export async function runCommand(
     stdin: options.input && typeof options.input !== "string" ? "pipe" : "ignore",
     cancelSignal: options.signal,
     ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+    ...(options.ownProcessGroup ? { detached: true } : {}),
     timeout: options.timeoutMs,
     reject: false,
     stripFinalNewline: false,

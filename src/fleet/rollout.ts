@@ -56,6 +56,7 @@ export interface RolloutOptions {
   ssh: SshOptions;
   timeoutSeconds: number;
   onProgress?: (host: string, step: string, bytesSent: number) => void;
+  /** Ctrl-C: no new host is started; the ones running finish (or roll back) and are reported. */
   signal: AbortSignal;
 }
 
@@ -348,7 +349,9 @@ export async function rollout(
         options.parallel,
         () => options.signal.aborted || failed() > maxFail,
         async (host) => {
-          results.set(host.name, await rolloutHost(host, bundle, installerGz, options));
+          // Not cancelled with the rollout: a host once started finishes (a second Ctrl-C leaves at once).
+          const running = { ...options, signal: new AbortController().signal };
+          results.set(host.name, await rolloutHost(host, bundle, installerGz, running));
         },
       );
       // A batch with a failure stops the rollout (a canary of 1 first, then the rest), as does --max-fail.

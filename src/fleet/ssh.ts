@@ -83,6 +83,7 @@ export class SshConnection {
   ): Promise<CommandResult> {
     const result = await runCommand("ssh", [...this.base, this.host.address, command], {
       allowFailure: true,
+      ownProcessGroup: true,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.input ? { input: options.input } : {}),
     });
