@@ -57,6 +57,31 @@ function printResults(results: HostResult[]): void {
     process.stdout.write(`hint for ${r.host}: ${r.error!.hint}\n`);
 }
 
+/**
+ * Progress: on a terminal a live table (host, step, bytes sent) redrawn in place; otherwise a plain
+ * line each time a host enters a step.
+ */
+function liveProgress(hosts: string[], live: boolean) {
+  const state = new Map(hosts.map((h) => [h, { step: "waiting", bytes: 0 }]));
+  let drawn = 0;
+  const draw = () => {
+    const lines = formatTable([
+      ["HOST", "STEP", "SENT"],
+      ...[...state].map(([h, s]) => [h, s.step, formatBytes(s.bytes)]),
+    ]);
+    process.stderr.write(`${drawn ? `\x1b[${drawn}A` : ""}${lines.map((l) => `\x1b[2K${l}`).join("\n")}\n`);
+    drawn = lines.length;
+  };
+  if (live) draw();
+  return (host: string, step: string, bytes: number) => {
+    const before = state.get(host);
+    state.set(host, { step, bytes });
+    if (live) draw();
+    else if (before?.step !== step)
+      process.stderr.write(`${host}: ${step}${bytes ? ` (${formatBytes(bytes)} sent)` : ""}\n`);
+  };
+}
+
 export function rolloutCommand(): Command {
   const command = new Command("rollout")
     // `rollout status --hosts X`: the options after `status` are its own.
@@ -123,7 +148,10 @@ export function rolloutCommand(): Command {
           process.stderr.write(
             `rolling ${prepared.manifest.project.name} ${prepared.manifest.project.release} out to ${hosts.length} hosts (${flags.parallel} at once${flags.serial.length ? `, batches ${flags.serial.join(", ")}` : ""})\n`,
           );
-          const last = new Map<string, string>();
+          const progress = liveProgress(
+            hosts.map((h) => h.name),
+            !flags.json && !!process.stderr.isTTY,
+          );
           const results = await rollout(hosts, prepared, {
             dir: flags.dir ?? null,
             staging: flags.staging,
@@ -134,14 +162,7 @@ export function rolloutCommand(): Command {
             ssh: sshOptions(flags),
             timeoutSeconds: flags.timeout,
             signal,
-            onProgress: (host, step, bytes) => {
-              // Plain lines, one per step a host enters (bytes sent with the send step's end).
-              if (last.get(host) === step && step === "send") return;
-              last.set(host, step);
-              process.stderr.write(
-                `${host}: ${step}${step === "send" && bytes ? ` ${formatBytes(bytes)}` : ""}\n`,
-              );
-            },
+            onProgress: progress,
           });
           if (flags.json) process.stdout.write(results.map((r) => JSON.stringify(r)).join("\n") + "\n");
           else printResults(results);
