@@ -1,22 +1,15 @@
 /**
- * What the user sees while a command runs: plain log lines, warnings with a code, and progress
- * for long steps. All of it goes to stderr, so that stdout holds only the result (or JSON).
- * On a terminal progress redraws one line; elsewhere it prints a line when a step ends.
+ * What the user sees while a command runs (the core's Reporter, src/report.ts, for a terminal or
+ * --json): plain log lines, warnings with a code, and progress for long steps. All of it goes to
+ * stderr, so that stdout holds only the result (or JSON). On a terminal progress redraws one line;
+ * elsewhere it prints a line when a step ends.
  */
+import type { Progress, Reporter as CoreReporter, Status, Warning } from "../report.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 
-export interface Warning {
-  code: string;
-  message: string;
-}
+export type { Progress, Warning } from "../report.js";
 
-export interface Progress {
-  update(done: number): void;
-  /** Ends the line: "label: summary (time, rate)". */
-  finish(summary?: string): void;
-}
-
-export class Reporter {
+export class Reporter implements CoreReporter {
   readonly warnings: Warning[] = [];
   private readonly tty: boolean;
 
@@ -74,7 +67,7 @@ export class Reporter {
   }
 
   /** A status line for steps measured in lines of output (docker build). */
-  status(label: string): { line(text: string): void; finish(summary: string): void } {
+  status(label: string): Status {
     const started = performance.now();
     let last = 0;
     if (!this.tty) this.info(`${label} ...`);

@@ -22,7 +22,7 @@ import {
   entryRank,
 } from "../bundle/layout.js";
 import { verifyBundle, verifyHead, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { envFileText, envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
 import { composeUp, requireCompose } from "../docker/compose.js";

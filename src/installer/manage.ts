@@ -5,7 +5,7 @@
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import { compose, composeUp } from "../docker/compose.js";
 import { buildImage, inspectImage, projectContainers, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";

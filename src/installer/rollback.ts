@@ -9,7 +9,7 @@
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import { composeUp } from "../docker/compose.js";
 import { inspectImage, tagImage, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import type { ComposeModel } from "../compose/compose-project.js";
 import { cacheMounts, parseDockerfile, type CacheMount } from "../compose/dockerfile.js";
 import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";

@@ -13,7 +13,7 @@ import { openBundle } from "../bundle/bundle-reader.js";
 import { MANIFEST_PATH } from "../bundle/layout.js";
 import { parseManifest, type Manifest } from "../bundle/manifest.js";
 import { verifyBundle } from "../bundle/verify.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import { chainIds } from "../docker/docker.js";
 import { SealiftError } from "../errors.js";
 

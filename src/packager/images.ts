@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import type { ComposeModel, ServiceModel } from "../compose/compose-project.js";
 import { dockerfilePath } from "../compose/compose-model.js";
 import { buildImage, buildRequestFor, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";

@@ -29,7 +29,7 @@ import {
   bundleBaseName,
 } from "../bundle/layout.js";
 import type { Manifest } from "../bundle/manifest.js";
-import type { Reporter } from "../cli/reporter.js";
+import type { Reporter } from "../report.js";
 import {
   composeInputs,
   normaliseProjectName,
