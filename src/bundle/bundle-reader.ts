@@ -9,6 +9,7 @@ import {
   promises as fs,
   readFileSync,
 } from "node:fs";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -217,6 +218,12 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
       const total = await origin.totalBytes();
       if (total < LOCATOR_BYTES) return undefined;
       const place = parseLocator(await origin.readRange(total - LOCATOR_BYTES, LOCATOR_BYTES), total);
+      if (place === "damaged")
+        throw new SealiftError(
+          "BUNDLE_CHECKSUM_MISMATCH",
+          `${origin.location} is damaged at its end: the locator (its last ${LOCATOR_BYTES} bytes) does not read`,
+          { hint: "the file was damaged in transfer or on its medium; copy the bundle again and re-run" },
+        );
       if (!place) return undefined;
       // A tail that does not read is left to the full read, which names what is wrong.
       const tail = await readTailMember(await origin.readRange(place.offset, place.length)).catch(() => null);
@@ -308,7 +315,9 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
  * The tar stream of the entries `want` keeps, from an archive read member by member through its
  * index: the members holding them are inflated on the thread pool, several at once, and cut to
  * those entries (each starts at its first header block, so the cut is a tar stream of its own).
- * With `tap`, every member before the last one used is read and hashed, inflated or not.
+ * With `tap`, every member before the last one used is read and hashed, inflated or not. With the
+ * index's member digests, every member to the end is read and its stored bytes checked (the ones
+ * not used are not inflated): a damaged byte anywhere is found before the tar stream ends.
  */
 async function* indexedTar(
   origin: TarGzOrigin,
@@ -331,8 +340,10 @@ async function* indexedTar(
     if (last && last[1] === start) last[1] = end;
     else ranges.push([start, end]);
   });
-  if (!ranges.length) return;
-  const lastNeeded = ranges.at(-1)![1];
+  const digests = index.memberSha256?.length === index.members.length ? index.memberSha256 : undefined;
+  if (!ranges.length && !digests) return;
+  const lastNeeded = digests ? Infinity : ranges.at(-1)![1];
+  const readAll = !!options.tap || !!digests;
 
   const concurrency = availableParallelism() + 1;
   const inflating: Array<{ job: Promise<Buffer>; at: number; bytes: number }> = [];
@@ -357,14 +368,14 @@ async function* indexedTar(
   while (member < index.members.length && uncompressedAt < lastNeeded) {
     if (options.signal?.aborted) throw cancelled("reading the bundle was cancelled");
     // A run of members: all of them read when hashing, else only needed ones, contiguous.
-    const run: Array<{ offset: number; c: number; u: number; at: number; needed: boolean }> = [];
+    const run: Array<{ offset: number; c: number; u: number; at: number; needed: boolean; n: number }> = [];
     let runBytes = 0;
     while (member < index.members.length && runBytes < READ_RUN && uncompressedAt < lastNeeded) {
       const [c, u] = index.members[member]!;
       const needed = ranges.some(([start, end]) => start < uncompressedAt + u && end > uncompressedAt);
-      if (!needed && !options.tap && run.length) break;
-      if (needed || options.tap) run.push({ offset: compressedAt, c, u, at: uncompressedAt, needed });
-      runBytes += needed || options.tap ? c : 0;
+      if (!needed && !readAll && run.length) break;
+      if (needed || readAll) run.push({ offset: compressedAt, c, u, at: uncompressedAt, needed, n: member });
+      runBytes += needed || readAll ? c : 0;
       compressedAt += c;
       uncompressedAt += u;
       member++;
@@ -375,6 +386,7 @@ async function* indexedTar(
     options.tap?.absorb(data);
     options.onBytes?.(first + runBytes);
     for (const m of run) {
+      if (digests) checkMember(index, digests, m, data.subarray(m.offset - first, m.offset - first + m.c));
       if (!m.needed) continue;
       // One trip to the thread pool per member (the default 16 KiB chunks make dozens).
       const job = gunzipAsync(data.subarray(m.offset - first, m.offset - first + m.c), {
@@ -387,6 +399,28 @@ async function* indexedTar(
   }
   while (inflating.length) yield* settle();
   yield Buffer.alloc(1024); // the end of the tar stream
+}
+
+/** A member's stored bytes against the digest the manifest records; names what it holds. */
+function checkMember(
+  index: ArchiveIndex,
+  digests: readonly string[],
+  m: { offset: number; c: number; u: number; at: number; n: number },
+  stored: Buffer,
+): void {
+  const got = createHash("sha256").update(stored).digest("hex");
+  if (got === digests[m.n]) return;
+  const starts = Object.entries(index.entries).sort((a, b) => a[1] - b[1]);
+  const holds = starts
+    .filter(([, start], i) => start < m.at + m.u && (starts[i + 1]?.[1] ?? Infinity) > m.at)
+    .map(([name]) => name);
+  throw new SealiftError(
+    "BUNDLE_CHECKSUM_MISMATCH",
+    `the archive is damaged in gzip member ${m.n + 1} of ${digests.length} (bytes ${m.offset}-${m.offset + m.c}, holding ${holds.slice(0, 3).join(", ")}${holds.length > 3 ? ", ..." : ""}): its sha256 is ${got}, the manifest records ${digests[m.n]}`,
+    {
+      hint: "the file was damaged in transfer or on its medium; copy the bundle again (sealift verify names the damaged part) and re-run",
+    },
+  );
 }
 
 export function directorySource(dir: string): BundleSource {

@@ -80,7 +80,7 @@ export class BundleWriter {
   private failure: unknown;
   /** Bytes of tar the pack has produced so far: where the next entry's first header block starts. */
   private tarBytes = 0;
-  private readonly index: ArchiveIndex = { members: [], entries: {} };
+  private readonly index: ArchiveIndex = { members: [], memberSha256: [], entries: {} };
   private closing: { makeManifest: MakeManifest; signer: KeyObject | undefined } | undefined;
   private readonly gzip: ParallelGzip;
   /** A file whose gzip members were made before: spliced in where its first data chunk goes. */
@@ -108,7 +108,10 @@ export class BundleWriter {
     };
     this.gzip = createParallelGzip({
       level: options.gzipLevel,
-      onMember: (compressed, uncompressed) => this.index.members.push([compressed, uncompressed]),
+      onMember: (compressed, uncompressed, member) => {
+        this.index.members.push([compressed, uncompressed]);
+        this.index.memberSha256!.push(createHash("sha256").update(member).digest("hex"));
+      },
     });
     this.done = pipeline(
       this.pack as unknown as Readable,

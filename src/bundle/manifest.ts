@@ -59,9 +59,12 @@ export const baseRecordSchema = z.object({
  * uncompressed bytes], and the uncompressed offset of each file's and link's first tar header
  * block. A reader that has it inflates only the members holding entries it uses, several at once.
  * Wrong numbers cannot pass a bad file: what is read is still checked against SHA256SUMS.
+ * `memberSha256` is each member's sha256 as stored (compressed): a reader that skips a member
+ * still hashes its bytes, so every byte of the archive is covered by the manifest's chain.
  */
 export const archiveIndexSchema = z.object({
   members: z.array(z.tuple([z.number().int().positive(), z.number().int().nonnegative()])),
+  memberSha256: z.array(sha256Hex).optional(),
   entries: z.record(z.string(), z.number().int().nonnegative()),
 });
 export type ArchiveIndex = z.infer<typeof archiveIndexSchema>;

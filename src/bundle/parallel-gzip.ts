@@ -21,8 +21,8 @@ export interface ParallelGzipOptions {
   /** Blocks compressed at once; default twice the number of cores (at least 4), so that the
    *  thread pool always has the next block while the main thread hands one on. */
   concurrency?: number;
-  /** Called for each member as it is written, in order: its compressed and uncompressed sizes. */
-  onMember?: (compressedBytes: number, uncompressedBytes: number) => void;
+  /** Called for each member as it is written, in order: its sizes, and the member as stored. */
+  onMember?: (compressedBytes: number, uncompressedBytes: number, member: Buffer) => void;
 }
 
 /** Gzip members made before for `bytes` bytes of the input, and how to read each. */
@@ -84,7 +84,7 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): ParallelG
   const next = async (): Promise<Buffer> => {
     const { job, bytes } = inFlight.shift()!;
     const member = await job;
-    options.onMember?.(member.length, bytes);
+    options.onMember?.(member.length, bytes, member);
     return member;
   };
 

@@ -25,13 +25,29 @@ export function locatorMember(offset: number, length: number): Buffer {
   return member;
 }
 
-/** The metadata member's place, or null when `last` is not a sealift locator (an older bundle). */
-export function parseLocator(last: Buffer, archiveBytes: number): { offset: number; length: number } | null {
-  if (last.length !== LOCATOR_BYTES || !HEADER.every((byte, i) => last[i] === byte)) return null;
+/** The locator's fixed bytes: its header, and the empty member's end (block, crc32, isize). */
+const FIXED: Array<[number, number]> = [
+  ...HEADER.map((byte, i): [number, number] => [i, byte]),
+  ...[0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0].map((byte, i): [number, number] => [32 + i, byte]),
+];
+
+/**
+ * The metadata member's place; null when `last` is not a sealift locator (an older bundle: its
+ * last bytes end an ordinary member and share almost none of the locator's fixed bytes);
+ * "damaged" when they are a locator with a byte changed (nothing else covers these 42 bytes).
+ */
+export function parseLocator(
+  last: Buffer,
+  archiveBytes: number,
+): { offset: number; length: number } | null | "damaged" {
+  if (last.length !== LOCATOR_BYTES) return null;
+  const matching = FIXED.filter(([i, byte]) => last[i] === byte).length;
+  if (matching < FIXED.length - 3) return null;
+  if (matching < FIXED.length) return "damaged";
   const offset = Number(last.readBigUInt64LE(16));
   const length = Number(last.readBigUInt64LE(24));
   if (length <= 0 || length > MAX_METADATA_BYTES || offset + length + LOCATOR_BYTES !== archiveBytes)
-    return null;
+    return "damaged";
   return { offset, length };
 }
 

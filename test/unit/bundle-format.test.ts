@@ -129,7 +129,9 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
     const index = manifest.archive!;
     assert.ok(index.members.length >= 5, `several members: ${index.members.length}`);
     const whole = readFileSync(file);
-    const tail = parseLocator(whole.subarray(whole.length - LOCATOR_BYTES), whole.length)!;
+    const tail = parseLocator(whole.subarray(whole.length - LOCATOR_BYTES), whole.length) as {
+      offset: number;
+    };
     assert.equal(
       index.members.reduce((sum, [c]) => sum + c, 0),
       tail.offset,
@@ -168,7 +170,7 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
     assert.ok(seen[0]!.content.equals(layer), "the layer reads back byte-identical");
   });
 
-  test("without a .sha256 to check, the members of entries not wanted are not even read", async () => {
+  test("without a .sha256, the members of entries not wanted are read and checked by their digests, not yielded", async () => {
     const bare = path.join(workdir, "indexed-bare.tar.gz");
     writeFileSync(bare, readFileSync(file));
     let read = 0;
@@ -180,7 +182,40 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
     }))
       names.push(entry.path);
     assert.deepEqual(names, ["compose/compose.yaml"]);
+    const body = manifest.archive!.members.reduce((sum, [c]) => sum + c, 0);
+    assert.equal(read, body, "every member before the tail is read");
+    // An index without member digests (an older bundle): the members not wanted are not even read.
+    const { memberSha256: _digests, ...older } = manifest.archive!;
+    void _digests;
+    for await (const entry of archiveSource(bare).entries({
+      index: older,
+      want: (p) => p.startsWith("compose/"),
+      onBytes: (bytes) => (read = bytes),
+    }))
+      entry.stream.resume();
     assert.ok(read < statSync(bare).size / 10, `read ${read} of ${statSync(bare).size} bytes`);
+  });
+
+  test("one byte flipped in a member no entry wanted needs: exit-3 damage naming the member and what it holds", async () => {
+    const damaged = path.join(workdir, "indexed-damaged.tar.gz");
+    const bytes = readFileSync(file);
+    const [c0, c1] = manifest.archive!.members.map(([c]) => c);
+    // The middle of the second member (the first holds the compose file the read wants).
+    bytes[c0! + Math.floor(c1! / 2)]! ^= 0xff;
+    writeFileSync(damaged, bytes);
+    await rejects(
+      (async () => {
+        for await (const entry of archiveSource(damaged).entries({
+          index: manifest.archive!,
+          want: (p) => p.startsWith("compose/"),
+        }))
+          entry.stream.resume();
+      })(),
+      "BUNDLE_CHECKSUM_MISMATCH",
+      new RegExp(
+        `damaged in gzip member 2 of ${manifest.archive!.members.length} \\(bytes ${c0}-${c0! + c1!}, holding `,
+      ),
+    );
   });
 
   test("rejects-lying-index: an index whose member sizes are wrong reads as a damaged archive, never as other data", async () => {
@@ -189,13 +224,24 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
       ...manifest.archive!,
       members: [[first![0] + 7, first![1]] as [number, number], ...rest],
     };
+    const { memberSha256: _digests, ...lyingOlder } = lying;
+    void _digests;
+    await rejects(
+      (async () => {
+        const source = archiveSource(file);
+        for await (const entry of source.entries({ index: lyingOlder, want: () => true }))
+          entry.stream.resume();
+      })(),
+      "BUNDLE_UNREADABLE",
+      /indexed\.tar\.gz is damaged or truncated/,
+    );
     await rejects(
       (async () => {
         const source = archiveSource(file);
         for await (const entry of source.entries({ index: lying, want: () => true })) entry.stream.resume();
       })(),
-      "BUNDLE_UNREADABLE",
-      /indexed\.tar\.gz is damaged or truncated/,
+      "BUNDLE_CHECKSUM_MISMATCH",
+      /damaged in gzip member 1 /,
     );
   });
 });
@@ -311,7 +357,10 @@ describe("hostile archives are refused before anything is written", () => {
     const file = path.join(workdir, `${name}-source.tar.gz`);
     await writeBundle(file);
     const bytes = readFileSync(file);
-    const place = parseLocator(bytes.subarray(bytes.length - LOCATOR_BYTES), bytes.length)!;
+    const place = parseLocator(bytes.subarray(bytes.length - LOCATOR_BYTES), bytes.length) as {
+      offset: number;
+      length: number;
+    };
     const plain = gunzipSync(bytes.subarray(0, place.offset));
     const at = plain.indexOf(`demo-complete-20260101/${entryPath}\0`);
     assert.ok(at >= 0 && at % 512 === 0, `the header of ${entryPath}`);
