@@ -439,36 +439,89 @@ function serviceRows(containers: ContainerState[]): string[] {
   ]);
 }
 
+/**
+ * The install, as its steps: verify -> preflight (checks, questions, confirmation) -> load ->
+ * cache -> extract -> up (rolled back on failure) -> fit -> record. Each step is a function below
+ * with its inputs and outputs named; nothing on the host changes before the operator confirms.
+ */
 export async function install(options: InstallOptions): Promise<InstallResult> {
   const started = performance.now();
-  const { reporter, signal } = options;
   // Without a terminal and without --yes/--answers the questions cannot be asked: say so at once.
   if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt()) throw noTerminal();
+  const { step, stepsMs } = stepTimer();
   const source = await locateBundle(options.bundle);
-  const steps: Record<string, number> = {};
-  let mark = performance.now();
-  const lap = (step: string) => {
-    const now = performance.now();
-    steps[step] = Math.round(now - mark);
-    mark = now;
-  };
-  const verified = await verify(source, reporter, signal, options.signature, options.verifyOnly);
-  lap("verify");
-  const manifest = verified.manifest;
+  const verified = await step("verify", () =>
+    verify(source, options.reporter, options.signal, options.signature, options.verifyOnly),
+  );
   if (options.verifyOnly) return { verified };
+  const plan = await step("preflight", () => preflight(verified, options));
+  const loaded = await step("load", () => loadStep(verified, plan, options));
+  const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
+  const placed = await step("extract", () => extractStep(source, verified, plan, loaded, cached, options));
+  const containers = await step("up", () => upStep(verified, plan.host, placed, options));
+  const fitted = await step("fit", async () =>
+    cached.cache
+      ? fitCache(plan.host, verified.manifest, placed.model, options.reporter, options.signal)
+      : undefined,
+  );
+  const record = { ...placed.record, status: "installed" as const };
+  if (fitted && record.cache) record.cache = { ...record.cache, fitted };
+  return {
+    verified,
+    installed: {
+      dir: plan.answers.dir,
+      release: verified.manifest.project.release,
+      record: await writeRecord(plan.answers.dir, record),
+      containers,
+      imagesLoaded: loaded.loaded,
+      imagesPresent: plan.images.present,
+      stepsMs,
+      durationMs: Math.round(performance.now() - started),
+    },
+  };
+}
 
+/** Runs named steps and keeps how long each took (the --json result's stepsMs). */
+function stepTimer() {
+  const stepsMs: Record<string, number> = {};
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      stepsMs[name] = Math.round(performance.now() - t0);
+    }
+  };
+  return { step, stepsMs };
+}
+
+/** What preflight decided: the host, which images to load, the answers and the .env they make. */
+interface InstallPlan {
+  host: DockerHost;
+  images: Awaited<ReturnType<typeof planImages>>;
+  answers: Answers;
+  envText: string;
+}
+
+/**
+ * The host checks, the questions, the checks that need the answers (the project as this host's
+ * compose reads it: ports, host access), the confirmation. Changes nothing on the host.
+ */
+async function preflight(verified: VerifiedBundle, options: InstallOptions): Promise<InstallPlan> {
+  const { reporter, signal } = options;
+  const manifest = verified.manifest;
   reporter.info(
     `\n${manifest.project.name} release ${manifest.project.release} (${manifest.services.length} services)`,
   );
   const host = await detectDockerHost(signal);
   if (manifest.base) await checkBaseRelease(host, manifest, signal);
-  const plan = await planImages(host, manifest, signal);
+  const images = await planImages(host, manifest, signal);
   const checks = hostChecks(host, manifest);
   checks.push(
     await diskCheck(
       "Docker data root",
       host.dockerRootDir,
-      plan.missing.length ? manifest.requirements.dockerDataBytes : 0,
+      images.missing.length ? manifest.requirements.dockerDataBytes : 0,
     ),
   );
   reporter.info(checksTable(checks).join("\n"));
@@ -505,7 +558,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       [
         "",
         `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
-        `  images: ${plan.missing.length ? `load ${plan.missing.join(", ")}` : "all present"}${plan.present.length && plan.missing.length ? `; present: ${plan.present.join(", ")}` : ""}`,
+        `  images: ${images.missing.length ? `load ${images.missing.join(", ")}` : "all present"}${images.present.length && images.missing.length ? `; present: ${images.present.join(", ")}` : ""}`,
         `  settings: ${Object.entries(answers.env)
           .map(
             ([k, v]) =>
@@ -520,55 +573,110 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       });
     }
   }
+  return { host, images, answers, envText };
+}
 
-  const dir = answers.dir;
-  lap("preflight");
+/** What the load step leaves: the staged files, the images loaded, the record it found. */
+interface Loaded {
+  staging: string;
+  loaded: string[];
+  previous: InstallRecord | null;
+  /** A re-install of the installed release: its cache mounts are in the builder already. */
+  reuseMounts: boolean;
+}
+
+/**
+ * One checked read of the bundle: images into `docker load` (let finish only when every byte
+ * matched), the source, compose files and cache mounts into DIR/.sealift/staging. On failure the
+ * folder is left as it was found.
+ */
+async function loadStep(
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  options: InstallOptions,
+): Promise<Loaded> {
+  const { reporter, signal } = options;
+  const manifest = verified.manifest;
+  const dir = plan.answers.dir;
   const created = !existsSync(dir);
   await fs.mkdir(path.join(dir, RECORD_DIR), { recursive: true });
   const staging = path.join(dir, RECORD_DIR, "staging");
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging);
-  if (!plan.missing.length)
-    reporter.info(`images: all ${plan.present.length} already present with the same ID, nothing to load`);
+  if (!plan.images.missing.length)
+    reporter.info(
+      `images: all ${plan.images.present.length} already present with the same ID, nothing to load`,
+    );
   const previous = readRecord(dir);
-  // A re-install of the release that is installed: its cache mounts are in the builder already.
   const reuseMounts =
     previous?.status === "installed" &&
     previous.manifestSha256 === verified.manifestDigest &&
     (manifest.cache?.mounts ?? []).every((m) => previous.cache?.mounts.some((p) => p.id === m.id));
-  const wantMounts = answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0 && !reuseMounts;
-  let loadedAndStaged;
+  const wantMounts = plan.answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0 && !reuseMounts;
   try {
-    loadedAndStaged = await loadAndStage(
-      host,
+    const { loaded, filesChecked } = await loadAndStage(
+      plan.host,
       verified,
       staging,
-      plan.missing.length > 0,
+      plan.images.missing.length > 0,
       wantMounts,
       reporter,
       signal,
     );
+    if (verified.sums) verified.filesChecked += filesChecked;
+    return { staging, loaded, previous, reuseMounts };
   } catch (error) {
     // Nothing was installed yet: leave the folder as it was found (or not there at all).
     await fs.rm(created ? dir : staging, { recursive: true, force: true });
     throw error;
   }
-  const { loaded, filesChecked } = loadedAndStaged;
-  lap("load");
-  if (verified.sums) verified.filesChecked += filesChecked;
-  const hostIds = await checkLoadedImages(host, manifest, signal);
-  const cache = await applyBuildCache(host, manifest, {
-    importCache: answers.importCache,
-    reuseMounts,
-    staging,
-    dir: answers.dir,
-    previous,
-    hostIds,
-    reporter,
-    signal,
-  });
-  lap("cache");
+}
 
+/** Every image really there (and usable on the containerd store), then the build cache. */
+async function cacheStep(
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  loaded: Loaded,
+  options: InstallOptions,
+): Promise<{ hostIds: Map<string, string>; cache: InstallRecord["cache"] | undefined }> {
+  const hostIds = await checkLoadedImages(plan.host, verified.manifest, options.signal);
+  const cache = await applyBuildCache(plan.host, verified.manifest, {
+    importCache: plan.answers.importCache,
+    reuseMounts: loaded.reuseMounts,
+    staging: loaded.staging,
+    dir: plan.answers.dir,
+    previous: loaded.previous,
+    hostIds,
+    reporter: options.reporter,
+    signal: options.signal,
+  });
+  return { hostIds, cache };
+}
+
+/** What the extract step leaves: the project compose runs, its model, the record to write. */
+interface Placed {
+  project: { name: string; dir: string; files: string[]; profiles: string[] };
+  model: ComposeModel;
+  record: Omit<InstallRecord, "status">;
+  rollbackPoint: Awaited<ReturnType<typeof saveRollbackPoint>> | undefined;
+}
+
+/**
+ * The staged files into the install folder (on an upgrade, after saving what they replace), the
+ * .env, the cache override, the source hashes, the kept installer; the record to write.
+ */
+async function extractStep(
+  source: BundleSource,
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  loaded: Loaded,
+  { hostIds, cache }: Awaited<ReturnType<typeof cacheStep>>,
+  options: InstallOptions,
+): Promise<Placed> {
+  const manifest = verified.manifest;
+  const { answers } = plan;
+  const { staging, previous } = loaded;
+  const dir = answers.dir;
   // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
   await fs.rm(path.join(staging, "src", ".env"), { force: true });
   // An upgrade: save what the new release's files replace, so that the running one can come back.
@@ -591,7 +699,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     await fs.rename(path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template"));
   }
   await fs.rm(staging, { recursive: true, force: true });
-  await writeEnv(dir, envText);
+  await writeEnv(dir, plan.envText);
   if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
 
   const project = {
@@ -600,15 +708,14 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     files: [...manifest.project.composeFiles, OVERRIDE_FILE, ...(cache ? [CACHE_OVERRIDE_FILE] : [])],
     profiles: manifest.project.profiles,
   };
-  const installed = await installedModel(
-    host,
+  const model = await installedModel(
+    plan.host,
     dir,
     { composeFiles: project.files, profiles: project.profiles },
-    signal,
+    options.signal,
   );
-  await recordSourceHashes(dir, installed);
+  await recordSourceHashes(dir, model);
   await keepInstaller(dir);
-  const status = reporter.status("starting services");
   const record = {
     project: manifest.project.name,
     release: manifest.project.release,
@@ -618,7 +725,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
     dir,
     composeFiles: project.files,
     profiles: project.profiles,
-    composeFlavour: host.compose ? `${host.compose.flavour} ${host.compose.version}` : "none",
+    composeFlavour: plan.host.compose ? `${plan.host.compose.flavour} ${plan.host.compose.version}` : "none",
     services: manifest.services.map((s) => ({
       name: s.name,
       image: s.image,
@@ -649,15 +756,27 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         : []),
     ],
   };
-  lap("extract");
-  let containers: ContainerState[];
+  return { project, model, record, rollbackPoint };
+}
+
+/** compose up and the wait for health; on failure the record says so and an upgrade rolls back. */
+async function upStep(
+  verified: VerifiedBundle,
+  host: DockerHost,
+  placed: Placed,
+  options: InstallOptions,
+): Promise<ContainerState[]> {
+  const { signal } = options;
+  const { project, record, rollbackPoint } = placed;
+  const manifest = verified.manifest;
+  const status = options.reporter.status("starting services");
   try {
     await composeUp(host, project, {
       signal,
       failureHint:
         "see the compose error above; fix the settings in .env or the host and run the installer again",
     });
-    containers = await waitHealthy(
+    const containers = await waitHealthy(
       host,
       project.name,
       manifest.services.map((s) => s.name),
@@ -667,10 +786,12 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
         onStatus: (text) => status.line(text),
       },
     );
+    status.finish(`${containers.length} services healthy`);
+    return containers;
   } catch (error) {
-    await writeRecord(dir, { ...record, status: "failed" });
+    await writeRecord(project.dir, { ...record, status: "failed" });
     if (!rollbackPoint) throw error;
-    throw await rollBackAfter(error, dir, rollbackPoint.record.release, manifest.project.release, {
+    throw await rollBackAfter(error, project.dir, rollbackPoint.record.release, manifest.project.release, {
       ...options,
       // Interrupted while the new release was starting: the one that ran before comes back (a second
       // Ctrl-C leaves at once).
@@ -678,25 +799,6 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       interrupted: signal.aborted,
     });
   }
-  status.finish(`${containers.length} services healthy`);
-  lap("up");
-  const fitted = cache ? await fitCache(host, manifest, installed, reporter, signal) : undefined;
-  if (fitted && record.cache) record.cache = { ...record.cache, fitted };
-  lap("fit");
-  const recordFile = await writeRecord(dir, { ...record, status: "installed" });
-  return {
-    verified,
-    installed: {
-      dir,
-      release: manifest.project.release,
-      record: recordFile,
-      containers,
-      imagesLoaded: loaded,
-      imagesPresent: plan.present,
-      stepsMs: steps,
-      durationMs: Math.round(performance.now() - started),
-    },
-  };
 }
 
 /**
