@@ -301,9 +301,12 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
         if (!index) digest = tap.digest();
       } catch (error) {
         if (signal?.aborted) throw cancelled("reading the bundle was cancelled");
-        if (error instanceof SealiftError) throw error;
-        if (failure instanceof SealiftError) throw failure;
-        throw (await origin.explainFailure?.().catch(() => undefined)) ?? damaged(file, failure ?? error);
+        const known = [error, failure].find((e): e is SealiftError => e instanceof SealiftError);
+        // Damage found by a member's digest: in a split bundle, the part that holds it says more.
+        if (known && known.code !== "BUNDLE_CHECKSUM_MISMATCH") throw known;
+        throw (
+          (await origin.explainFailure?.().catch(() => undefined)) ?? known ?? damaged(file, failure ?? error)
+        );
       } finally {
         if (!complete) extract.destroy();
       }

@@ -36,10 +36,11 @@ import {
   projectVariables,
   resolveComposeProject,
   type ComposeModel,
+  type ProjectVariable,
 } from "../compose/compose-project.js";
 import { requireCompose } from "../docker/compose.js";
 import { saveImages, type ImageInfo } from "../docker/docker.js";
-import { detectDockerHost } from "../docker/docker-host.js";
+import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError, cancelled } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 import { packageRoot } from "../util/package-root.js";
@@ -340,8 +341,72 @@ function buildContexts(model: ComposeModel): string[] {
   return [...new Set(inside)].sort();
 }
 
+/**
+ * The pack, as its steps: read the project (compose's model, git, lint, the base release) -> build
+ * the images -> the build cache -> write the archive (entries, then the manifest with its index) ->
+ * commit it under its final name. Nothing is left under a final name unless it is complete.
+ */
 export async function pack(options: PackOptions): Promise<PackResult> {
   const started = performance.now();
+  const project = await readProject(options);
+  const buildStarted = performance.now();
+  const built = await buildImages(project, options);
+  const buildMs = performance.now() - buildStarted;
+  const target = await archiveTarget(project, built, options);
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
+  const parts = options.splitBytes
+    ? new PartsWriter(target.outDir, `${target.topDir}.tar.gz`, options.splitBytes)
+    : undefined;
+  try {
+    const cache = await buildCache(project, built, scratch, options);
+    const writeStarted = performance.now();
+    const { written, images } = await writeArchive(project, built, cache, target, parts, scratch, options);
+    const committed = await commitArchive(target, parts, written.sha256, options.signal);
+    return {
+      ...committed,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      release: project.release,
+      images: built.resolved.map((r) => ({
+        service: r.service.name,
+        image: r.ref,
+        id: images.configs.get(r.ref) ?? r.image.id,
+      })),
+      durationsMs: {
+        build: Math.round(buildMs),
+        write: Math.round(performance.now() - writeStarted),
+        total: Math.round(performance.now() - started),
+      },
+      manifest: written.manifest,
+    };
+  } catch (error) {
+    await parts?.abort();
+    await fs.rm(target.partial, { force: true });
+    await fs.rm(`${target.partial}.sha256`, { force: true });
+    if (options.signal.aborted) throw cancelled("pack was cancelled; no archive was written");
+    throw error;
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The project as compose resolves it, its settings, git state, lint, and the base release. */
+interface Project {
+  host: DockerHost;
+  dir: string;
+  model: ComposeModel;
+  variables: ProjectVariable[];
+  composeReads: string[];
+  name: string;
+  git: Awaited<ReturnType<typeof inspectGit>>;
+  signer: ReturnType<typeof loadPrivateKey> | undefined;
+  base: Awaited<ReturnType<typeof readBase>> | undefined;
+  release: string;
+  now: Date;
+}
+
+/** Everything that can refuse the project, before the first (long) build. */
+async function readProject(options: PackOptions): Promise<Project> {
   const { reporter, signal } = options;
   const now = options.now ?? new Date();
   const projectDir = path.resolve(options.projectDir);
@@ -388,64 +453,104 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       details: findings.map((f) => `${f.code} ${f.where}`),
     });
   }
-  const outDir = path.resolve(options.outDir);
-  await checkOutDir(outDir);
+  await checkOutDir(path.resolve(options.outDir));
   installerFor(host.architecture, options.installer); // fail before the long builds
   const base = options.base ? await readBase(options.base, reporter, signal) : undefined;
   if (base) checkBase(base, name, host.architecture);
-
   const release = releaseId(now, git.commit, git.dirty);
-  const buildStarted = performance.now();
-  const resolved = await resolveImages(host, model, release, { pull: options.pull, reporter, signal });
-  const buildMs = performance.now() - buildStarted;
+  return { host, dir: projectDir, model, variables, composeReads, name, git, signer, base, release, now };
+}
+
+/** The services' images on this machine (built under pinned tags), and the installer to ship. */
+async function buildImages(project: Project, options: PackOptions) {
+  const { reporter, signal } = options;
+  const resolved = await resolveImages(project.host, project.model, project.release, {
+    pull: options.pull,
+    reporter,
+    signal,
+  });
   const arch = resolved[0]!.image.architecture;
   const installer = installerFor(arch, options.installer);
   const installerSize = (await fs.stat(installer)).size;
+  return { resolved, arch, installer, installerSize };
+}
+type Built = Awaited<ReturnType<typeof buildImages>>;
 
+/** Where the archive goes: its final name, its partial name, and room for it there. */
+async function archiveTarget(project: Project, built: Built, options: PackOptions) {
+  const outDir = path.resolve(options.outDir);
   const topDir = bundleBaseName(
-    name,
-    now,
-    options.outputTemplate ?? (base ? "{name}-delta-{date}" : "{name}-complete-{date}"),
+    project.name,
+    project.now,
+    options.outputTemplate ?? (project.base ? "{name}-delta-{date}" : "{name}-complete-{date}"),
   );
   const archive = path.join(outDir, `${topDir}.tar.gz`);
-  const sidecar = `${archive}.sha256`;
-  const partial = path.join(outDir, `.${topDir}.tar.gz.partial-${process.pid}`);
-  const imagesEstimate = imagesSize(resolved);
   // gzip keeps about half of typical image data; the installer compresses to about a third.
-  await checkFreeSpace(outDir, Math.round(imagesEstimate * 0.5 + installerSize * 0.4));
+  await checkFreeSpace(outDir, Math.round(imagesSize(built.resolved) * 0.5 + built.installerSize * 0.4));
+  return {
+    outDir,
+    topDir,
+    archive,
+    sidecar: `${archive}.sha256`,
+    partial: path.join(outDir, `.${topDir}.tar.gz.partial-${process.pid}`),
+  };
+}
+type Target = Awaited<ReturnType<typeof archiveTarget>>;
 
-  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "sealift-pack-"));
-  let writer: BundleWriter | undefined;
-  const parts = options.splitBytes
-    ? new PartsWriter(outDir, `${topDir}.tar.gz`, options.splitBytes)
-    : undefined;
-  let writeStarted = performance.now();
+/** The build cache: each built service's intermediate stages as images, and its cache mounts. */
+async function buildCache(project: Project, built: Built, scratch: string, options: PackOptions) {
+  const { reporter, signal } = options;
+  if (options.cache === false) {
+    reporter.info("build cache: left out (--no-cache)");
+    return { stageImages: [] as StageImage[], mounts: [] as MountArchive[] };
+  }
+  const stageImages = await buildStageImages(project.host, project.model, built.resolved, project.release, {
+    reporter,
+    signal,
+  });
+  const mounts = await exportCacheMounts(project.host, built.resolved, stageImages, scratch, {
+    reporter,
+    signal,
+    strict: !!options.strict,
+  });
+  if (project.host.builder !== "buildx") {
+    reporter.info(
+      "build cache: no buildx here, so no BuildKit type=local export; stage images and cache mounts carry it",
+    );
+  }
+  return { stageImages, mounts };
+}
+type Cache = Awaited<ReturnType<typeof buildCache>>;
+
+/**
+ * The archive, entry by entry (README, compose files, pins, .env template, source, images, cache
+ * mounts, installer), then the manifest with its index, SHA256SUMS and signature as its tail.
+ */
+async function writeArchive(
+  project: Project,
+  built: Built,
+  cache: Cache,
+  target: Target,
+  parts: PartsWriter | undefined,
+  scratch: string,
+  options: PackOptions,
+) {
+  const { reporter, signal } = options;
+  const { host, model, composeReads, name, git, base, release, now } = project;
+  const { resolved, arch, installer, installerSize } = built;
+  const { stageImages, mounts } = cache;
+  const projectDir = project.dir;
+  const topDir = target.topDir;
+  const sourceTar = path.join(scratch, "source.tar");
+  const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
+  const out = parts ?? createWriteStream(target.partial, { flags: "wx" });
+  const writer = new BundleWriter(out, {
+    topDir,
+    mtime: now,
+    gzipLevel: options.gzipLevel,
+    signal,
+  });
   try {
-    let stageImages: StageImage[] = [];
-    let mounts: MountArchive[] = [];
-    if (options.cache !== false) {
-      stageImages = await buildStageImages(host, model, resolved, release, { reporter, signal });
-      mounts = await exportCacheMounts(host, resolved, stageImages, scratch, {
-        reporter,
-        signal,
-        strict: !!options.strict,
-      });
-      if (host.builder !== "buildx") {
-        reporter.info(
-          "build cache: no buildx here, so no BuildKit type=local export; stage images and cache mounts carry it",
-        );
-      }
-    } else reporter.info("build cache: left out (--no-cache)");
-    writeStarted = performance.now();
-    const sourceTar = path.join(scratch, "source.tar");
-    const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
-    const out = parts ?? createWriteStream(partial, { flags: "wx" });
-    writer = new BundleWriter(out, {
-      topDir,
-      mtime: now,
-      gzipLevel: options.gzipLevel,
-      signal,
-    });
     // A delta leaves out the installer when the base shipped the same one (it is kept on the target).
     const installerInBase =
       !!base && baseFileSha256(base.manifest, base.manifest.installer.path) === (await sha256File(installer));
@@ -555,7 +660,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           profiles: model.profiles,
           override: OVERRIDE_PATH,
           envTemplate: hasEnv ? ENV_TEMPLATE_PATH : null,
-          variables,
+          variables: project.variables,
         },
         source: { path: SOURCE_PATH, git: git.commit || git.changedFiles.length ? git : null },
         build: {
@@ -607,44 +712,31 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         links,
         sha256sums: sumsSha256,
       }),
-      signer,
+      project.signer,
     );
     if (signal.aborted) throw cancelled("pack was cancelled");
-    let split: Awaited<ReturnType<PartsWriter["commit"]>> | undefined;
-    if (parts) split = await parts.commit();
-    else {
-      await fs.rename(partial, archive);
-      const sidecarPartial = `${partial}.sha256`;
-      await fs.writeFile(sidecarPartial, `${written.sha256}  ${path.basename(archive)}\n`);
-      await fs.rename(sidecarPartial, sidecar);
-    }
-    return {
-      archive: split?.index ?? archive,
-      sidecar: split?.sums ?? sidecar,
-      ...(split ? { parts: split.parts } : {}),
-      bytes: written.bytes,
-      sha256: written.sha256,
-      release,
-      images: resolved.map((r) => ({
-        service: r.service.name,
-        image: r.ref,
-        id: images.configs.get(r.ref) ?? r.image.id,
-      })),
-      durationsMs: {
-        build: Math.round(buildMs),
-        write: Math.round(performance.now() - writeStarted),
-        total: Math.round(performance.now() - started),
-      },
-      manifest: written.manifest,
-    };
+    return { written, images };
   } catch (error) {
-    writer?.abort(error);
-    await parts?.abort();
-    await fs.rm(partial, { force: true });
-    await fs.rm(`${partial}.sha256`, { force: true });
-    if (signal.aborted) throw cancelled("pack was cancelled; no archive was written");
+    writer.abort(error);
     throw error;
-  } finally {
-    await fs.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The archive (or its parts) under its final name, with its .sha256 (or SHA256SUMS). */
+async function commitArchive(
+  target: Target,
+  parts: PartsWriter | undefined,
+  sha256: string,
+  signal: AbortSignal,
+): Promise<Pick<PackResult, "archive" | "sidecar" | "parts">> {
+  if (signal.aborted) throw cancelled("pack was cancelled");
+  if (parts) {
+    const split = await parts.commit();
+    return { archive: split.index, sidecar: split.sums, parts: split.parts };
+  }
+  await fs.rename(target.partial, target.archive);
+  const sidecarPartial = `${target.partial}.sha256`;
+  await fs.writeFile(sidecarPartial, `${sha256}  ${path.basename(target.archive)}\n`);
+  await fs.rename(sidecarPartial, target.sidecar);
+  return { archive: target.archive, sidecar: target.sidecar };
 }
