@@ -5,13 +5,14 @@
  * or when a batch fails, and reports every host, the ones not attempted as such.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs, statSync } from "node:fs";
+import { createReadStream, existsSync, promises as fs, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { isSea } from "node:sea";
 import { openBundle } from "../bundle/bundle-reader.js";
+import { PARTS_SUMS_SUFFIX, readPartsIndex } from "../bundle/parts.js";
 import type { Manifest } from "../bundle/manifest.js";
 import { verifyBundle, type VerifyOptions } from "../bundle/verify.js";
 import { SealiftError } from "../errors.js";
@@ -33,9 +34,12 @@ export interface HostResult {
 }
 
 export interface RolloutBundle {
-  /** The archive on this machine, and its sha256 (checked once before anything is sent). */
+  /** The archive (or a split bundle's index) on this machine; checked once before anything is sent. */
   archive: string;
+  /** The archive's sha256 (the .sha256 line written beside it on each host). */
   sha256: string;
+  /** The files each host is sent, as they are: the archive, or the parts with their index and sums. */
+  files: Array<{ local: string; sha256: string }>;
   manifest: Manifest;
   /** This installer binary, to run on the hosts. */
   installer: string;
@@ -233,11 +237,20 @@ export async function rolloutHost(
         },
       );
     }
-    await sendFile(ssh, bundle.archive, bundle.sha256, remoteArchive, options.signal, count);
-    await ssh.run(
-      `printf '%s  %s\\n' ${bundle.sha256} ${shellQuote(path.basename(remoteArchive))} > ${shellQuote(`${remoteArchive}.sha256`)}`,
-      { signal: options.signal },
-    );
+    for (const file of bundle.files)
+      await sendFile(
+        ssh,
+        file.local,
+        file.sha256,
+        `${staging}/${path.basename(file.local)}`,
+        options.signal,
+        count,
+      );
+    if (bundle.files.length === 1)
+      await ssh.run(
+        `printf '%s  %s\\n' ${bundle.sha256} ${shellQuote(path.basename(remoteArchive))} > ${shellQuote(`${remoteArchive}.sha256`)}`,
+        { signal: options.signal },
+      );
     step("install");
     const settings = { ...options.settings, ...host.settings };
     const args = [
@@ -405,20 +418,43 @@ export async function prepareRollout(
       },
     );
   const source = await openBundle(path.resolve(archive));
-  if (source.kind !== "archive")
+  if (source.kind === "directory")
     throw new SealiftError(
       "USAGE",
-      `${archive} is ${source.kind === "parts" ? "a split bundle" : "a folder"}; rollout sends one archive`,
+      `${archive} is a folder; rollout sends the archive (or the parts) as packed`,
       {
-        hint: "give NAME-complete-YYYYMMDD.tar.gz (join parts with cat first)",
+        hint: "give NAME-complete-YYYYMMDD.tar.gz, or a split bundle's NAME.tar.gz.index.json",
       },
     );
   const verified = await verifyBundle(source, {
     signal: options.signal,
     ...(options.signature ? { signature: options.signature } : {}),
   });
+  if (source.kind === "parts") {
+    // The parts as they are, with their index and sums: each host joins them as the installer reads.
+    const { index, dir } = readPartsIndex(source.location);
+    const sums = `${path.join(dir, index.archive)}${PARTS_SUMS_SUFFIX}`;
+    const files = [
+      ...index.parts.map((p) => ({ local: path.join(dir, p.name), sha256: p.sha256 })),
+      { local: source.location, sha256: await sha256Of(source.location) },
+      ...(existsSync(sums) ? [{ local: sums, sha256: await sha256Of(sums) }] : []),
+    ];
+    return {
+      archive: source.location,
+      sha256: index.sha256,
+      files,
+      manifest: verified.manifest,
+      installer: process.execPath,
+    };
+  }
   const sha256 = verified.sidecarChecked ? source.expectedDigest()! : await sha256Of(source.location);
-  return { archive: source.location, sha256, manifest: verified.manifest, installer: process.execPath };
+  return {
+    archive: source.location,
+    sha256,
+    files: [{ local: source.location, sha256 }],
+    manifest: verified.manifest,
+    installer: process.execPath,
+  };
 }
 
 export interface FleetStatus {

@@ -41,6 +41,8 @@ describe("install rollout over SSH to three offline field hosts", () => {
   let knownHosts: string;
   let emptyKnownHosts: string;
   let otherKey: string;
+  /** Bytes the first rollout sent each host: the bundle and the installer, once. */
+  let fullSend = 0;
 
   const inventory = (name: string, text: string) => {
     const file = path.join(example.workdir, name);
@@ -148,6 +150,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
       assert.equal(result.byHost[h.name]?.release, v1.release);
       assert.ok(result.byHost[h.name]!.bytesSent >= v1.bytes, `${h.name} was sent the bundle`);
     }
+    fullSend = result.byHost[ROLLOUT_HOSTS[2]!.name]!.bytesSent;
     assert.equal(await reply(hosts[0]!, 8080), "echo: hi");
     assert.equal(await reply(hosts[1]!, 8081), "echo: hi", "the host's own setting from the inventory");
     assert.equal(await reply(hosts[2]!, 8080), "echo: hi");
@@ -247,6 +250,40 @@ describe("install rollout over SSH to three offline field hosts", () => {
       new RegExp(delta.release),
       "untouched",
     );
+  });
+
+  test("an interrupted copy resumes where it stopped; a split bundle goes as its parts and installs", async () => {
+    const c = ROLLOUT_HOSTS[2]!;
+    await hosts[2]!.reset();
+    await hosts[2]!.exec("rm", ["-rf", STAGING]);
+    // What an interrupted copy leaves: the first half of the archive under its .partial name.
+    const staged = path.join(hosts[2]!.root, STAGING.slice(1));
+    await run("mkdir", ["-p", staged]);
+    const half = Math.floor(v1.bytes / 2);
+    writeFileSync(
+      path.join(staged, `${path.basename(v1.archive)}.partial`),
+      readFileSync(v1.archive).subarray(0, half),
+    );
+    const resumed = await roll(v1.archive, inventory("hosts.ini", ini()), ["--limit", c.name]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(resumed.byHost[c.name]?.outcome, "installed");
+    assert.equal(resumed.byHost[c.name]?.bytesSent, fullSend - half, "only the missing half was sent");
+
+    await hosts[2]!.reset();
+    const split = await sealift(
+      ["pack", example.dir, "--out", path.join(example.workdir, "dist-split"), "--split", "8M", "--json"],
+      { env: example.engine },
+    );
+    assert.equal(split.code, 0, split.stderr);
+    const { archive: index, parts } = JSON.parse(split.stdout) as { archive: string; parts: string[] };
+    assert.ok(parts.length > 2);
+    const result = await roll(index, inventory("hosts.ini", ini()), ["--limit", c.name]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.equal(result.byHost[c.name]?.outcome, "installed");
+    const held = await hosts[2]!.exec("ls", [STAGING]);
+    for (const part of parts)
+      assert.match(held.stdout, new RegExp(path.basename(part).replace(/\./g, "\\.")));
+    assert.equal(await reply(hosts[2]!, 8080), "echo v2: hi");
   });
 
   test("ssh's own failures each get their error and fix; no host reached is exit 4; a bad inventory line is exit 2 with file:line", async () => {
