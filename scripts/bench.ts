@@ -543,6 +543,7 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
         users: deliver(made.users),
         plain: deliver(made.plain),
       };
+      const installerThere = fieldHost(engine.host).installer();
       const first: number[] = [];
       const whole: number[] = [];
       const again: number[] = [];
@@ -556,7 +557,7 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
           "exec",
           engine.host,
           "--",
-          INSTALLER,
+          installerThere,
           bundle.archive,
           "--yes",
           "--dir",

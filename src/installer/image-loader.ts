@@ -18,7 +18,7 @@ import {
 } from "../bundle/image-archive.js";
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import type { Manifest } from "../bundle/manifest.js";
-import { chainIds, findImage, imageUsable, loadImages, tagImage } from "../docker/docker.js";
+import { chainIds, findImage, imageUsable, loadImages, tagImage, type ImageInfo } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 
@@ -27,6 +27,8 @@ export interface ImagePlan {
   present: string[];
   /** Services whose image must be loaded. */
   missing: string[];
+  /** What the host said of each image already there, by reference (checkLoadedImages reuses it). */
+  found: Map<string, ImageInfo>;
 }
 
 /** Every image the bundle ships: the services' and the build cache's stage images. */
@@ -85,10 +87,14 @@ export async function planImages(
   manifest: Manifest,
   signal?: AbortSignal,
 ): Promise<ImagePlan> {
-  const plan: ImagePlan = { present: [], missing: [] };
+  const plan: ImagePlan = { present: [], missing: [], found: new Map() };
   const shipped = shippedImages(manifest);
   const found = await Promise.all(shipped.map((s) => findImage(host, s, signal)));
-  shipped.forEach((s, i) => (found[i] ? plan.present : plan.missing).push(s.name));
+  shipped.forEach((s, i) => {
+    const info = found[i];
+    (info ? plan.present : plan.missing).push(s.name);
+    if (info) plan.found.set(s.image, info);
+  });
   return plan;
 }
 
@@ -225,16 +231,20 @@ export class ImageLoader {
 
 /**
  * After loading: every image is there with the manifest's identity, under its reference, and (on
- * the containerd store, where a failed unpack can still exit 0) a container can be made from it.
+ * the containerd store, where a failed unpack can still exit 0) a container can be made from each
+ * one loaded now. Images the plan found before loading are not asked about again.
  * Returns the host's own ID of each image, by reference.
  */
 export async function checkLoadedImages(
   host: DockerHost,
   manifest: Manifest,
+  plan: ImagePlan,
   signal?: AbortSignal,
 ): Promise<Map<string, string>> {
   const shipped = shippedImages(manifest);
-  const found = await Promise.all(shipped.map((image) => findImage(host, image, signal)));
+  const found = await Promise.all(
+    shipped.map(async (image) => plan.found.get(image.image) ?? (await findImage(host, image, signal))),
+  );
   const hostIds = new Map<string, string>();
   for (const [i, image] of shipped.entries()) {
     const info = found[i];
@@ -253,8 +263,9 @@ export async function checkLoadedImages(
       await tagImage(host, info.id, image.image, signal);
   }
   if (host.containerdImageStore) {
+    const loadedNow = manifest.services.filter((s) => !plan.found.has(s.image));
     const problems = await Promise.all(
-      manifest.services.map(async (s) => [s, await imageUsable(host, s.image, signal)] as const),
+      loadedNow.map(async (s) => [s, await imageUsable(host, s.image, signal)] as const),
     );
     const broken = problems.filter(([, problem]) => problem);
     if (broken.length)

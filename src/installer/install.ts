@@ -639,7 +639,7 @@ async function cacheStep(
   loaded: Loaded,
   options: InstallOptions,
 ): Promise<{ hostIds: Map<string, string>; cache: InstallRecord["cache"] | undefined }> {
-  const hostIds = await checkLoadedImages(plan.host, verified.manifest, options.signal);
+  const hostIds = await checkLoadedImages(plan.host, verified.manifest, plan.images, options.signal);
   const cache = await applyBuildCache(plan.host, verified.manifest, {
     importCache: plan.answers.importCache,
     reuseMounts: loaded.reuseMounts,

@@ -13,7 +13,6 @@ import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
-import { INSTALLER } from "../helpers/run.js";
 
 describe("a byte flipped anywhere in the archive is refused (exit 3) before anything is installed", () => {
   let example: ExampleProject;
@@ -86,7 +85,9 @@ describe("a byte flipped anywhere in the archive is refused (exit 3) before anyt
         const delivered = host.deliver(damaged);
         if (withSidecar) host.deliver(`${damaged}.sha256`);
         const dir = `/opt/${example.name}`;
-        const result = await host.exec(INSTALLER, [delivered, "--yes", "--dir", dir], { timeoutMs: 300_000 });
+        const result = await host.exec(host.installer(), [delivered, "--yes", "--dir", dir], {
+          timeoutMs: 300_000,
+        });
         assert.equal(result.code, 3, `${region}: ${result.stderr}`);
         assert.match(result.stderr, /error\[BUNDLE_[A-Z_]+\]/);
         assert.match(result.stderr, /hint: /);

@@ -16,7 +16,7 @@ import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
-import { INSTALLER, run, sealift } from "../helpers/run.js";
+import { run, sealift } from "../helpers/run.js";
 
 const PACKERS = [
   { label: "Docker 20.10 (classic store, Compose v1)", engine: () => undefined, store: "classic" },
@@ -130,7 +130,7 @@ for (const packer of PACKERS) {
         test("installs from the archive, healthy; every image is there with its identity; the app answers", async () => {
           const archive = host.deliver(v1.archive);
           host.deliver(`${v1.archive}.sha256`);
-          const result = await host.exec(INSTALLER, [archive, "--yes", "--dir", dir(), "--json"], {
+          const result = await host.exec(host.installer(), [archive, "--yes", "--dir", dir(), "--json"], {
             timeoutMs: 300_000,
           });
           assert.equal(result.code, 0, result.stderr);

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
-import { INSTALLER, run, sealift } from "../helpers/run.js";
+import { run, sealift } from "../helpers/run.js";
 
 async function packed(example: ExampleProject, out: string, args: string[]) {
   const result = await sealift(
@@ -91,9 +91,13 @@ describe("profiles and compose's own model, packed on Docker 26 and installed on
   test("installed on Docker 26 (containerd): exactly those services run, healthy, the app answers", async () => {
     const archive = containerd.deliver(withProfile.archive);
     containerd.deliver(`${withProfile.archive}.sha256`);
-    const result = await containerd.exec(INSTALLER, [archive, "--yes", "--dir", dir(), "--json"], {
-      timeoutMs: 300_000,
-    });
+    const result = await containerd.exec(
+      containerd.installer(),
+      [archive, "--yes", "--dir", dir(), "--json"],
+      {
+        timeoutMs: 300_000,
+      },
+    );
     assert.equal(result.code, 0, result.stderr);
     const running = (
       await containerd.docker([
@@ -118,7 +122,7 @@ describe("profiles and compose's own model, packed on Docker 26 and installed on
   test("a project only Compose v2 reads (include:) on a Compose v1 host: exit 4 with compose's reason, nothing installed", async () => {
     const archive = v1.deliver(v2Only.archive);
     v1.deliver(`${v2Only.archive}.sha256`);
-    const result = await v1.exec(INSTALLER, [archive, "--yes", "--dir", dir()], { timeoutMs: 300_000 });
+    const result = await v1.exec(v1.installer(), [archive, "--yes", "--dir", dir()], { timeoutMs: 300_000 });
     assert.equal(result.code, 4, result.stderr);
     assert.match(result.stderr, /error\[PREFLIGHT_FAILED\]: compose \(v1 [^)]+\) cannot read the project/);
     assert.match(result.stderr, /include/);

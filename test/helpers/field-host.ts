@@ -5,9 +5,9 @@
  * compiled installer on it, and look at what its engine and its services say.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, linkSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
-import { ROOT, run, type Outcome } from "./run.js";
+import { INSTALLER, ROOT, run, type Outcome } from "./run.js";
 
 const SCRIPT = path.join(ROOT, "scripts", "field-host.sh");
 /** scripts/field-host.sh, for its authorize and hostkey commands. */
@@ -40,6 +40,11 @@ export interface FieldHost {
   exec(file: string, args: string[], options?: { timeoutMs?: number }): Promise<Outcome>;
   /** Copies a file into the host's /tmp (as scp would) and returns its path there. */
   deliver(file: string): string;
+  /**
+   * The compiled installer, carried to the host (its /root, which reset() keeps) as an operator
+   * would: this checkout may sit where the host cannot see it (its /tmp is its own). Its path there.
+   */
+  installer(): string;
   /** GET url from inside the host's network: its published ports answer only there. */
   get(url: string): Promise<string>;
   /** Its engine: docker ARGS on the host; throws on failure. */
@@ -72,6 +77,20 @@ export function fieldHost(name: string): FieldHost {
         copyFileSync(file, target);
       }
       return path.join("/tmp/delivered", path.basename(file));
+    },
+    installer() {
+      const target = path.join(root, "root", "sealift-install");
+      const source = statSync(INSTALLER);
+      const there = existsSync(target) ? statSync(target) : null;
+      if (!there || there.size !== source.size || there.mtimeMs < source.mtimeMs) {
+        rmSync(target, { force: true });
+        try {
+          linkSync(INSTALLER, target);
+        } catch {
+          copyFileSync(INSTALLER, target);
+        }
+      }
+      return "/root/sealift-install";
     },
     async get(url) {
       // (busybox 1.35's wget -T crashes on a refused connection)
