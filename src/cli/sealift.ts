@@ -71,22 +71,9 @@ function packSummary(result: PackResult): string {
   return lines.join("\n") + "\n";
 }
 
-export function sealiftProgram(): Command {
-  let json = false;
-  const program = new Command("sealift")
-    .description("Carry a docker-compose application across an air gap: pack it into one checksummed bundle.")
-    .version(TOOL_VERSION)
-    .exitOverride()
-    .showHelpAfterError("(run with --help for usage)")
-    .addHelpText("after", EXIT_CODES_HELP);
-
-  program
-    .command("plan")
-    .description(
-      "Show what `pack` would do with the project, without building or saving: the project as compose " +
-        "resolves it (services, images or builds, ports, volumes), what would be built, saved and shipped, " +
-        "the build cache, the settings the installer asks for, lint warnings and host access.",
-    )
+/** The options that name a project, the same for plan and pack: what compose reads, and the name. */
+function projectOptions(command: Command): Command {
+  return command
     .argument("[project-dir]", "the compose project's folder", ".")
     .option(
       "-f, --file <compose-file>",
@@ -98,7 +85,24 @@ export function sealiftProgram(): Command {
       "compose profile (repeatable; default: COMPOSE_PROFILES, else the services without profiles)",
       collect,
     )
-    .option("-n, --name <name>", "bundle name (default: the compose project name)")
+    .option("-n, --name <name>", "bundle name (default: the compose project name)");
+}
+
+export function sealiftProgram(): Command {
+  let json = false;
+  const program = new Command("sealift")
+    .description("Carry a docker-compose application across an air gap: pack it into one checksummed bundle.")
+    .version(TOOL_VERSION)
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP);
+
+  projectOptions(program.command("plan"))
+    .description(
+      "Show what `pack` would do with the project, without building or saving: the project as compose " +
+        "resolves it (services, images or builds, ports, volumes), what would be built, saved and shipped, " +
+        "the build cache, the settings the installer asks for, lint warnings and host access.",
+    )
     .option("--json", "print the plan as JSON on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)
     .action(async (projectDir: string, flags, command: Command) => {
@@ -118,26 +122,13 @@ export function sealiftProgram(): Command {
       );
     });
 
-  program
-    .command("pack")
+  projectOptions(program.command("pack"))
     .description(
       "Build and save the project's images, add its source and compose files, and write " +
         "DIR/NAME-complete-YYYYMMDD.tar.gz with its .sha256 (with --base, an update NAME-delta-YYYYMMDD.tar.gz " +
         "that carries only what changed; with --split, parts). Never pulls unless --pull.",
     )
-    .argument("[project-dir]", "the compose project's folder", ".")
-    .option(
-      "-f, --file <compose-file>",
-      "compose file, relative to the project (repeatable; default: as compose picks)",
-      collect,
-    )
-    .option(
-      "-p, --profile <name>",
-      "compose profile to pack (repeatable; default: COMPOSE_PROFILES, else the services without profiles)",
-      collect,
-    )
     .option("-o, --out <dir>", "where to write the bundle", "dist")
-    .option("-n, --name <name>", "bundle name (default: the compose project name)")
     .option(
       "--output-template <template>",
       'file name without .tar.gz; {name} and {date} are replaced (default: "{name}-complete-{date}", with --base "{name}-delta-{date}")',

@@ -5,7 +5,7 @@
  * compose up -> wait healthy -> record. A failed check leaves no image and the folder as found; the
  * install record says "installed" only once every service is healthy.
  */
-import { createReadStream, existsSync, promises as fs, readFileSync } from "node:fs";
+import { createReadStream, existsSync, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isSea } from "node:sea";
@@ -23,7 +23,7 @@ import {
 } from "../bundle/layout.js";
 import { verifyBundle, verifyHead, type VerifiedBundle, type VerifyOptions } from "../bundle/verify.js";
 import type { Reporter } from "../report.js";
-import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
+import { readDotEnv, resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { envFileText, envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
 import { composeUp, requireCompose } from "../docker/compose.js";
 import type { ContainerState } from "../docker/docker.js";
@@ -177,8 +177,7 @@ async function keepInstaller(dir: string): Promise<void> {
 }
 
 function existingEnv(dir: string): Record<string, string> | null {
-  const file = path.join(dir, ".env");
-  return existsSync(file) ? envToRecord(parseEnvFile(readFileSync(file, "utf8"))) : null;
+  return existsSync(path.join(dir, ".env")) ? readDotEnv(dir) : null;
 }
 
 /**

@@ -10,29 +10,12 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { envFileText } from "../../src/compose/env-file.js";
+import type { Plan } from "../../src/packager/plan.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
 
-interface PlanJson {
-  project: string;
-  profiles: string[];
-  composeInputs: string[];
-  services: Array<{
-    name: string;
-    image: string | null;
-    build: {
-      context: string;
-      dockerfile: string | null;
-      dockerfileInline: string | null;
-      args: Record<string, string>;
-      target: string | null;
-    } | null;
-    ports: Array<{ hostIp: string; published: string; target: number; protocol: string }>;
-    volumes: Array<{ type: string; source: string; target: string }>;
-    hostAccess: string[];
-  }>;
-  variables: Array<{ name: string; default: string }>;
-}
+/** What `sealift plan --json` prints: the plan itself. */
+type PlanJson = Plan;
 
 interface ComposeJson {
   name: string;

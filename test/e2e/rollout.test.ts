@@ -49,15 +49,19 @@ describe("install rollout over SSH to three offline field hosts", () => {
     writeFileSync(file, text);
     return file;
   };
-  const ini = (overrides: Record<string, string> = {}, common = `-o UserKnownHostsFile=${knownHosts}`) =>
+  /** The three hosts (in `order`), each line as given in `overrides` or plain, and the common vars. */
+  const ini = (
+    overrides: Record<string, string> = {},
+    order: ReadonlyArray<(typeof ROLLOUT_HOSTS)[number]> = ROLLOUT_HOSTS,
+  ) =>
     [
       "[edge]",
-      ...ROLLOUT_HOSTS.map((h) => overrides[h.name] ?? `${h.name} ansible_host=${h.ip}`),
+      ...order.map((h) => overrides[h.name] ?? `${h.name} ansible_host=${h.ip}`),
       "",
       "[edge:vars]",
       "ansible_user=root",
       `ansible_ssh_private_key_file=${key}`,
-      `ansible_ssh_common_args='${common}'`,
+      `ansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts}'`,
       "",
     ].join("\n");
   const roll = async (archive: string, hostsFile: string, extra: string[] = []) => {
@@ -226,17 +230,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
     const [a, b, c] = ROLLOUT_HOSTS;
     const canaryFirst = inventory(
       "canary.ini",
-      [
-        "[edge]",
-        `${c!.name} ansible_host=${c!.ip} ansible_port=2222`,
-        `${a!.name} ansible_host=${a!.ip}`,
-        `${b!.name} ansible_host=${b!.ip}`,
-        "[edge:vars]",
-        "ansible_user=root",
-        `ansible_ssh_private_key_file=${key}`,
-        `ansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts}'`,
-        "",
-      ].join("\n"),
+      ini({ [c!.name]: `${c!.name} ansible_host=${c!.ip} ansible_port=2222` }, [c!, a!, b!]),
     );
     const result = await roll(v1.archive, canaryFirst, ["--serial", "1"]);
     assert.notEqual(result.code, 0);
@@ -290,17 +284,12 @@ describe("install rollout over SSH to three offline field hosts", () => {
     const [a, b, c] = ROLLOUT_HOSTS;
     const file = inventory(
       "faults.ini",
-      [
-        "[edge]",
-        `${a!.name} ansible_host=${a!.ip} ansible_ssh_common_args='-o UserKnownHostsFile=${emptyKnownHosts}'`,
-        `${b!.name} ansible_host=${b!.ip} ansible_ssh_private_key_file=${otherKey}`,
-        `${c!.name} ansible_host=${c!.ip} ansible_port=2222`,
-        "[edge:vars]",
-        "ansible_user=root",
-        `ansible_ssh_private_key_file=${key}`,
-        `ansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts}'`,
-        "",
-      ].join("\n"),
+      ini({
+        [a!.name]:
+          `${a!.name} ansible_host=${a!.ip} ansible_ssh_common_args='-o UserKnownHostsFile=${emptyKnownHosts}'`,
+        [b!.name]: `${b!.name} ansible_host=${b!.ip} ansible_ssh_private_key_file=${otherKey}`,
+        [c!.name]: `${c!.name} ansible_host=${c!.ip} ansible_port=2222`,
+      }),
     );
     const result = await roll(v1.archive, file);
     assert.equal(result.code, 4, result.stderr);
