@@ -319,8 +319,10 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
  * index: the members holding them are inflated on the thread pool, several at once, and cut to
  * those entries (each starts at its first header block, so the cut is a tar stream of its own).
  * With `tap`, every member before the last one used is read and hashed, inflated or not. With the
- * index's member digests, every member to the end is read and its stored bytes checked (the ones
- * not used are not inflated): a damaged byte anywhere is found before the tar stream ends.
+ * index's member digests, every member to the end is read: each one inflated has its stored bytes
+ * checked before it is, and so does each one not used unless `tap` hashes them all already (the
+ * archive's digest against its .sha256, one hash per byte either way): a damaged byte anywhere is
+ * found before the tar stream ends, or at the latest by the caller's check of that digest.
  */
 async function* indexedTar(
   origin: TarGzOrigin,
@@ -389,7 +391,8 @@ async function* indexedTar(
     options.tap?.absorb(data);
     options.onBytes?.(first + runBytes);
     for (const m of run) {
-      if (digests) checkMember(index, digests, m, data.subarray(m.offset - first, m.offset - first + m.c));
+      if (digests && (m.needed || !options.tap))
+        checkMember(index, digests, m, data.subarray(m.offset - first, m.offset - first + m.c));
       if (!m.needed) continue;
       // One trip to the thread pool per member (the default 16 KiB chunks make dozens).
       const job = gunzipAsync(data.subarray(m.offset - first, m.offset - first + m.c), {

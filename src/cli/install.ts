@@ -121,6 +121,7 @@ ${EXIT_CODES_HELP}`,
               installed: result.installed
                 ? {
                     dir: result.installed.dir,
+                    unchanged: result.installed.unchanged,
                     record: result.installed.record,
                     durationMs: result.installed.durationMs,
                     stepsMs: result.installed.stepsMs,

@@ -2,7 +2,7 @@
  * What this host's Docker is and can do, detected rather than assumed: which client to call, how it
  * builds (buildx, built-in BuildKit, or the legacy builder), which compose it has, and the engine.
  */
-import { realpathSync, accessSync, constants } from "node:fs";
+import { realpathSync, accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
 import { SealiftError } from "../errors.js";
 import { runCommand } from "./run-command.js";
@@ -56,7 +56,10 @@ export function versionAtLeast(version: string, minimum: string): boolean {
   return true;
 }
 
-/** Every distinct `docker` executable on PATH, in PATH order, or the one SEALIFT_DOCKER names. */
+/**
+ * Every distinct `docker` executable on PATH, in PATH order, or the one SEALIFT_DOCKER names. The
+ * same file twice (a link, or a bind mount: same device and inode) is one client.
+ */
 function dockerCandidates(): string[] {
   if (process.env.SEALIFT_DOCKER) return [process.env.SEALIFT_DOCKER];
   const seen = new Set<string>();
@@ -66,9 +69,11 @@ function dockerCandidates(): string[] {
     const candidate = path.join(dir, "docker");
     try {
       accessSync(candidate, constants.X_OK);
+      const { dev, ino } = statSync(candidate);
+      const file = `${dev}:${ino}`;
       const real = realpathSync(candidate);
-      if (!seen.has(real)) {
-        seen.add(real);
+      if (!seen.has(real) && !seen.has(file)) {
+        seen.add(real).add(file);
         found.push(candidate);
       }
     } catch {
@@ -174,6 +179,11 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     });
   }
   const standalone = probeStandaloneCompose(signal);
+  const askInfo = (docker: string) =>
+    runCommand(docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000, allowFailure: true });
+  // Most hosts have one client: ask its engine at once, beside the probes.
+  const early = candidates.length === 1 ? askInfo(candidates[0]!) : undefined;
+  early?.catch(() => undefined);
   const probes = await Promise.all(candidates.map((c) => probeClient(c, signal)));
   const reachable = probes.filter((p) => p.serverVersion);
   if (reachable.length === 0) {
@@ -186,9 +196,14 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
   }
   const { probe, builder } = chooseClient(reachable);
   const [info, compose] = await Promise.all([
-    runCommand(probe.docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000 }),
+    early ?? askInfo(probe.docker),
     detectCompose(reachable, standalone),
   ]);
+  if (info.exitCode !== 0)
+    throw new SealiftError("DOCKER_UNREACHABLE", "the Docker daemon does not answer `docker info`", {
+      hint: DOCKER_START_HINT,
+      details: info.stderr.trim().split("\n").slice(-3),
+    });
   const parsed = JSON.parse(info.stdout) as {
     Architecture?: string;
     OSType?: string;

@@ -224,6 +224,8 @@ export interface ContainerState {
   name: string;
   service: string;
   image: string;
+  /** The ID of the image it runs, as this host's Docker names it (ImageInfo.id). */
+  imageId: string;
   status: string;
   health: string | null;
   exitCode: number;
@@ -247,6 +249,7 @@ export async function projectContainers(
   const raw = JSON.parse(inspected.stdout || "[]") as Array<{
     Id: string;
     Name: string;
+    Image: string;
     Config: { Image: string; Labels?: Record<string, string> };
     State: { Status: string; ExitCode: number; Health?: { Status: string } };
     NetworkSettings?: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
@@ -256,6 +259,7 @@ export async function projectContainers(
     name: c.Name.replace(/^\//, ""),
     service: c.Config.Labels?.["com.docker.compose.service"] ?? "",
     image: c.Config.Image,
+    imageId: c.Image,
     status: c.State.Status,
     health: c.State.Health?.Status ?? null,
     exitCode: c.State.ExitCode,

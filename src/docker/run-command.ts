@@ -42,6 +42,19 @@ export interface RunOptions {
 
 const STDERR_TAIL_LINES = 12;
 
+/**
+ * SEALIFT_TRACE=1: every command to stderr with when it started (ms since this process began), how
+ * long it took and its exit code; for finding where the time goes and what was run.
+ */
+const TRACE = !!process.env.SEALIFT_TRACE && process.env.SEALIFT_TRACE !== "0";
+
+function trace(outcome: CommandResult, started: number): void {
+  if (TRACE)
+    process.stderr.write(
+      `sealift-trace: +${Math.round(started)}ms ${outcome.durationMs}ms exit ${outcome.exitCode}: ${outcome.command.slice(0, 300)}\n`,
+    );
+}
+
 export function describeCommand(file: string, args: readonly string[]): string {
   return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
 }
@@ -104,6 +117,7 @@ function settle(
     stderr,
     durationMs: Math.round(performance.now() - started),
   };
+  trace(outcome, started);
   if (result.isCanceled || options.signal?.aborted) throw cancelled(`${command} was cancelled`);
   if (result.failed && !options.allowFailure) throw commandFailed(outcome, result, options);
   return outcome;

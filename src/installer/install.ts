@@ -26,12 +26,12 @@ import type { Reporter } from "../report.js";
 import { readDotEnv, resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { envFileText, envToRecord, formatEnvFile, parseEnvFile } from "../compose/env-file.js";
 import { composeUp, requireCompose } from "../docker/compose.js";
-import type { ContainerState } from "../docker/docker.js";
+import { projectContainers, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
-import { waitHealthy } from "./health.js";
+import { isReady, waitHealthy } from "./health.js";
 import {
   ImageLoader,
   checkLoadedImages,
@@ -43,13 +43,21 @@ import type { Manifest } from "../bundle/manifest.js";
 import { localLayerChains } from "../docker/docker.js";
 import {
   cacheKindFor,
+  cacheOverride,
   fitBuildCache,
   importCacheMount,
   recordSourceHashes,
   writeCacheIndexes,
   writeCacheOverride,
 } from "./build-cache.js";
-import { installedModel, RECORD_DIR, readRecord, writeRecord, type InstallRecord } from "./install-record.js";
+import {
+  installedModel,
+  RECORD_DIR,
+  readRecord,
+  recordPath,
+  writeRecord,
+  type InstallRecord,
+} from "./install-record.js";
 import { runCommand } from "../docker/run-command.js";
 import {
   checksTable,
@@ -91,6 +99,11 @@ export interface InstallResult {
     durationMs: number;
     /** Milliseconds per step: verify, preflight (with the questions), load, cache, extract, up, fit. */
     stepsMs: Record<string, number>;
+    /**
+     * The release was installed and running with these settings, its files as the bundle has them:
+     * nothing was changed (no compose up), the record kept.
+     */
+    unchanged: boolean;
   };
 }
 
@@ -455,6 +468,24 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   if (options.verifyOnly) return { verified };
   const plan = await step("preflight", () => preflight(verified, options));
   const loaded = await step("load", () => loadStep(verified, plan, options));
+  // A re-install that would change nothing (same release, settings and files, running): done.
+  const running =
+    plan.asInstalled && (await step("compare", () => keptAsIs(verified, plan, loaded, options)));
+  if (running)
+    return {
+      verified,
+      installed: {
+        dir: plan.answers.dir,
+        release: verified.manifest.project.release,
+        record: recordPath(plan.answers.dir),
+        containers: running,
+        imagesLoaded: [],
+        imagesPresent: plan.images.present,
+        stepsMs,
+        durationMs: Math.round(performance.now() - started),
+        unchanged: true,
+      },
+    };
   const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
   const placed = await step("extract", () => extractStep(source, verified, plan, loaded, cached, options));
   const containers = await step("up", () => upStep(verified, plan.host, placed, options));
@@ -476,6 +507,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       imagesPresent: plan.images.present,
       stepsMs,
       durationMs: Math.round(performance.now() - started),
+      unchanged: false,
     },
   };
 }
@@ -500,6 +532,11 @@ interface InstallPlan {
   images: Awaited<ReturnType<typeof planImages>>;
   answers: Answers;
   envText: string;
+  /**
+   * This release is installed in the folder with the same settings and runs from the same images:
+   * a re-install that changes nothing if the files match too (see keptAsIs). Its record.
+   */
+  asInstalled: InstallRecord | null;
 }
 
 /**
@@ -533,17 +570,22 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
     io: options.io,
   });
   const envText = await envToInstall(answers.dir, answers, verified);
-  const model = await bundleModel(host, verified, answers.dir, envText, signal);
+  const asInstalled = await runningAsInstalled(host, verified, answers, envText, images, signal);
+  // Installed and running as it would be: the checks on the project passed when it was, its
+  // containers hold its ports. Else the project as this host's compose reads it, checked.
+  const model = asInstalled ? null : await bundleModel(host, verified, answers.dir, envText, signal);
   const planChecks = [
-    ...hostAccessChecks(manifest, model.services),
-    ...shippedServiceChecks(manifest, model.services),
+    ...(model ? hostAccessChecks(manifest, model.services) : []),
+    ...(model ? shippedServiceChecks(manifest, model.services) : []),
     await writableCheck(answers.dir),
     await diskCheck("Install dir space", answers.dir, manifest.requirements.installDirBytes),
-    ...(await portChecks(
-      host,
-      manifest.project.name,
-      model.services.flatMap((s) => s.ports),
-    )),
+    ...(model
+      ? await portChecks(
+          host,
+          manifest.project.name,
+          model.services.flatMap((s) => s.ports),
+        )
+      : []),
   ];
   reporter.info(
     checksTable(planChecks)
@@ -558,6 +600,11 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
         "",
         `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
         `  images: ${images.missing.length ? `load ${images.missing.join(", ")}` : "all present"}${images.present.length && images.missing.length ? `; present: ${images.present.join(", ")}` : ""}`,
+        ...(asInstalled
+          ? [
+              "  already installed and running with these settings: nothing changes where its files match the bundle's",
+            ]
+          : []),
         `  settings: ${Object.entries(answers.env)
           .map(
             ([k, v]) =>
@@ -572,7 +619,115 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
       });
     }
   }
-  return { host, images, answers, envText };
+  if (asInstalled)
+    reporter.info(
+      `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
+    );
+  return { host, images, answers, envText, asInstalled };
+}
+
+/**
+ * The record, when this very release is installed in the folder with the same answers (the same
+ * .env, the same build cache choice), every image present with its ID and every service running
+ * (healthy where it has a check) from that image; else null.
+ */
+async function runningAsInstalled(
+  host: DockerHost,
+  verified: VerifiedBundle,
+  answers: Answers,
+  envText: string,
+  images: InstallPlan["images"],
+  signal: AbortSignal,
+): Promise<InstallRecord | null> {
+  const manifest = verified.manifest;
+  const record = (() => {
+    try {
+      return readRecord(answers.dir);
+    } catch {
+      return null; // a damaged record: the install writes it anew
+    }
+  })();
+  if (
+    record?.status !== "installed" ||
+    record.manifestSha256 !== verified.manifestDigest ||
+    record.answers.importCache !== answers.importCache ||
+    images.missing.length > 0
+  )
+    return null;
+  const env = await fs.readFile(path.join(answers.dir, ".env"), "utf8").catch(() => null);
+  if (env !== envText) return null;
+  const containers = await projectContainers(host, manifest.project.name, signal);
+  const runs = (service: Manifest["services"][number]) =>
+    containers.some(
+      (c) => c.service === service.name && isReady(c) && c.imageId === images.found.get(service.image)?.id,
+    );
+  return manifest.services.every(runs) ? record : null;
+}
+
+/**
+ * After the checked read, for a release installed and running as it would be (InstallPlan's
+ * asInstalled): every file the install would place is in the folder with the same bytes, and the
+ * services still run. Then nothing is changed and the containers are returned; else null, and the
+ * install goes on from the staged files.
+ */
+async function keptAsIs(
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  loaded: Loaded,
+  options: InstallOptions,
+): Promise<ContainerState[] | null> {
+  const manifest = verified.manifest;
+  const { dir } = plan.answers;
+  const { staging } = loaded;
+  const same = async (staged: string | Buffer, placed: string) => {
+    const [a, b] = await Promise.all([
+      typeof staged === "string" ? fs.readFile(staged).catch(() => null) : staged,
+      fs.readFile(placed).catch(() => null),
+    ]);
+    return !!a && !!b && a.equals(b);
+  };
+  const sourceFiles = existsSync(path.join(staging, "src"))
+    ? await filesUnder(path.join(staging, "src"))
+    : [];
+  const recordCache = plan.asInstalled?.cache;
+  const pairs: Array<[string | Buffer, string]> = [
+    ...sourceFiles
+      .filter((f) => f !== ".env")
+      .map((f): [string, string] => [path.join(staging, "src", f), path.join(dir, f)]),
+    ...manifest.project.composeFiles.map((f): [string, string] => [
+      path.join(staging, COMPOSE_DIR, f),
+      path.join(dir, f),
+    ]),
+    [path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE)],
+    ...(manifest.project.envTemplate
+      ? [
+          [path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template")] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
+    ...(recordCache
+      ? [
+          [
+            Buffer.from(cacheOverride(manifest, dir, recordCache.kind ?? "inline")),
+            path.join(dir, CACHE_OVERRIDE_FILE),
+          ] as [Buffer, string],
+        ]
+      : []),
+  ];
+  for (const [staged, placed] of pairs) if (!(await same(staged, placed))) return null;
+  if (isSea() && !existsSync(path.join(dir, RECORD_DIR, "install"))) return null;
+  const containers = (await projectContainers(plan.host, manifest.project.name, options.signal)).filter((c) =>
+    manifest.services.some((s) => s.name === c.service),
+  );
+  if (!manifest.services.every((s) => containers.some((c) => c.service === s.name && isReady(c))))
+    return null;
+  await fs.rm(staging, { recursive: true, force: true });
+  options.reporter.info(
+    `nothing to change: release ${manifest.project.release} runs as installed, its ${pairs.length} files as the bundle has them`,
+  );
+  return containers;
 }
 
 /** What the load step leaves: the staged files, the images loaded, the record it found. */
@@ -904,7 +1059,9 @@ export function installSummary(result: InstallResult): string {
   const self = selfCommand();
   return (
     [
-      `${m.project.name} release ${i.release} is installed in ${i.dir} and healthy (${formatDuration(i.durationMs)})`,
+      i.unchanged
+        ? `${m.project.name} release ${i.release} was already installed in ${i.dir} and is healthy; nothing changed (checked in ${formatDuration(i.durationMs)})`
+        : `${m.project.name} release ${i.release} is installed in ${i.dir} and healthy (${formatDuration(i.durationMs)})`,
       ...serviceRows(i.containers).map((l) => `  ${l}`),
       `record:    ${i.record}`,
       `status:    ${self} status --dir ${i.dir}`,

@@ -57,7 +57,9 @@ export class ReadChecks {
         new SealiftError(
           "BUNDLE_CHECKSUM_MISMATCH",
           `${source.location}: expected sha256 ${expected} (${source.expectedFrom}), got ${actual}`,
-          { hint: "the file was damaged in transfer; copy it again and re-run" },
+          {
+            hint: "the file was damaged in transfer or on its medium (the installer's --verify-only names the damaged part); copy it again and re-run",
+          },
         )
       );
     this.verified.sidecarChecked = true;

@@ -142,6 +142,16 @@ describe("the installer", () => {
       });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /images: all 5 already present with the same ID, nothing to load/);
+      assert.match(
+        result.stderr,
+        /nothing to change: release \S+ runs as installed, its \d+ files as the bundle has them/,
+      );
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `release ${manifest.project.release} was already installed in ${dir()} and is healthy; nothing changed`,
+        ),
+      );
       const afterIds = await docker([
         "ps",
         "-q",
@@ -155,6 +165,31 @@ describe("the installer", () => {
         /^MODEL_NAME=field-model$/m,
         "the existing .env is kept",
       );
+    });
+
+    test("a re-run puts back what changed: an edited source file, a stopped service", async () => {
+      const file = path.join(dir(), "backend", "Dockerfile");
+      const shipped = readFileSync(file);
+      writeFileSync(file, `${shipped.toString("utf8")}\n# edited on the host\n`);
+      const frontend = await docker([
+        "ps",
+        "-q",
+        "--filter",
+        `label=com.docker.compose.project=${example.name}`,
+        "--filter",
+        "label=com.docker.compose.service=frontend",
+      ]);
+      await docker(["stop", frontend]);
+      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers(), "--json"], {
+        cwd: bundleDir,
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout) as { installed: { unchanged: boolean } };
+      assert.equal(report.installed.unchanged, false, "the install ran, not the nothing-to-change path");
+      assert.doesNotMatch(result.stderr, /nothing to change/);
+      assert.ok(readFileSync(file).equals(shipped), "the source file is the bundle's again");
+      const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=again`);
+      assert.equal(reply.status, 200, "the stopped service answers again");
     });
 
     test("install status reports the release and healthy services; --json for scripts", async () => {
