@@ -97,7 +97,10 @@ export interface InstallResult {
     imagesLoaded: string[];
     imagesPresent: string[];
     durationMs: number;
-    /** Milliseconds per step: verify, preflight (with the questions), load, cache, extract, up, fit. */
+    /**
+     * Milliseconds per step: verify, preflight (with the questions), load (loadRegister: of it, what
+     * docker load took after its input ended), compare (a re-install), cache, extract, up, fit.
+     */
     stepsMs: Record<string, number>;
     /**
      * The release was installed and running with these settings, its files as the bundle has them:
@@ -366,7 +369,7 @@ async function loadAndStage(
   wantMounts: boolean,
   reporter: Reporter,
   signal: AbortSignal,
-): Promise<{ loaded: string[]; filesChecked: number }> {
+): Promise<{ loaded: string[]; filesChecked: number; registerMs: number }> {
   const manifest = verified.manifest;
   // On the classic image store, layers the host has need not be fed to docker load at all.
   const skip =
@@ -421,9 +424,10 @@ async function loadAndStage(
     // Only now, with every file read checked, may docker load see the end of its input.
     reading.requireAll(needLoad ? skip : null, wantMounts);
     await reading.wholeArchive();
+    const inputEnded = performance.now();
     const loaded = loader ? await loader.finish() : [];
     progress?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
-    return { loaded, filesChecked: reading.checked };
+    return { loaded, filesChecked: reading.checked, registerMs: Math.round(performance.now() - inputEnded) };
   } catch (error) {
     // A cut-off input: docker load registers nothing from it.
     if (loader) await loader.abort();
@@ -468,6 +472,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   if (options.verifyOnly) return { verified };
   const plan = await step("preflight", () => preflight(verified, options));
   const loaded = await step("load", () => loadStep(verified, plan, options));
+  stepsMs.loadRegister = loaded.registerMs;
   // A re-install that would change nothing (same release, settings and files, running): done.
   const running =
     plan.asInstalled && (await step("compare", () => keptAsIs(verified, plan, loaded, options)));
@@ -737,6 +742,8 @@ interface Loaded {
   previous: InstallRecord | null;
   /** A re-install of the installed release: its cache mounts are in the builder already. */
   reuseMounts: boolean;
+  /** Of the step's time, what docker load took after its input ended (registering the layers). */
+  registerMs: number;
 }
 
 /**
@@ -768,7 +775,7 @@ async function loadStep(
     (manifest.cache?.mounts ?? []).every((m) => previous.cache?.mounts.some((p) => p.id === m.id));
   const wantMounts = plan.answers.importCache && (manifest.cache?.mounts.length ?? 0) > 0 && !reuseMounts;
   try {
-    const { loaded, filesChecked } = await loadAndStage(
+    const { loaded, filesChecked, registerMs } = await loadAndStage(
       plan.host,
       verified,
       staging,
@@ -778,7 +785,7 @@ async function loadStep(
       signal,
     );
     if (verified.sums) verified.filesChecked += filesChecked;
-    return { staging, loaded, previous, reuseMounts };
+    return { staging, loaded, previous, reuseMounts, registerMs };
   } catch (error) {
     // Nothing was installed yet: leave the folder as it was found (or not there at all).
     await fs.rm(created ? dir : staging, { recursive: true, force: true });
