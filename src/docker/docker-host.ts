@@ -83,6 +83,16 @@ function dockerCandidates(): string[] {
   return found;
 }
 
+interface EngineInfo {
+  Architecture?: string;
+  OSType?: string;
+  DockerRootDir?: string;
+  Driver?: string;
+  DriverStatus?: [string, string][];
+  /** The client's side: its CLI plugins (listed by clients since 19.03), each with its version. */
+  ClientInfo?: { Plugins?: Array<{ Name?: string; Version?: string; Err?: string }> };
+}
+
 interface ClientProbe {
   docker: string;
   clientVersion: string;
@@ -90,14 +100,36 @@ interface ClientProbe {
   serverError: string;
   buildx: boolean;
   composeV2: string | null;
+  /** `docker info` through this client, when the engine answered it. */
+  info: EngineInfo | null;
+  infoError: string;
 }
 
+function parseInfo(stdout: string): EngineInfo | null {
+  try {
+    const parsed = JSON.parse(stdout.trim().split("\n")[0] ?? "") as EngineInfo | null;
+    return parsed && typeof parsed === "object" ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One client: `docker version` (client and engine versions) and `docker info` (the engine's store
+ * and data root, and the client's plugins with their versions) side by side. Only a client whose
+ * `docker info` lists no plugins section is asked `buildx version` and `compose version` one by one
+ * (each a plugin process started: about 0.2 s).
+ */
 async function probeClient(docker: string, signal?: AbortSignal): Promise<ClientProbe> {
-  const version = await runCommand(docker, ["version", "--format", "{{json .}}"], {
-    allowFailure: true,
-    signal,
-    timeoutMs: 20_000,
-  });
+  const [version, infoResult] = await Promise.all([
+    runCommand(docker, ["version", "--format", "{{json .}}"], {
+      allowFailure: true,
+      signal,
+      timeoutMs: 20_000,
+    }),
+    runCommand(docker, ["info", "--format", "{{json .}}"], { allowFailure: true, signal, timeoutMs: 30_000 }),
+  ]);
+  const info = infoResult.exitCode === 0 ? parseInfo(infoResult.stdout) : null;
   let clientVersion = "";
   let serverVersion: string | null = null;
   try {
@@ -110,15 +142,30 @@ async function probeClient(docker: string, signal?: AbortSignal): Promise<Client
   } catch {
     // an old client or garbage: treated as no server below
   }
+  const common = {
+    docker,
+    clientVersion,
+    serverVersion,
+    serverError: version.stderr.trim(),
+    info,
+    infoError: infoResult.stderr.trim(),
+  };
+  const plugins = info?.ClientInfo?.Plugins;
+  if (Array.isArray(plugins)) {
+    const plugin = (name: string) => plugins.find((p) => p.Name === name && !p.Err);
+    const compose = plugin("compose");
+    return {
+      ...common,
+      buildx: !!plugin("buildx"),
+      composeV2: compose ? (compose.Version ?? "").replace(/^v/, "") || "unknown" : null,
+    };
+  }
   const [buildx, compose] = await Promise.all([
     runCommand(docker, ["buildx", "version"], { allowFailure: true, signal, timeoutMs: 10_000 }),
     runCommand(docker, ["compose", "version", "--short"], { allowFailure: true, signal, timeoutMs: 10_000 }),
   ]);
   return {
-    docker,
-    clientVersion,
-    serverVersion,
-    serverError: version.stderr.trim(),
+    ...common,
     buildx: buildx.exitCode === 0,
     composeV2: compose.exitCode === 0 ? compose.stdout.trim().replace(/^v/, "") : null,
   };
@@ -179,11 +226,6 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     });
   }
   const standalone = probeStandaloneCompose(signal);
-  const askInfo = (docker: string) =>
-    runCommand(docker, ["info", "--format", "{{json .}}"], { signal, timeoutMs: 30_000, allowFailure: true });
-  // Most hosts have one client: ask its engine at once, beside the probes.
-  const early = candidates.length === 1 ? askInfo(candidates[0]!) : undefined;
-  early?.catch(() => undefined);
   const probes = await Promise.all(candidates.map((c) => probeClient(c, signal)));
   const reachable = probes.filter((p) => p.serverVersion);
   if (reachable.length === 0) {
@@ -195,22 +237,13 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     });
   }
   const { probe, builder } = chooseClient(reachable);
-  const [info, compose] = await Promise.all([
-    early ?? askInfo(probe.docker),
-    detectCompose(reachable, standalone),
-  ]);
-  if (info.exitCode !== 0)
+  const compose = await detectCompose(reachable, standalone);
+  const parsed = probe.info;
+  if (!parsed)
     throw new SealiftError("DOCKER_UNREACHABLE", "the Docker daemon does not answer `docker info`", {
       hint: DOCKER_START_HINT,
-      details: info.stderr.trim().split("\n").slice(-3),
+      details: probe.infoError.split("\n").slice(-3),
     });
-  const parsed = JSON.parse(info.stdout) as {
-    Architecture?: string;
-    OSType?: string;
-    DockerRootDir?: string;
-    Driver?: string;
-    DriverStatus?: [string, string][];
-  };
   const driverStatus = JSON.stringify(parsed.DriverStatus ?? []);
   return {
     docker: probe.docker,

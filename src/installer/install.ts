@@ -72,7 +72,7 @@ import {
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
 import { filesUnder, rollback, saveRollbackPoint } from "./rollback.js";
-import { ReadChecks } from "./read-checks.js";
+import { ReadChecks, membersChecked } from "./read-checks.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
@@ -140,7 +140,11 @@ async function verify(
     const head = await verifyHead(source, { signal, signature });
     if (head) {
       status.finish(
-        `manifest and SHA256SUMS${head.signature.keyId ? `, signed by trusted key ${head.signature.keyId.slice(0, 16)}` : head.signature.signed ? "" : ", not signed"}; each file is checked against SHA256SUMS as it is read`,
+        `manifest and SHA256SUMS${head.signature.keyId ? `, signed by trusted key ${head.signature.keyId.slice(0, 16)}` : head.signature.signed ? "" : ", not signed"}; ${
+          membersChecked(head)
+            ? "every byte is checked as it is read (gzip members against the manifest's digests, files against SHA256SUMS)"
+            : "each file is checked against SHA256SUMS as it is read"
+        }`,
       );
       return head;
     }
@@ -424,6 +428,13 @@ async function loadAndStage(
     // Only now, with every file read checked, may docker load see the end of its input.
     reading.requireAll(needLoad ? skip : null, wantMounts);
     await reading.wholeArchive();
+    if (!needLoad && !wantMounts && verified.sums && !verified.sidecarChecked)
+      reporter.info(
+        "checked: what this install uses (compose files, source); the rest of the bundle was not read: " +
+          (verified.source.kind === "directory"
+            ? "--verify-only checks every file"
+            : "a .sha256 beside it, or --verify-only, checks every byte"),
+      );
     const inputEnded = performance.now();
     const loaded = loader ? await loader.finish() : [];
     progress?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
