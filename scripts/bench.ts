@@ -772,7 +772,7 @@ async function benchRollout(): Promise<{ rows: Row[]; notes: string[] }> {
         },
       ],
       notes: [
-        `rollout: each host was sent ${sent.map((b) => `${(b / 2 ** 20).toFixed(1)} MiB`).join(", ")}: the ${(archiveBytes / 2 ** 20).toFixed(1)} MiB bundle once and the installer (gzip'd) once; a re-run sends nothing`,
+        `rollout: each host was sent ${sent.map((b) => `${(b / 2 ** 20).toFixed(1)} MiB`).join(", ")}: the ${(archiveBytes / 2 ** 20).toFixed(1)} MiB bundle once (the installer is cut out of it on the host); a re-run sends nothing`,
       ],
     };
   } finally {

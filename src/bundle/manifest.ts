@@ -186,3 +186,34 @@ export function parseManifest(
       .map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),
   };
 }
+
+/**
+ * Where a file's content lies in the archive as whole gzip members of its own (the installer: its
+ * members, compressed once at build time, are spliced in where its bytes go): the compressed
+ * offset and length of those members, which `gunzip` alone turns back into the file. Null when the
+ * file shares a member with other bytes, or the archive has no index.
+ */
+export function storedMembers(manifest: Manifest, file: string): { offset: number; length: number } | null {
+  const index = manifest.archive;
+  const start = index?.entries[file];
+  const size = manifest.files.find((f) => f.path === file)?.size;
+  if (!index || start === undefined || !size) return null;
+  let compressed = 0;
+  let uncompressed = 0;
+  for (const [i, [c, u]] of index.members.entries()) {
+    // The content starts a member right after the entry's header blocks (a few at most).
+    if (uncompressed > start && uncompressed <= start + 4 * 512) {
+      let covered = 0;
+      let length = 0;
+      for (const [c2, u2] of index.members.slice(i)) {
+        if (covered >= size) break;
+        covered += u2;
+        length += c2;
+      }
+      return covered === size ? { offset: compressed, length } : null;
+    }
+    compressed += c;
+    uncompressed += u;
+  }
+  return null;
+}

@@ -13,7 +13,7 @@ import { createGzip } from "node:zlib";
 import { isSea } from "node:sea";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { PARTS_SUMS_SUFFIX, readPartsIndex } from "../bundle/parts.js";
-import type { Manifest } from "../bundle/manifest.js";
+import { storedMembers, type Manifest } from "../bundle/manifest.js";
 import { verifyBundle, type VerifyOptions } from "../bundle/verify.js";
 import { SealiftError } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
@@ -41,8 +41,14 @@ export interface RolloutBundle {
   /** The files each host is sent, as they are: the archive, or the parts with their index and sums. */
   files: Array<{ local: string; sha256: string }>;
   manifest: Manifest;
-  /** This installer binary, to run on the hosts. */
+  /** This installer binary, to run on the hosts, and its sha256. */
   installer: string;
+  installerSha256: string;
+  /**
+   * Where the archive holds this very installer as whole gzip members (manifest.storedMembers): a
+   * host that has the archive cuts it out with tail, head and gunzip instead of being sent it.
+   */
+  installerInArchive: { offset: number; length: number } | null;
 }
 
 export interface RolloutOptions {
@@ -146,7 +152,7 @@ async function installedStatus(ssh: SshConnection, dir: string, signal: AbortSig
   };
 }
 
-/** The installer's gzip'd copy, made once per rollout (about a third of its size on the wire). */
+/** The installer's gzip'd copy (about a third of its size on the wire). */
 async function compressedInstaller(installer: string): Promise<{ file: string; sha256: string }> {
   const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "sealift-rollout-")), "install.gz");
   await pipeline(
@@ -157,11 +163,56 @@ async function compressedInstaller(installer: string): Promise<{ file: string; s
   return { file, sha256: await sha256Of(file) };
 }
 
+/** The gzip'd installer, made the first time a host needs it sent, once per rollout. */
+export interface InstallerCopy {
+  get(): Promise<{ file: string; sha256: string }>;
+  dispose(): Promise<void>;
+}
+
+function installerCopy(installer: string): InstallerCopy {
+  let made: Promise<{ file: string; sha256: string }> | undefined;
+  return {
+    get: () => (made ??= compressedInstaller(installer)),
+    async dispose() {
+      const copy = await made?.catch(() => undefined);
+      if (copy) await fs.rm(path.dirname(copy.file), { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The installer on the host at `remote`: cut out of the archive the host holds when that has it
+ * whole (checked against its sha256 there), else sent gzip'd (resumable like the bundle).
+ */
+async function placeInstaller(
+  ssh: SshConnection,
+  bundle: RolloutBundle,
+  remoteArchive: string,
+  remote: string,
+  copy: InstallerCopy,
+  signal: AbortSignal,
+  count: (bytes: number) => void,
+): Promise<void> {
+  const q = shellQuote(remote);
+  const place = `[ "$(sha256sum < ${q}.tmp | cut -d' ' -f1)" = ${bundle.installerSha256} ] && chmod 755 ${q}.tmp && mv -f ${q}.tmp ${q}`;
+  const stored = bundle.installerInArchive;
+  if (stored) {
+    const cut = await ssh.run(
+      `tail -c +${stored.offset + 1} ${shellQuote(remoteArchive)} | head -c ${stored.length} | gunzip -c > ${q}.tmp && ${place}`,
+      { signal, allowFailure: true },
+    );
+    if (cut.exitCode === 0) return;
+  }
+  const gz = await copy.get();
+  await sendFile(ssh, gz.file, gz.sha256, `${remote}.gz`, signal, count);
+  await ssh.run(`gunzip -c ${q}.gz > ${q}.tmp && ${place} && rm -f ${q}.gz`, { signal });
+}
+
 /** The one host's procedure: connect, look, send what is missing, install, report. */
 export async function rolloutHost(
   host: InventoryHost,
   bundle: RolloutBundle,
-  installerGz: { file: string; sha256: string },
+  installerGz: InstallerCopy,
   options: RolloutOptions,
 ): Promise<HostResult> {
   const started = performance.now();
@@ -212,31 +263,11 @@ export async function rolloutHost(
     step("send");
     const staging = options.staging.replace(/\/+$/, "");
     const remoteArchive = `${staging}/${path.basename(bundle.archive)}`;
-    const remoteInstaller = `${staging}/sealift-install-${installerGz.sha256.slice(0, 12)}`;
+    const remoteInstaller = `${staging}/sealift-install-${bundle.installerSha256.slice(0, 12)}`;
     const count = (n: number) => {
       result.bytesSent += n;
       options.onProgress?.(host.name, "send", result.bytesSent);
     };
-    const hasInstaller = await ssh.run(`[ -x ${shellQuote(remoteInstaller)} ] && echo yes || echo no`, {
-      signal: options.signal,
-    });
-    if (hasInstaller.stdout.trim() !== "yes") {
-      await sendFile(
-        ssh,
-        installerGz.file,
-        installerGz.sha256,
-        `${remoteInstaller}.gz`,
-        options.signal,
-        count,
-      );
-      const q = shellQuote(remoteInstaller);
-      await ssh.run(
-        `gunzip -c ${q}.gz > ${q}.tmp && chmod 755 ${q}.tmp && mv -f ${q}.tmp ${q} && rm -f ${q}.gz`,
-        {
-          signal: options.signal,
-        },
-      );
-    }
     for (const file of bundle.files)
       await sendFile(
         ssh,
@@ -251,6 +282,11 @@ export async function rolloutHost(
         `printf '%s  %s\\n' ${bundle.sha256} ${shellQuote(path.basename(remoteArchive))} > ${shellQuote(`${remoteArchive}.sha256`)}`,
         { signal: options.signal },
       );
+    const hasInstaller = await ssh.run(`[ -x ${shellQuote(remoteInstaller)} ] && echo yes || echo no`, {
+      signal: options.signal,
+    });
+    if (hasInstaller.stdout.trim() !== "yes")
+      await placeInstaller(ssh, bundle, remoteArchive, remoteInstaller, installerGz, options.signal, count);
     step("install");
     const settings = { ...options.settings, ...host.settings };
     const args = [
@@ -348,7 +384,7 @@ export async function rollout(
   options: RolloutOptions,
 ): Promise<HostResult[]> {
   await fs.mkdir(options.ssh.controlDir, { recursive: true, mode: 0o700 });
-  const installerGz = await compressedInstaller(bundle.installer);
+  const installerGz = installerCopy(bundle.installer);
   const results = new Map<string, HostResult>();
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
   const failed = () =>
@@ -375,7 +411,7 @@ export async function rollout(
         stopped = true;
     }
   } finally {
-    await fs.rm(path.dirname(installerGz.file), { recursive: true, force: true });
+    await installerGz.dispose();
     await fs.rm(options.ssh.controlDir, { recursive: true, force: true });
   }
   return hosts.map(
@@ -445,15 +481,24 @@ export async function prepareRollout(
       files,
       manifest: verified.manifest,
       installer: process.execPath,
+      installerSha256: await sha256Of(process.execPath),
+      installerInArchive: null, // the parts are joined only as the installer reads them
     };
   }
   const sha256 = verified.sidecarChecked ? source.expectedDigest()! : await sha256Of(source.location);
+  const installerSha256 = await sha256Of(process.execPath);
+  const shipped = verified.manifest.installer.path;
+  // Only the very binary that runs this rollout is cut out of the bundle (the JSON it prints).
+  const same =
+    !!shipped && verified.manifest.files.find((f) => f.path === shipped)?.sha256 === installerSha256;
   return {
     archive: source.location,
     sha256,
     files: [{ local: source.location, sha256 }],
     manifest: verified.manifest,
     installer: process.execPath,
+    installerSha256,
+    installerInArchive: same ? storedMembers(verified.manifest, shipped) : null,
   };
 }
 

@@ -8,6 +8,7 @@
  * their error.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -152,8 +153,15 @@ describe("install rollout over SSH to three offline field hosts", () => {
     for (const h of ROLLOUT_HOSTS) {
       assert.equal(result.byHost[h.name]?.outcome, "installed", JSON.stringify(result.byHost[h.name]));
       assert.equal(result.byHost[h.name]?.release, v1.release);
-      assert.ok(result.byHost[h.name]!.bytesSent >= v1.bytes, `${h.name} was sent the bundle`);
+      assert.equal(
+        result.byHost[h.name]!.bytesSent,
+        v1.bytes,
+        `${h.name} was sent the bundle alone: the installer was cut out of it there`,
+      );
     }
+    const installerHere = createHash("sha256").update(readFileSync(INSTALLER)).digest("hex");
+    const there = await hosts[0]!.exec("sh", ["-c", `sha256sum ${STAGING}/sealift-install-*`]);
+    assert.equal(there.stdout.split(/\s+/)[0], installerHere, "the installer on the host is byte-identical");
     fullSend = result.byHost[ROLLOUT_HOSTS[2]!.name]!.bytesSent;
     assert.equal(await reply(hosts[0]!, 8080), "echo: hi");
     assert.equal(await reply(hosts[1]!, 8081), "echo: hi", "the host's own setting from the inventory");
@@ -274,6 +282,11 @@ describe("install rollout over SSH to three offline field hosts", () => {
     const result = await roll(index, inventory("hosts.ini", ini()), ["--limit", c.name]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.equal(result.byHost[c.name]?.outcome, "installed");
+    const partsBytes = parts.reduce((sum, p) => sum + readFileSync(p).length, 0);
+    assert.ok(
+      result.byHost[c.name]!.bytesSent > partsBytes + 10 * 2 ** 20,
+      "the installer went gzip'd beside the parts (they are joined only as the installer reads them)",
+    );
     const held = await hosts[2]!.exec("ls", [STAGING]);
     for (const part of parts)
       assert.match(held.stdout, new RegExp(path.basename(part).replace(/\./g, "\\.")));

@@ -519,3 +519,34 @@ describe("signatures: the signature covers the manifest, which covers SHA256SUMS
     assert.equal(skipped.signature.keyId, undefined);
   });
 });
+
+describe("a file spliced in as gzip members of its own (the installer)", () => {
+  test("storedMembers gives the compressed range that gunzip alone turns back into the file; null for a file sharing members", async () => {
+    const { BundleWriter } = await import("../../src/bundle/bundle-writer.js");
+    const { storedMembers } = await import("../../src/bundle/manifest.js");
+    const { manifestFor } = await import("../helpers/bundles.js");
+    const { createHash } = await import("node:crypto");
+    const content = randomBytes(3 * 1024 * 1024 + 1234);
+    const blocks = [0, 1, 2, 3].map((i) => content.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024));
+    const members = blocks.map((b) => gzipSync(b));
+    const stored = Buffer.concat(members);
+    const file = path.join(workdir, "spliced.tar.gz");
+    const out = createWriteStream(file);
+    const writer = new BundleWriter(out, { topDir: "demo-complete-20260101", mtime: new Date() });
+    await writer.addBuffer("compose/compose.yaml", "services:\n  web:\n    image: demo-web:r1\n");
+    await writer.addBuffer("source/source.tar", randomBytes(5000));
+    const { Readable } = await import("node:stream");
+    await writer.addStream("install", content.length, Readable.from([content]), 0o755, {
+      members: members.map((m, i) => [m.length, blocks[i]!.length]),
+      read: async (offset, length) => stored.subarray(offset, offset + length),
+      sha256: createHash("sha256").update(content).digest("hex"),
+    });
+    const { manifest } = await writer.finish((files, links, sums) => manifestFor(files, links, sums));
+    const range = storedMembers(manifest, "install");
+    assert.ok(range, "the installer's members are found");
+    const archive = readFileSync(file);
+    assert.ok(gunzipSync(archive.subarray(range.offset, range.offset + range.length)).equals(content));
+    assert.equal(storedMembers(manifest, "source/source.tar"), null, "a file compressed with others");
+    assert.equal(storedMembers(manifest, "no/such/file"), null);
+  });
+});
