@@ -37,7 +37,9 @@ export function installProgram(): Command {
     .description(
       "Install a sealift bundle on this host, offline: verify it, check the host, ask the settings " +
         "(or take flags), load the images, start the app with compose and wait until it is healthy.\n\n" +
-        "Run it as ./install inside the extracted bundle folder, or give it the archive: install NAME-complete-YYYYMMDD.tar.gz",
+        "Run it as ./install inside the extracted bundle folder, or give it the archive: install NAME-complete-YYYYMMDD.tar.gz\n\n" +
+        "Run again on a host where the release already runs as installed, it checks and changes nothing; " +
+        "anything changed since (a file, a stopped service, another setting) is put back.",
     )
     .version(TOOL_VERSION)
     .exitOverride()

@@ -226,6 +226,8 @@ export interface ContainerState {
   image: string;
   /** The ID of the image it runs, as this host's Docker names it (ImageInfo.id). */
   imageId: string;
+  /** The folder compose ran the project from (its label), when compose set one. */
+  workingDir: string | null;
   status: string;
   health: string | null;
   exitCode: number;
@@ -260,6 +262,7 @@ export async function projectContainers(
     service: c.Config.Labels?.["com.docker.compose.service"] ?? "",
     image: c.Config.Image,
     imageId: c.Image,
+    workingDir: c.Config.Labels?.["com.docker.compose.project.working_dir"] ?? null,
     status: c.State.Status,
     health: c.State.Health?.Status ?? null,
     exitCode: c.State.ExitCode,

@@ -645,7 +645,7 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
 /**
  * The record, when this very release is installed in the folder with the same answers (the same
  * .env, the same build cache choice), every image present with its ID and every service running
- * (healthy where it has a check) from that image; else null.
+ * (healthy where it has a check) from that image, started from this folder; else null.
  */
 async function runningAsInstalled(
   host: DockerHost,
@@ -675,7 +675,11 @@ async function runningAsInstalled(
   const containers = await projectContainers(host, manifest.project.name, signal);
   const runs = (service: Manifest["services"][number]) =>
     containers.some(
-      (c) => c.service === service.name && isReady(c) && c.imageId === images.found.get(service.image)?.id,
+      (c) =>
+        c.service === service.name &&
+        isReady(c) &&
+        c.imageId === images.found.get(service.image)?.id &&
+        (c.workingDir === null || path.resolve(c.workingDir) === path.resolve(answers.dir)),
     );
   return manifest.services.every(runs) ? record : null;
 }
@@ -706,32 +710,20 @@ async function keptAsIs(
     ? await filesUnder(path.join(staging, "src"))
     : [];
   const recordCache = plan.asInstalled?.cache;
-  const pairs: Array<[string | Buffer, string]> = [
-    ...sourceFiles
-      .filter((f) => f !== ".env")
-      .map((f): [string, string] => [path.join(staging, "src", f), path.join(dir, f)]),
-    ...manifest.project.composeFiles.map((f): [string, string] => [
-      path.join(staging, COMPOSE_DIR, f),
-      path.join(dir, f),
-    ]),
-    [path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE)],
-    ...(manifest.project.envTemplate
-      ? [
-          [path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template")] as [
-            string,
-            string,
-          ],
-        ]
-      : []),
-    ...(recordCache
-      ? [
-          [
-            Buffer.from(cacheOverride(manifest, dir, recordCache.kind ?? "inline")),
-            path.join(dir, CACHE_OVERRIDE_FILE),
-          ] as [Buffer, string],
-        ]
-      : []),
-  ];
+  // What the install would place (staged, or the text it would write) and where.
+  const pairs: Array<[staged: string | Buffer, placed: string]> = [];
+  for (const f of sourceFiles)
+    if (f !== ".env") pairs.push([path.join(staging, "src", f), path.join(dir, f)]);
+  for (const f of manifest.project.composeFiles)
+    pairs.push([path.join(staging, COMPOSE_DIR, f), path.join(dir, f)]);
+  pairs.push([path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE)]);
+  if (manifest.project.envTemplate)
+    pairs.push([path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template")]);
+  if (recordCache)
+    pairs.push([
+      Buffer.from(cacheOverride(manifest, dir, recordCache.kind ?? "inline")),
+      path.join(dir, CACHE_OVERRIDE_FILE),
+    ]);
   for (const [staged, placed] of pairs) if (!(await same(staged, placed))) return null;
   if (isSea() && !existsSync(path.join(dir, RECORD_DIR, "install"))) return null;
   const containers = (await projectContainers(plan.host, manifest.project.name, options.signal)).filter((c) =>
