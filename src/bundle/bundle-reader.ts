@@ -21,7 +21,7 @@ import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { readExactly } from "../util/read-exactly.js";
 import { IMAGES_DIR, MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
-import type { ArchiveIndex } from "./manifest.js";
+import { memberDigests, type ArchiveIndex } from "./manifest.js";
 import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
 import { SIGNATURE_PATH } from "./signature.js";
 import {
@@ -345,7 +345,7 @@ async function* indexedTar(
     if (last && last[1] === start) last[1] = end;
     else ranges.push([start, end]);
   });
-  const digests = index.memberSha256?.length === index.members.length ? index.memberSha256 : undefined;
+  const digests = memberDigests(index);
   if (!ranges.length && !digests) return;
   const lastNeeded = digests ? Infinity : ranges.at(-1)![1];
   const readAll = !!options.tap || !!digests;

@@ -69,6 +69,11 @@ export const archiveIndexSchema = z.object({
 });
 export type ArchiveIndex = z.infer<typeof archiveIndexSchema>;
 
+/** Every member's stored digest, when the index has one for each (bundles before them have none). */
+export function memberDigests(index: ArchiveIndex): readonly string[] | undefined {
+  return index.memberSha256?.length === index.members.length ? index.memberSha256 : undefined;
+}
+
 const manifestObject = z.looseObject({
   format: z.literal(BUNDLE_FORMAT),
   formatVersion: z.union([z.literal(FORMAT_VERSION), z.literal(DELTA_FORMAT_VERSION)]),

@@ -8,7 +8,7 @@
  */
 import type { BundleEntry } from "../bundle/bundle-reader.js";
 import { CACHE_MOUNTS_DIR, COMPOSE_DIR, IMAGES_DIR, SOURCE_PATH } from "../bundle/layout.js";
-import type { Manifest } from "../bundle/manifest.js";
+import { memberDigests, type Manifest } from "../bundle/manifest.js";
 import {
   checkDeclaredSize,
   checkedAsRead,
@@ -91,9 +91,5 @@ export class ReadChecks {
 /** The install reads this bundle through its index, each gzip member against its digest. */
 export function membersChecked(verified: VerifiedBundle): boolean {
   const index = verified.manifest.archive;
-  return (
-    verified.source.kind !== "directory" &&
-    !!index?.memberSha256 &&
-    index.memberSha256.length === index.members.length
-  );
+  return verified.source.kind !== "directory" && !!index && !!memberDigests(index);
 }
