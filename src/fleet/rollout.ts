@@ -466,6 +466,7 @@ export async function prepareRollout(
     signal: options.signal,
     ...(options.signature ? { signature: options.signature } : {}),
   });
+  const installerSha256 = await sha256Of(process.execPath);
   if (source.kind === "parts") {
     // The parts as they are, with their index and sums: each host joins them as the installer reads.
     const { index, dir } = readPartsIndex(source.location);
@@ -481,12 +482,11 @@ export async function prepareRollout(
       files,
       manifest: verified.manifest,
       installer: process.execPath,
-      installerSha256: await sha256Of(process.execPath),
+      installerSha256,
       installerInArchive: null, // the parts are joined only as the installer reads them
     };
   }
   const sha256 = verified.sidecarChecked ? source.expectedDigest()! : await sha256Of(source.location);
-  const installerSha256 = await sha256Of(process.execPath);
   const shipped = verified.manifest.installer.path;
   // Only the very binary that runs this rollout is cut out of the bundle (the JSON it prints).
   const same =

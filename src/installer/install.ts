@@ -672,16 +672,48 @@ async function runningAsInstalled(
     return null;
   const env = await fs.readFile(path.join(answers.dir, ".env"), "utf8").catch(() => null);
   if (env !== envText) return null;
-  const containers = await projectContainers(host, manifest.project.name, signal);
+  return (await runningFromFolder(host, manifest, images, answers.dir, signal)) ? record : null;
+}
+
+/**
+ * The project's containers, when every service runs (healthy where it has a check) from the image
+ * preflight found for it and was started from `dir`; else null.
+ */
+async function runningFromFolder(
+  host: DockerHost,
+  manifest: Manifest,
+  images: InstallPlan["images"],
+  dir: string,
+  signal: AbortSignal,
+): Promise<ContainerState[] | null> {
+  const containers = (await projectContainers(host, manifest.project.name, signal)).filter((c) =>
+    manifest.services.some((s) => s.name === c.service),
+  );
   const runs = (service: Manifest["services"][number]) =>
     containers.some(
       (c) =>
         c.service === service.name &&
         isReady(c) &&
         c.imageId === images.found.get(service.image)?.id &&
-        (c.workingDir === null || path.resolve(c.workingDir) === path.resolve(answers.dir)),
+        (c.workingDir === null || path.resolve(c.workingDir) === path.resolve(dir)),
     );
-  return manifest.services.every(runs) ? record : null;
+  return manifest.services.every(runs) ? containers : null;
+}
+
+/** The staged files the install places besides the source, each with where it goes. */
+function stagedPlacements(
+  manifest: Manifest,
+  staging: string,
+  dir: string,
+): Array<[staged: string, placed: string]> {
+  const placements: Array<[string, string]> = manifest.project.composeFiles.map((f) => [
+    path.join(staging, COMPOSE_DIR, f),
+    path.join(dir, f),
+  ]);
+  placements.push([path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE)]);
+  if (manifest.project.envTemplate)
+    placements.push([path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template")]);
+  return placements;
 }
 
 /**
@@ -711,14 +743,10 @@ async function keptAsIs(
     : [];
   const recordCache = plan.asInstalled?.cache;
   // What the install would place (staged, or the text it would write) and where.
-  const pairs: Array<[staged: string | Buffer, placed: string]> = [];
-  for (const f of sourceFiles)
-    if (f !== ".env") pairs.push([path.join(staging, "src", f), path.join(dir, f)]);
-  for (const f of manifest.project.composeFiles)
-    pairs.push([path.join(staging, COMPOSE_DIR, f), path.join(dir, f)]);
-  pairs.push([path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE)]);
-  if (manifest.project.envTemplate)
-    pairs.push([path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template")]);
+  const pairs: Array<[staged: string | Buffer, placed: string]> = [
+    ...sourceFiles.map((f): [string, string] => [path.join(staging, "src", f), path.join(dir, f)]),
+    ...stagedPlacements(manifest, staging, dir),
+  ];
   if (recordCache)
     pairs.push([
       Buffer.from(cacheOverride(manifest, dir, recordCache.kind ?? "inline")),
@@ -726,11 +754,8 @@ async function keptAsIs(
     ]);
   for (const [staged, placed] of pairs) if (!(await same(staged, placed))) return null;
   if (isSea() && !existsSync(path.join(dir, RECORD_DIR, "install"))) return null;
-  const containers = (await projectContainers(plan.host, manifest.project.name, options.signal)).filter((c) =>
-    manifest.services.some((s) => s.name === c.service),
-  );
-  if (!manifest.services.every((s) => containers.some((c) => c.service === s.name && isReady(c))))
-    return null;
+  const containers = await runningFromFolder(plan.host, manifest, plan.images, dir, options.signal);
+  if (!containers) return null;
   await fs.rm(staging, { recursive: true, force: true });
   options.reporter.info(
     `nothing to change: release ${manifest.project.release} runs as installed, its ${pairs.length} files as the bundle has them`,
@@ -788,6 +813,8 @@ async function loadStep(
       signal,
     );
     if (verified.sums) verified.filesChecked += filesChecked;
+    // .env belongs to the operator (the answers): a copy in the source is never placed.
+    await fs.rm(path.join(staging, "src", ".env"), { force: true });
     return { staging, loaded, previous, reuseMounts, registerMs };
   } catch (error) {
     // Nothing was installed yet: leave the folder as it was found (or not there at all).
@@ -841,8 +868,6 @@ async function extractStep(
   const { answers } = plan;
   const { staging, previous } = loaded;
   const dir = answers.dir;
-  // .env belongs to the operator (the answers): a copy in the source must not overwrite it.
-  await fs.rm(path.join(staging, "src", ".env"), { force: true });
   // An upgrade: save what the new release's files replace, so that the running one can come back.
   const rollbackPoint =
     previous?.status === "installed" && previous.manifestSha256 !== verified.manifestDigest
@@ -855,13 +880,7 @@ async function extractStep(
         ])
       : undefined;
   await moveTree(path.join(staging, "src"), dir);
-  for (const file of manifest.project.composeFiles) {
-    await fs.rename(path.join(staging, COMPOSE_DIR, file), path.join(dir, file));
-  }
-  await fs.rename(path.join(staging, OVERRIDE_PATH), path.join(dir, OVERRIDE_FILE));
-  if (manifest.project.envTemplate) {
-    await fs.rename(path.join(staging, ENV_TEMPLATE_PATH), path.join(dir, RECORD_DIR, "env.template"));
-  }
+  for (const [staged, placed] of stagedPlacements(manifest, staging, dir)) await fs.rename(staged, placed);
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, plan.envText);
   if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
