@@ -14,8 +14,10 @@
 #
 # Usage:
 #   field-host.sh fetch                      install / unpack the engines (idempotent)
-#   field-host.sh start NAME PROFILE [--ip 10.77.0.N]   start a host (idempotent); with --ip it
-#                                             also runs its own sshd on that address, port 22
+#   field-host.sh start NAME PROFILE [--ip 10.77.0.N] [--gpu-standin]   start a host (idempotent);
+#                                             with --ip it also runs its own sshd on that address,
+#                                             port 22; --gpu-standin registers runc under the
+#                                             NVIDIA runtime's name (a stand-in: no GPU runs)
 #   field-host.sh authorize NAME PUBKEY_FILE  let that key log in as root over ssh
 #   field-host.sh hostkey NAME                the host's public host key (for a known_hosts line)
 #   field-host.sh stop NAME [--purge]         stop it (and delete its disk with --purge)
@@ -111,11 +113,12 @@ bridge_up() {
 }
 
 start() {
-  local name=$1 profile=$2 ip=""
+  local name=$1 profile=$2 ip="" gpu=""
   shift 2
   while [ $# -gt 0 ]; do
     case $1 in
       --ip) ip=$2; shift 2 ;;
+      --gpu-standin) gpu=" gpu-standin"; shift ;;
       *) die "start: unknown option $1" ;;
     esac
   done
@@ -123,14 +126,14 @@ start() {
   case $profile in docker20 | docker26 | docker26-containerd) ;; *) die "unknown profile '$profile' (docker20, docker26, docker26-containerd)" ;; esac
   local d
   d=$(host_dir "$name")
-  if [ -f "$d/profile" ] && [ "$(cat "$d/profile")" = "$profile ${ip}" ] && engine_answers "$name"; then
+  if [ -f "$d/profile" ] && [ "$(cat "$d/profile")" = "$profile ${ip}${gpu}" ] && engine_answers "$name"; then
     return 0
   fi
   [ -f "$d/profile" ] && stop "$name"
   fetch
   mkdir -p "$d"/{opt,root,tmp,run/sshd,ns,docker}
   chmod 1777 "$d/tmp"
-  echo "$profile ${ip}" >"$d/profile"
+  echo "$profile ${ip}${gpu}" >"$d/profile"
 
   # The network: loopback only, plus a veth on the test bridge when --ip is given.
   ip netns add "sl-$name" 2>/dev/null || true
@@ -184,6 +187,9 @@ start() {
     path=$D26/usr/sbin:$D26/usr/bin:$HOST_PATH
   fi
   [ "$profile" = docker26-containerd ] && config='{"features": {"containerd-snapshotter": true}}'
+  # A STAND-IN for a GPU host: plain runc registered under the NVIDIA runtime's name, so that the
+  # engine reports an "nvidia" runtime as a host with the NVIDIA Container Toolkit does. It runs no GPU.
+  [ -n "$gpu" ] && config='{"runtimes": {"nvidia": {"path": "runc"}}}'
   echo "$config" >"$d/daemon.json"
   in_host "$name" env -i PATH="$path" HOME=/root setsid "$dockerd" \
     --config-file "$d/daemon.json" --data-root "$d/docker" \

@@ -10,7 +10,7 @@ bash scripts/ensure-docker.sh
 # (test/helpers/field-host.ts names them). Idempotent: running ones are left as they are.
 bash scripts/field-host.sh start b26c docker26-containerd
 bash scripts/field-host.sh start f20 docker20
-bash scripts/field-host.sh start f26 docker26
+bash scripts/field-host.sh start f26 docker26 --gpu-standin
 bash scripts/field-host.sh start f26c docker26-containerd
 # Three servers reached over SSH (their own sshd on the test bridge) for install rollout.
 bash scripts/field-host.sh start n1 docker26 --ip 10.77.0.21

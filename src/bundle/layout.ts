@@ -8,6 +8,9 @@
  *     compose/<the project's compose files>, compose/compose.sealift.yaml (pins the shipped images)
  *     compose/env.template            the project's .env, as the defaults for the questions
  *     source/source.tar               the project's source (git archive of HEAD)
+ *     data/files/<path>               data not in git (model weights...), placed at <path> in the
+ *                                     install folder (optional)
+ *     data/volumes/<key>.tar          a named volume's content, filled in where the volume is empty
  *     images/...                      `docker save` output, unpacked entry by entry (docker-archive)
  *     cache/mounts/<id>.tar           the contents of each RUN --mount=type=cache id (optional)
  *     install                         the installer for the images' platform
@@ -37,6 +40,8 @@ export const OVERRIDE_PATH = "compose/compose.sealift.yaml";
 export const ENV_TEMPLATE_PATH = "compose/env.template";
 export const IMAGES_DIR = "images/";
 export const CACHE_MOUNTS_DIR = "cache/mounts/";
+export const DATA_FILES_DIR = "data/files/";
+export const DATA_VOLUMES_DIR = "data/volumes/";
 /** The compose override with build.cache_from, written on the target when the cache is imported. */
 export const CACHE_OVERRIDE_FILE = "compose.cache.yaml";
 
@@ -57,6 +62,7 @@ export function entryRank(path: string): number {
   if (path === README_PATH) return 0;
   if (path.startsWith(COMPOSE_DIR)) return 1;
   if (path.startsWith("source/")) return 2;
+  if (path.startsWith("data/")) return 3;
   if (path.startsWith(IMAGES_DIR)) return 4;
   if (path.startsWith("cache/")) return 5;
   if (path === INSTALLER_PATH) return 6;

@@ -41,6 +41,17 @@ export const serviceRecordSchema = z.object({
   healthcheck: z.boolean(),
   /** Reach beyond the container declared at pack time (host paths, privileged...); the installer shows it. */
   hostAccess: z.array(z.string()).default([]),
+  /** Devices it reserves (deploy.resources.reservations.devices, gpus): the host must provide them. */
+  devices: z
+    .array(
+      z.object({
+        driver: z.string(),
+        capabilities: z.array(z.string()),
+        count: z.string(),
+        deviceIds: z.array(z.string()),
+      }),
+    )
+    .default([]),
 });
 export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
 
@@ -165,6 +176,31 @@ const manifestObject = z.looseObject({
       ),
     })
     .optional(),
+  /** Data not in git (absent: none). Each file lands at its path in the install folder. */
+  data: z
+    .object({
+      files: z.array(
+        z.object({
+          path: relativePath,
+          size: z.number().int().nonnegative(),
+          sha256: sha256Hex,
+          /** false in a delta: unchanged since the base release, which placed it already. */
+          shipped: z.boolean(),
+        }),
+      ),
+      volumes: z.array(
+        z.object({
+          /** The volume's key in the compose files. */
+          key: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/),
+          /** Its content as a tar; null in a delta when unchanged since the base release. */
+          path: relativePath.nullable(),
+          bytes: z.number().int().nonnegative(),
+          /** sha256 of the tar's content, times left out: tells an unchanged volume in a delta. */
+          contentSha256: sha256Hex,
+        }),
+      ),
+    })
+    .optional(),
   files: z.array(fileRecordSchema).min(1),
   links: z.array(linkRecordSchema),
   /** Where things sit in the .tar.gz sealift pack wrote (absent from older bundles). */
@@ -177,6 +213,12 @@ export const manifestSchema = manifestObject.refine(
   "a delta bundle (with a base) has format version 2, a complete one version 1",
 );
 export type Manifest = z.infer<typeof manifestSchema>;
+export type DataRecord = NonNullable<Manifest["data"]>;
+
+/** Where a data file travels inside the bundle. */
+export function dataBundlePath(file: string): string {
+  return `data/files/${file}`;
+}
 
 /** Validates parsed JSON; returns readable problems ("services.0.imageId: ...") or the manifest. */
 export function parseManifest(

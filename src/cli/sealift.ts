@@ -85,7 +85,17 @@ function projectOptions(command: Command): Command {
       "compose profile (repeatable; default: COMPOSE_PROFILES, else the services without profiles)",
       collect,
     )
-    .option("-n, --name <name>", "bundle name (default: the compose project name)");
+    .option("-n, --name <name>", "bundle name (default: the compose project name)")
+    .option(
+      "--data <path>",
+      "a file or folder of the project that is not in git (model weights...) to ship as data, placed at the same path on the target (repeatable; also x-sealift: {data: [...]} in the compose file)",
+      collect,
+    )
+    .option(
+      "--volume <name>",
+      "a named volume (as the compose file names it) to ship with its content from this machine's engine; filled on the target only where it is missing or empty (repeatable; also x-sealift: {volumes: [...]})",
+      collect,
+    );
 }
 
 export function sealiftProgram(): Command {
@@ -101,7 +111,8 @@ export function sealiftProgram(): Command {
     .description(
       "Show what `pack` would do with the project, without building or saving: the project as compose " +
         "resolves it (services, images or builds, ports, volumes), what would be built, saved and shipped, " +
-        "the build cache, the settings the installer asks for, lint warnings and host access.",
+        "the build cache, the data not in git it ships (and what a bind mount needs that it would not), " +
+        "the devices services reserve, the settings the installer asks for, lint warnings and host access.",
     )
     .option("--json", "print the plan as JSON on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)
@@ -114,6 +125,8 @@ export function sealiftProgram(): Command {
             files: flags.file,
             profiles: flags.profile,
             name: flags.name,
+            data: flags.data,
+            volumes: flags.volume,
             signal,
           });
           process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + "\n" : describePlan(result));
@@ -186,6 +199,8 @@ export function sealiftProgram(): Command {
             gzipLevel: flags.gzipLevel,
             splitBytes: flags.split,
             base: flags.base,
+            data: flags.data,
+            volumes: flags.volume,
             reporter,
             signal,
           });

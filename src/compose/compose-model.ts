@@ -38,6 +38,30 @@ export interface ServiceBuild {
   additionalContexts: Record<string, string>;
 }
 
+/** A device request (deploy.resources.reservations.devices, or `gpus:`): what the host must provide. */
+export interface DeviceRequest {
+  /** "nvidia", "cdi"... ("" when only capabilities are given). */
+  driver: string;
+  capabilities: string[];
+  /** "all", a number, or "" when device_ids name them. */
+  count: string;
+  deviceIds: string[];
+}
+
+/** A top-level named volume: the name the engine knows it by for this project. */
+export interface NamedVolume {
+  name: string;
+  external: boolean;
+}
+
+/** The project's own sealift settings: the top-level `x-sealift` extension. */
+export interface SealiftExtension {
+  /** Files and folders of the project that travel as data (not in git: model weights...). */
+  data: string[];
+  /** Named volumes (as the compose file names them) that travel with their content. */
+  volumes: string[];
+}
+
 export interface ServiceModel {
   name: string;
   /** The image compose names; null where the service is built and compose names none. */
@@ -48,6 +72,8 @@ export interface ServiceModel {
   hasHealthcheck: boolean;
   /** What the service may do to the host beyond its own container (host paths, privileged...). */
   hostAccess: string[];
+  /** Devices it reserves (GPUs): the host must have a runtime or CDI devices for them. */
+  devices: DeviceRequest[];
 }
 
 export interface ComposeModel {
@@ -59,6 +85,9 @@ export interface ComposeModel {
   /** The profiles asked for; the services are the ones compose starts with them. */
   profiles: string[];
   services: ServiceModel[];
+  /** Top-level named volumes by the key the compose files use. */
+  volumes: Record<string, NamedVolume>;
+  sealift: SealiftExtension;
 }
 
 const text = z.union([z.string(), z.number()]).transform(String);
@@ -93,6 +122,7 @@ const buildSchema = z.union([
 ]);
 const serviceSchema = z.looseObject({
   image: z.string().nullish(),
+  profiles: z.array(z.string()).nullish(),
   build: buildSchema.nullish(),
   ports: z.array(portSchema).nullish(),
   volumes: z.array(volumeSchema).nullish(),
@@ -103,10 +133,47 @@ const serviceSchema = z.looseObject({
   ipc: z.string().nullish(),
   cap_add: z.array(z.string()).nullish(),
   devices: z.array(z.unknown()).nullish(),
+  gpus: z.union([z.string(), z.array(z.looseObject({}))]).nullish(),
+  deploy: z
+    .looseObject({
+      resources: z
+        .looseObject({
+          reservations: z
+            .looseObject({
+              devices: z
+                .array(
+                  z.looseObject({
+                    driver: z.string().nullish(),
+                    capabilities: z.array(z.string()).nullish(),
+                    count: z.union([z.number(), z.string()]).nullish(),
+                    device_ids: z.array(z.string()).nullish(),
+                  }),
+                )
+                .nullish(),
+            })
+            .nullish(),
+        })
+        .nullish(),
+    })
+    .nullish(),
 });
+const pathList = z.array(z.string()).nullish();
+const sealiftSchema = z.looseObject({ data: pathList, volumes: pathList });
 const configSchema = z.looseObject({
   name: z.string().nullish(),
   services: z.record(z.string(), serviceSchema.nullable()).nullish(),
+  volumes: z
+    .record(
+      z.string(),
+      z
+        .looseObject({
+          name: z.string().nullish(),
+          external: z.union([z.boolean(), z.looseObject({ name: z.string().nullish() })]).nullish(),
+        })
+        .nullable(),
+    )
+    .nullish(),
+  "x-sealift": sealiftSchema.nullish(),
 });
 
 /** compose writes a literal `$` as `$$` in its output (so that the output reads back the same). */
@@ -148,7 +215,7 @@ function ports(raw: z.infer<typeof portSchema>[]): PublishedPort[] {
   return found;
 }
 
-function volumes(raw: z.infer<typeof volumeSchema>[]): VolumeMount[] {
+function mounts(raw: z.infer<typeof volumeSchema>[]): VolumeMount[] {
   return raw.map((volume) => {
     if (typeof volume !== "string")
       return {
@@ -215,13 +282,59 @@ function hostAccess(service: z.infer<typeof serviceSchema>, mounts: VolumeMount[
   return access;
 }
 
+/** The devices a service reserves: deploy.resources.reservations.devices and `gpus:`. */
+function devices(service: z.infer<typeof serviceSchema>): DeviceRequest[] {
+  const requests = (service.deploy?.resources?.reservations?.devices ?? []).map((d) => ({
+    driver: d.driver ?? "",
+    capabilities: d.capabilities ?? [],
+    count: d.count === undefined || d.count === null ? "" : String(d.count),
+    deviceIds: d.device_ids ?? [],
+  }));
+  if (service.gpus) {
+    const gpus = typeof service.gpus === "string" ? [{ count: service.gpus }] : service.gpus;
+    for (const g of gpus as Array<Record<string, unknown>>)
+      requests.push({
+        driver: typeof g.driver === "string" ? g.driver : "",
+        capabilities: ["gpu"],
+        count: g.count === undefined ? "all" : String(g.count),
+        deviceIds: Array.isArray(g.device_ids) ? g.device_ids.map(String) : [],
+      });
+  }
+  return requests;
+}
+
+/** Whether a device request asks for a GPU (the nvidia driver, or the gpu capability). */
+export function isGpuRequest(request: DeviceRequest): boolean {
+  return request.driver === "nvidia" || request.capabilities.includes("gpu");
+}
+
+/** The x-sealift extension, from compose's output or (v1 leaves extensions out) the files as written. */
+function sealiftExtension(
+  resolved: z.infer<typeof sealiftSchema> | null | undefined,
+  raw: readonly unknown[],
+): SealiftExtension {
+  const found = [
+    resolved,
+    ...raw.map((doc) => sealiftSchema.safeParse((doc as Record<string, unknown>)?.["x-sealift"]).data),
+  ];
+  const data = new Set<string>();
+  const volumes = new Set<string>();
+  // Compose merges the files in order; a list later in the files adds to the earlier ones here.
+  for (const ext of found) {
+    for (const d of ext?.data ?? []) data.add(d);
+    for (const v of ext?.volumes ?? []) volumes.add(v);
+    if (ext === resolved && resolved) break; // compose's own merge is the authority when it kept the key
+  }
+  return { data: [...data], volumes: [...volumes] };
+}
+
 /**
  * Reads compose's resolved output into the model. `dir` is the project directory compose was
  * given (v1 leaves some paths relative to it); `files` and `profiles` are recorded as asked.
  */
 export function modelFromCompose(
   resolved: unknown,
-  input: { dir: string; files: string[]; profiles: string[]; name?: string },
+  input: { dir: string; files: string[]; profiles: string[]; name?: string; rawFiles?: readonly unknown[] },
 ): ComposeModel {
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
@@ -233,17 +346,22 @@ export function modelFromCompose(
     );
   }
   const config = parsed.data;
-  const services = Object.entries(config.services ?? {}).map(([name, raw]): ServiceModel => {
+  // v2 leaves out the services of profiles not asked for; v1's `config` lists them all.
+  const started = Object.entries(config.services ?? {}).filter(
+    ([, raw]) => !raw?.profiles?.length || raw.profiles.some((p) => input.profiles.includes(p)),
+  );
+  const services = started.map(([name, raw]): ServiceModel => {
     const service = raw ?? {};
-    const mounts = volumes(service.volumes ?? []);
+    const serviceMounts = mounts(service.volumes ?? []);
     return {
       name,
       image: service.image ? unescape(service.image) : null,
       build: service.build ? build(service.build, input.dir) : null,
       ports: ports(service.ports ?? []),
-      volumes: mounts,
+      volumes: serviceMounts,
       hasHealthcheck: !!service.healthcheck && !service.healthcheck.disable,
-      hostAccess: hostAccess(service, mounts, input.dir),
+      hostAccess: hostAccess(service, serviceMounts, input.dir),
+      devices: devices(service),
     };
   });
   if (!services.length)
@@ -255,12 +373,28 @@ export function modelFromCompose(
       throw new SealiftError("COMPOSE_INVALID", `service ${s.name} has neither an image nor a build`, {
         hint: "give it `image:` or `build:`",
       });
+  const name = input.name ?? config.name ?? path.basename(input.dir);
+  const volumes: Record<string, NamedVolume> = {};
+  for (const [key, raw] of Object.entries(config.volumes ?? {})) {
+    const external = !!raw?.external;
+    const externalName = raw?.external && typeof raw.external === "object" ? raw.external.name : undefined;
+    // v2 writes the engine's name; v1 leaves it to be made from the project's name.
+    volumes[key] = {
+      name:
+        raw?.name ??
+        externalName ??
+        (external ? key : `${name.toLowerCase().replace(/[^a-z0-9_-]/g, "")}_${key}`),
+      external,
+    };
+  }
   return {
     dir: input.dir,
-    name: input.name ?? config.name ?? path.basename(input.dir),
+    name,
     files: input.files,
     profiles: input.profiles,
     services: services.sort((a, b) => a.name.localeCompare(b.name)),
+    volumes,
+    sealift: sealiftExtension(config["x-sealift"], input.rawFiles ?? []),
   };
 }
 

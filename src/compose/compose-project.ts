@@ -14,19 +14,78 @@ import { envToRecord, isSecretName, parseEnvFile } from "./env-file.js";
 
 export type { ComposeModel, ServiceModel, PublishedPort, ServiceBuild } from "./compose-model.js";
 
-/** The files compose v2 picks, in its order of preference; the first one present wins. */
-export const DEFAULT_COMPOSE_FILES = [
-  "compose.yaml",
-  "compose.yml",
-  "docker-compose.yaml",
-  "docker-compose.yml",
-];
-const OVERRIDE_FOR: Record<string, string[]> = {
-  "compose.yaml": ["compose.override.yaml", "compose.override.yml"],
-  "compose.yml": ["compose.override.yml", "compose.override.yaml"],
-  "docker-compose.yaml": ["docker-compose.override.yaml", "docker-compose.override.yml"],
-  "docker-compose.yml": ["docker-compose.override.yml", "docker-compose.override.yaml"],
+/**
+ * The files each compose picks when none is named, in its order of preference (the first present
+ * wins), and the override files (v2 takes the first present, whatever the main file's name; v1
+ * refuses more than one). Checked against compose itself in test/e2e/plan.test.ts.
+ */
+export const DEFAULT_COMPOSE_FILES: Record<ComposeTool["flavour"], readonly string[]> = {
+  v2: ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"],
+  v1: ["docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"],
 };
+const OVERRIDE_FILES: Record<ComposeTool["flavour"], readonly string[]> = {
+  v2: [
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+  ],
+  v1: [
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+    "compose.override.yml",
+    "compose.override.yaml",
+  ],
+};
+
+/**
+ * A `.env` value with `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `${VAR+alt}`
+ * and `$VAR` replaced as compose v2 reads `.env` (the environment first, then earlier lines).
+ */
+export function expandDotEnvValue(value: string, lookup: (name: string) => string | undefined): string {
+  let out = "";
+  let i = 0;
+  while (i < value.length) {
+    const c = value[i]!;
+    if (c !== "$") {
+      out += c;
+      i++;
+      continue;
+    }
+    const bare = /^[A-Za-z_][A-Za-z0-9_]*/.exec(value.slice(i + 1));
+    if (bare) {
+      out += lookup(bare[0]) ?? "";
+      i += 1 + bare[0].length;
+      continue;
+    }
+    const braced = /^\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+])?/.exec(value.slice(i + 1));
+    if (!braced) {
+      out += c;
+      i++;
+      continue;
+    }
+    // The word runs to the matching brace: defaults may hold references of their own.
+    let depth = 1;
+    let j = i + 1 + braced[0].length;
+    const wordStart = j;
+    while (j < value.length && depth > 0) {
+      if (value[j] === "{") depth++;
+      else if (value[j] === "}") depth--;
+      if (depth > 0) j++;
+    }
+    const word = value.slice(wordStart, j);
+    const current = lookup(braced[1]!);
+    const op = braced[2];
+    if (!op) out += current ?? "";
+    else {
+      const set = op.startsWith(":") ? !!current : current !== undefined;
+      if (op.endsWith("-")) out += set ? current! : expandDotEnvValue(word, lookup);
+      else out += set ? expandDotEnvValue(word, lookup) : "";
+    }
+    i = j + 1;
+  }
+  return out;
+}
 
 /** Compose v2's rule for project names: lower case, only [a-z0-9_-], starting with a letter or digit. */
 export function normaliseProjectName(name: string): string {
@@ -34,6 +93,20 @@ export function normaliseProjectName(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9_-]/g, "")
     .replace(/^[^a-z0-9]+/, "");
+}
+
+/** `.env` as compose reads it for its own settings: v2 expands references, v1 takes values as written. */
+function dotEnvForCompose(
+  dir: string,
+  env: Record<string, string | undefined>,
+  flavour: ComposeTool["flavour"],
+): Record<string, string> {
+  const file = path.join(dir, ".env");
+  if (!existsSync(file)) return {};
+  const values: Record<string, string> = {};
+  for (const { name, value } of parseEnvFile(readFileSync(file, "utf8")))
+    values[name] = flavour === "v2" ? expandDotEnvValue(value, (n) => env[n] ?? values[n]) : value;
+  return values;
 }
 
 /** The project's `.env` as KEY -> VALUE ({} when there is none). */
@@ -50,22 +123,28 @@ export function readDotEnv(dir: string): Record<string, string> {
 export function findComposeFiles(
   dir: string,
   given: readonly string[] = [],
-  env: Record<string, string | undefined> = process.env,
+  env: Record<string, string | undefined>,
+  flavour: ComposeTool["flavour"] = "v2",
 ): string[] {
-  const dotEnv = readDotEnv(dir);
+  const dotEnv = dotEnvForCompose(dir, env, flavour);
   const fromEnv = env.COMPOSE_FILE ?? dotEnv.COMPOSE_FILE;
   const separator = env.COMPOSE_PATH_SEPARATOR ?? dotEnv.COMPOSE_PATH_SEPARATOR ?? ":";
   let files: string[];
   if (given.length) files = [...given];
   else if (fromEnv) files = fromEnv.split(separator).filter(Boolean);
   else {
-    const main = DEFAULT_COMPOSE_FILES.find((f) => existsSync(path.join(dir, f)));
+    const names = DEFAULT_COMPOSE_FILES[flavour];
+    const main = names.find((f) => existsSync(path.join(dir, f)));
     if (!main)
       throw new SealiftError("COMPOSE_NOT_FOUND", `no compose file in ${dir}`, {
-        hint: `looked for ${DEFAULT_COMPOSE_FILES.join(", ")}; name one with -f FILE or run in the project's folder`,
+        hint: `looked for ${names.join(", ")}; name one with -f FILE or run in the project's folder`,
       });
-    const override = OVERRIDE_FOR[main]!.find((f) => existsSync(path.join(dir, f)));
-    files = override ? [main, override] : [main];
+    const overrides = OVERRIDE_FILES[flavour].filter((f) => existsSync(path.join(dir, f)));
+    if (flavour === "v1" && overrides.length > 1)
+      throw new SealiftError("COMPOSE_INVALID", `several override files in ${dir}: ${overrides.join(", ")}`, {
+        hint: "Compose v1 takes one override file: remove the others, or name the files with -f",
+      });
+    files = overrides[0] ? [main, overrides[0]] : [main];
   }
   return files.map((f) => {
     const relative = path.relative(dir, path.resolve(dir, f));
@@ -106,14 +185,14 @@ export function activeProfiles(dir: string, options: ResolveOptions): string[] {
     .filter(Boolean);
 }
 
-function inputFor(dir: string, options: ResolveOptions): ComposeInput {
+function inputFor(tool: ComposeTool, dir: string, options: ResolveOptions): ComposeInput {
   if (!existsSync(dir))
     throw new SealiftError("COMPOSE_NOT_FOUND", `project folder ${dir} does not exist`, {
       hint: "give the folder that holds the compose file",
     });
   return {
     dir,
-    files: findComposeFiles(dir, options.files ?? [], options.cleanEnv ? {} : process.env),
+    files: findComposeFiles(dir, options.files ?? [], options.cleanEnv ? {} : process.env, tool.flavour),
     profiles: activeProfiles(dir, options),
     ...(options.env ? { env: options.env } : {}),
     ...(options.cleanEnv ? { cleanEnv: true } : {}),
@@ -127,7 +206,7 @@ export async function resolveComposeProject(
   options: ResolveOptions = {},
 ): Promise<ComposeModel> {
   const dir = path.resolve(projectDir);
-  const input = inputFor(dir, options);
+  const input = inputFor(tool, dir, options);
   const { model } = await composeConfig(tool, input, options.signal);
   const projectName =
     options.env?.COMPOSE_PROJECT_NAME ??
@@ -138,8 +217,22 @@ export async function resolveComposeProject(
     files: [...input.files],
     profiles: [...input.profiles],
     ...(projectName ? { name: projectName } : {}),
+    // v1's output leaves top-level extensions out: x-sealift is then read from the files as written.
+    rawFiles: hasSealiftKey(model) ? [] : input.files.map((f) => readYamlQuietly(path.join(dir, f))),
   });
   return { ...resolved, name: normaliseProjectName(resolved.name) };
+}
+
+function hasSealiftKey(model: unknown): boolean {
+  return !!model && typeof model === "object" && "x-sealift" in model;
+}
+
+function readYamlQuietly(file: string): unknown {
+  try {
+    return parseYaml(readFileSync(file, "utf8"), { merge: true }) as unknown;
+  } catch {
+    return null; // compose has read it already; what it could not read it said
+  }
 }
 
 export interface ProjectVariable {
@@ -162,7 +255,7 @@ export async function projectVariables(
   const dir = path.resolve(projectDir);
   const envFile = path.join(dir, ".env");
   const dotEnv = existsSync(envFile) ? parseEnvFile(readFileSync(envFile, "utf8")) : [];
-  const used = (await composeVariables(tool, inputFor(dir, options), options.signal)) ?? [];
+  const used = (await composeVariables(tool, inputFor(tool, dir, options), options.signal)) ?? [];
   const variables: ProjectVariable[] = dotEnv.map((v) => ({
     name: v.name,
     default: v.value,

@@ -29,6 +29,10 @@ export interface DockerHost {
   storageDriver: string;
   /** Docker 24+ can keep images in containerd's store; layer-level tricks differ there. */
   containerdImageStore: boolean;
+  /** The engine's container runtimes by name (docker info). */
+  runtimes: string[];
+  /** CDI device names the engine reports (Docker 28+; empty elsewhere). */
+  cdiDevices: string[];
   compose: ComposeTool | null;
   /** Environment to pass to docker build for the chosen builder. */
   buildEnv: Record<string, string>;
@@ -89,6 +93,10 @@ interface EngineInfo {
   DockerRootDir?: string;
   Driver?: string;
   DriverStatus?: [string, string][];
+  /** The container runtimes the engine has (runc, and e.g. nvidia with the NVIDIA Container Toolkit). */
+  Runtimes?: Record<string, unknown>;
+  /** CDI devices the engine found (Docker 28+), e.g. {Source: "cdi", ID: "nvidia.com/gpu=0"}. */
+  DiscoveredDevices?: Array<{ Source?: string; ID?: string }> | null;
   /** The client's side: its CLI plugins (listed by clients since 19.03), each with its version. */
   ClientInfo?: { Plugins?: Array<{ Name?: string; Version?: string; Err?: string }> };
 }
@@ -255,6 +263,8 @@ export async function detectDockerHost(signal?: AbortSignal): Promise<DockerHost
     dockerRootDir: parsed.DockerRootDir ?? "/var/lib/docker",
     storageDriver: parsed.Driver ?? "",
     containerdImageStore: driverStatus.includes("io.containerd.snapshotter"),
+    runtimes: Object.keys(parsed.Runtimes ?? {}).sort(),
+    cdiDevices: (parsed.DiscoveredDevices ?? []).flatMap((d) => (d.ID ? [d.ID] : [])),
     compose,
     buildEnv:
       builder === "buildkit"

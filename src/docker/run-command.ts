@@ -74,8 +74,10 @@ export async function runCommand(
     cwd: options.cwd,
     env: options.env,
     extendEnv: options.extendEnv ?? true,
-    input: typeof options.input === "string" ? options.input : undefined,
-    stdin: options.input && typeof options.input !== "string" ? "pipe" : "ignore",
+    // Text is given as execa's input; a stream is piped below; no input: stdin closed.
+    ...(typeof options.input === "string"
+      ? { input: options.input }
+      : { stdin: options.input ? ("pipe" as const) : ("ignore" as const) }),
     cancelSignal: options.signal,
     ...(options.killSignal ? { killSignal: options.killSignal } : {}),
     ...(options.ownProcessGroup ? { detached: true } : {}),

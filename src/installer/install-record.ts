@@ -64,6 +64,12 @@ export const recordSchema = z.object({
         .optional(),
     })
     .optional(),
+  /** The data files placed (by path): what they held, their size and time then (a quick check). */
+  data: z
+    .object({
+      files: z.record(z.string(), z.object({ sha256: z.string(), size: z.number(), mtimeMs: z.number() })),
+    })
+    .optional(),
   previous: z.array(z.object({ release: z.string(), manifestSha256: z.string(), installedAt: z.string() })),
   /** The last release that was rolled back (it did not become healthy, or on request). */
   lastFailure: z.object({ release: z.string(), at: z.string(), message: z.string() }).optional(),

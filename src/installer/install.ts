@@ -14,6 +14,7 @@ import {
   CACHE_MOUNTS_DIR,
   CACHE_OVERRIDE_FILE,
   COMPOSE_DIR,
+  DATA_FILES_DIR,
   ENV_TEMPLATE_PATH,
   IMAGES_DIR,
   OVERRIDE_FILE,
@@ -73,6 +74,7 @@ import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 import { extractTarSafely, moveTree } from "./safe-extract.js";
 import { filesUnder, rollback, saveRollbackPoint } from "./rollback.js";
 import { ReadChecks, membersChecked } from "./read-checks.js";
+import { fillVolumes, placedData, planData, type DataPlan } from "./data.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
@@ -232,6 +234,8 @@ async function bundleModel(
     const model = await resolveComposeProject(tool, scratch, {
       files: [...project.composeFiles, OVERRIDE_FILE],
       profiles: project.profiles,
+      // The name compose runs it under (volume and network names are made from it).
+      env: { COMPOSE_PROJECT_NAME: project.name },
       cleanEnv: true,
       signal,
     });
@@ -371,6 +375,7 @@ async function loadAndStage(
   staging: string,
   needLoad: boolean,
   wantMounts: boolean,
+  data: DataPlan,
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<{ loaded: string[]; filesChecked: number; registerMs: number }> {
@@ -393,7 +398,9 @@ async function loadAndStage(
   try {
     // With the archive's index, what this install does not use is not even inflated (the layers
     // the host has, the installer). Without one every entry passes by and is held against the list.
+    const wantData = (entryPath: string) => data.files.has(entryPath) || data.volumes.has(entryPath);
     const wanted = (entryPath: string) =>
+      wantData(entryPath) ||
       entryPath.startsWith(COMPOSE_DIR) ||
       entryPath === SOURCE_PATH ||
       (entryPath.startsWith(IMAGES_DIR) && !!loader && !skip.has(entryPath)) ||
@@ -417,7 +424,9 @@ async function loadAndStage(
         await extractTarSafely(createReadStream(sourceTar), path.join(staging, "src"), signal);
         await fs.rm(sourceTar);
       } else if (
-        (entry.path.startsWith(COMPOSE_DIR) || entry.path.startsWith(CACHE_MOUNTS_DIR)) &&
+        (entry.path.startsWith(COMPOSE_DIR) ||
+          entry.path.startsWith(CACHE_MOUNTS_DIR) ||
+          wantData(entry.path)) &&
         entry.type === "file"
       ) {
         const target = path.join(staging, entry.path);
@@ -426,7 +435,7 @@ async function loadAndStage(
       }
     }
     // Only now, with every file read checked, may docker load see the end of its input.
-    reading.requireAll(needLoad ? skip : null, wantMounts);
+    reading.requireAll(needLoad ? skip : null, wantMounts, new Set([...data.files, ...data.volumes]));
     await reading.wholeArchive();
     if (!needLoad && !wantMounts && verified.sums && !verified.sidecarChecked)
       reporter.info(
@@ -503,6 +512,9 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
       },
     };
   const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
+  await step("volumes", () =>
+    fillVolumes(plan.host, verified.manifest, plan.data, loaded.staging, options.reporter, options.signal),
+  );
   const placed = await step("extract", () => extractStep(source, verified, plan, loaded, cached, options));
   const containers = await step("up", () => upStep(verified, plan.host, placed, options));
   const fitted = await step("fit", async () =>
@@ -548,6 +560,8 @@ interface InstallPlan {
   images: Awaited<ReturnType<typeof planImages>>;
   answers: Answers;
   envText: string;
+  /** The data files to place and the volumes to fill (the rest is in place). */
+  data: DataPlan;
   /**
    * This release is installed in the folder with the same settings and runs from the same images:
    * a re-install that changes nothing if the files match too (see keptAsIs). Its record.
@@ -590,6 +604,7 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
   // Installed and running as it would be: the checks on the project passed when it was, its
   // containers hold its ports. Else the project as this host's compose reads it, checked.
   const model = asInstalled ? null : await bundleModel(host, verified, answers.dir, envText, signal);
+  const data = await planData(host, manifest, answers.dir, readRecordQuietly(answers.dir), model, signal);
   const planChecks = [
     ...(model ? hostAccessChecks(manifest, model.services) : []),
     ...(model ? shippedServiceChecks(manifest, model.services) : []),
@@ -639,7 +654,16 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
     reporter.info(
       `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
     );
-  return { host, images, answers, envText, asInstalled };
+  return { host, images, answers, envText, data, asInstalled };
+}
+
+/** The install record, or null where there is none or it is damaged (the install writes it anew). */
+function readRecordQuietly(dir: string): InstallRecord | null {
+  try {
+    return readRecord(dir);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -656,13 +680,7 @@ async function runningAsInstalled(
   signal: AbortSignal,
 ): Promise<InstallRecord | null> {
   const manifest = verified.manifest;
-  const record = (() => {
-    try {
-      return readRecord(answers.dir);
-    } catch {
-      return null; // a damaged record: the install writes it anew
-    }
-  })();
+  const record = readRecordQuietly(answers.dir);
   if (
     record?.status !== "installed" ||
     record.manifestSha256 !== verified.manifestDigest ||
@@ -731,6 +749,8 @@ async function keptAsIs(
   const manifest = verified.manifest;
   const { dir } = plan.answers;
   const { staging } = loaded;
+  // Data to place or a volume to fill: something changes.
+  if (plan.data.files.size || plan.data.volumes.size) return null;
   const same = async (staged: string | Buffer, placed: string) => {
     const [a, b] = await Promise.all([
       typeof staged === "string" ? fs.readFile(staged).catch(() => null) : staged,
@@ -809,6 +829,7 @@ async function loadStep(
       staging,
       plan.images.missing.length > 0,
       wantMounts,
+      plan.data,
       reporter,
       signal,
     );
@@ -873,6 +894,9 @@ async function extractStep(
     previous?.status === "installed" && previous.manifestSha256 !== verified.manifestDigest
       ? await saveRollbackPoint(dir, previous, manifest.project.release, [
           ...(await filesUnder(path.join(staging, "src"))),
+          ...(existsSync(path.join(staging, DATA_FILES_DIR))
+            ? await filesUnder(path.join(staging, DATA_FILES_DIR))
+            : []),
           ...manifest.project.composeFiles,
           OVERRIDE_FILE,
           CACHE_OVERRIDE_FILE,
@@ -880,6 +904,8 @@ async function extractStep(
         ])
       : undefined;
   await moveTree(path.join(staging, "src"), dir);
+  // The data after the source: a Git LFS file's content replaces its pointer.
+  if (existsSync(path.join(staging, DATA_FILES_DIR))) await moveTree(path.join(staging, DATA_FILES_DIR), dir);
   for (const [staged, placed] of stagedPlacements(manifest, staging, dir)) await fs.rename(staged, placed);
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, plan.envText);
@@ -926,6 +952,7 @@ async function extractStep(
       ),
     },
     ...(cache ? { cache } : {}),
+    ...(manifest.data ? { data: { files: await placedData(manifest, dir) } } : {}),
     previous: [
       ...(previous?.previous ?? []),
       ...(previous && previous.manifestSha256 !== verified.manifestDigest

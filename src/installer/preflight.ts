@@ -3,7 +3,7 @@
  * fail with a detail and a hint; failures stop the install (exit 4) unless the check is one that
  * --force may override.
  */
-import { promises as fs, constants as fsConstants } from "node:fs";
+import { existsSync, promises as fs, constants as fsConstants } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Manifest } from "../bundle/manifest.js";
@@ -106,6 +106,80 @@ export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
       ? "containerd (a complete bundle loads every layer)"
       : `classic (${host.storageDriver || "unknown driver"})`,
   });
+  checks.push(...deviceChecks(host, manifest, existsSync(NVIDIA_HOOK)));
+  return checks;
+}
+
+/** What Docker's `nvidia` device driver runs (the NVIDIA Container Toolkit installs it here). */
+const NVIDIA_HOOK = "/usr/bin/nvidia-container-runtime-hook";
+
+/** One line a person reads for a device request: "GPU (nvidia, count all)". */
+function describeDevice(d: Manifest["services"][number]["devices"][number]): string {
+  const what = d.capabilities.includes("gpu") || d.driver === "nvidia" ? "GPU" : "device";
+  const how = [
+    d.driver,
+    d.count ? `count ${d.count}` : "",
+    d.deviceIds.length ? `ids ${d.deviceIds.join(",")}` : "",
+  ];
+  return `${what} (${how.filter(Boolean).join(", ") || "any"})`;
+}
+
+/**
+ * The devices the services reserve, against what this engine reports: a GPU needs the NVIDIA
+ * runtime, its hook, or CDI GPU devices; CDI devices named by id must be ones the engine lists
+ * (Docker 28+ lists them; an older engine cannot be asked: a warning).
+ */
+export function deviceChecks(host: DockerHost, manifest: Manifest, nvidiaHook: boolean): Check[] {
+  const checks: Check[] = [];
+  for (const service of manifest.services) {
+    for (const device of service.devices) {
+      const gpu = device.driver === "nvidia" || device.capabilities.includes("gpu");
+      const name = `Devices: ${service.name}`;
+      if (gpu) {
+        const cdiGpus = host.cdiDevices.filter((id) => id.includes("/gpu"));
+        const has = host.runtimes.includes("nvidia") || nvidiaHook || cdiGpus.length > 0;
+        checks.push(
+          has
+            ? {
+                name,
+                status: "ok",
+                detail: `${describeDevice(device)}: ${host.runtimes.includes("nvidia") ? "the engine has the nvidia runtime" : nvidiaHook ? "the NVIDIA Container Toolkit's hook is installed" : `CDI devices ${cdiGpus.join(", ")}`}`,
+              }
+            : {
+                name,
+                status: "fail",
+                detail: `${describeDevice(device)} reserved, but this engine has no NVIDIA runtime (runtimes: ${host.runtimes.join(", ") || "none listed"}) and no CDI GPU device`,
+                hint: "install the NVIDIA driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`), restart Docker and run this again; or pack without the GPU services' profile",
+                overridable: true,
+              },
+        );
+      } else if (device.driver === "cdi" || device.deviceIds.some((id) => id.includes("="))) {
+        const missing = device.deviceIds.filter((id) => !host.cdiDevices.includes(id));
+        checks.push(
+          !host.cdiDevices.length
+            ? {
+                name,
+                status: "warn",
+                detail: `${describeDevice(device)}: this engine does not list its CDI devices (Docker 28+ does); compose will say if one is missing`,
+              }
+            : missing.length
+              ? {
+                  name,
+                  status: "fail",
+                  detail: `CDI device(s) ${missing.join(", ")} not on this host (it has ${host.cdiDevices.join(", ")})`,
+                  hint: "generate the CDI specification for the device (e.g. `nvidia-ctk cdi generate`) and run this again",
+                  overridable: true,
+                }
+              : { name, status: "ok", detail: describeDevice(device) },
+        );
+      } else
+        checks.push({
+          name,
+          status: "warn",
+          detail: `${describeDevice(device)}: sealift cannot check this driver; compose will say if the host lacks it`,
+        });
+    }
+  }
   return checks;
 }
 

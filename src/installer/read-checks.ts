@@ -73,7 +73,11 @@ export class ReadChecks {
   }
 
   /** Every file the install uses was there (the reader stops before the rest). */
-  requireAll(skippedLayers: Set<string> | null, mounts: boolean): void {
+  requireAll(
+    skippedLayers: Set<string> | null,
+    mounts: boolean,
+    data: ReadonlySet<string> = new Set(),
+  ): void {
     if (!this.verified.sums) return;
     const m = this.verified.manifest;
     const used = m.files.filter(
@@ -81,7 +85,8 @@ export class ReadChecks {
         f.path.startsWith(COMPOSE_DIR) ||
         f.path === SOURCE_PATH ||
         (skippedLayers !== null && f.path.startsWith(IMAGES_DIR) && !skippedLayers.has(f.path)) ||
-        (mounts && f.path.startsWith(CACHE_MOUNTS_DIR)),
+        (mounts && f.path.startsWith(CACHE_MOUNTS_DIR)) ||
+        data.has(f.path),
     );
     const missing = used.filter((f) => !this.seen.has(f.path));
     if (missing.length) throw listedButMissing(missing.map((f) => f.path));

@@ -134,11 +134,7 @@ export function baseFileSha256(base: Manifest, bundlePath: string | null): strin
   return bundlePath ? base.files.find((f) => f.path === bundlePath)?.sha256 : undefined;
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk);
-  return hash.digest("hex");
-}
+export { sha256File } from "../util/sha256-file.js";
 
 /**
  * sha256 of a tar's content, whatever its entries' order and times: names, types, modes, owners,

@@ -17,6 +17,7 @@ import { checkRelativePath } from "../bundle/bundle-reader.js";
 import {
   CACHE_MOUNTS_DIR,
   COMPOSE_DIR,
+  DATA_VOLUMES_DIR,
   ENV_TEMPLATE_PATH,
   IMAGES_DIR,
   INSTALLER_PATH,
@@ -28,7 +29,7 @@ import {
   DELTA_FORMAT_VERSION,
   bundleBaseName,
 } from "../bundle/layout.js";
-import type { Manifest } from "../bundle/manifest.js";
+import { dataBundlePath, type DataRecord, type Manifest } from "../bundle/manifest.js";
 import type { Reporter } from "../report.js";
 import {
   composeInputs,
@@ -66,6 +67,13 @@ import {
 } from "../bundle/image-archive.js";
 import { loadPrivateKey } from "../bundle/signature.js";
 import { inspectGit, requireClean, writeSourceTar } from "./source.js";
+import {
+  describeUnshipped,
+  exportVolume,
+  selectData,
+  type DataSelection,
+  type VolumeArchive,
+} from "./data.js";
 
 export interface PackOptions {
   projectDir: string;
@@ -90,6 +98,10 @@ export interface PackOptions {
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
+  /** Files and folders of the project that travel as data (besides x-sealift.data). */
+  data?: string[];
+  /** Named volumes (compose file keys) that travel with their content (besides x-sealift.volumes). */
+  volumes?: string[];
   /** An earlier release (bundle, parts' index, folder or manifest.json): write a delta on top of it. */
   base?: string;
   /** Write the archive as parts of at most this many bytes, with an index (see bundle/parts.ts). */
@@ -359,8 +371,17 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     : undefined;
   try {
     const cache = await buildCache(project, built, scratch, options);
+    const volumes = await exportVolumes(project, built, scratch, options);
     const writeStarted = performance.now();
-    const { written, images } = await writeArchive(project, built, cache, target, parts, scratch, options);
+    const { written, images } = await writeArchive(
+      project,
+      built,
+      { ...cache, volumes },
+      target,
+      parts,
+      scratch,
+      options,
+    );
     const committed = await commitArchive(target, parts, written.sha256, options.signal);
     return {
       ...committed,
@@ -401,6 +422,8 @@ interface Project {
   git: Awaited<ReturnType<typeof inspectGit>>;
   signer: ReturnType<typeof loadPrivateKey> | undefined;
   base: Awaited<ReturnType<typeof readBase>> | undefined;
+  /** Data not in git that travels (files, volumes). */
+  data: DataSelection;
   release: string;
   now: Date;
 }
@@ -437,6 +460,7 @@ async function readProject(options: PackOptions): Promise<Project> {
       );
     }
   }
+  const data = await readData(model, git, options);
   const signer = options.sign ? loadPrivateKey(options.sign) : undefined;
   for (const service of model.services) {
     for (const access of service.hostAccess)
@@ -458,7 +482,53 @@ async function readProject(options: PackOptions): Promise<Project> {
   const base = options.base ? await readBase(options.base, reporter, signal) : undefined;
   if (base) checkBase(base, name, host.architecture);
   const release = releaseId(now, git.commit, git.dirty);
-  return { host, dir: projectDir, model, variables, composeReads, name, git, signer, base, release, now };
+  return {
+    host,
+    dir: projectDir,
+    model,
+    variables,
+    composeReads,
+    name,
+    git,
+    signer,
+    base,
+    data,
+    release,
+    now,
+  };
+}
+
+/** The data that travels, and a warning (an error with --strict) for bind-mount data that would not. */
+async function readData(
+  model: ComposeModel,
+  git: Project["git"],
+  options: PackOptions,
+): Promise<DataSelection> {
+  const { reporter, signal } = options;
+  const data = await selectData(
+    model,
+    {
+      data: options.data ?? [],
+      volumes: options.volumes ?? [],
+      inGit: git.commit !== null || git.changedFiles.includes("(no commit yet)"),
+    },
+    (code, message) => reporter.warn(code, message),
+    signal,
+  );
+  for (const u of data.unshipped) reporter.warn("DATA_NOT_SHIPPED", describeUnshipped(u));
+  if (options.strict && data.unshipped.length)
+    throw new SealiftError(
+      "DATA_NOT_SHIPPED",
+      `${data.unshipped.length} bind mount(s) need data that is not shipped, and --strict`,
+      {
+        hint: "ship it with --data PATH or x-sealift: {data: [PATH]}, or pack without --strict",
+        details: data.unshipped.map((u) => `${u.service}: ./${u.source}`),
+      },
+    );
+  const lfs = data.files.filter((f) => f.reason === "lfs");
+  if (lfs.length)
+    reporter.info(`data: ${lfs.length} Git LFS file(s) travel with their content, not their pointers`);
+  return data;
 }
 
 /** The services' images on this machine (built under pinned tags), and the installer to ship. */
@@ -486,7 +556,11 @@ async function archiveTarget(project: Project, built: Built, options: PackOption
   );
   const archive = path.join(outDir, `${topDir}.tar.gz`);
   // gzip keeps about half of typical image data; the installer compresses to about a third.
-  await checkFreeSpace(outDir, Math.round(imagesSize(built.resolved) * 0.5 + built.installerSize * 0.4));
+  const dataBytes = project.data.files.reduce((sum, f) => sum + f.size, 0);
+  await checkFreeSpace(
+    outDir,
+    Math.round(imagesSize(built.resolved) * 0.5 + built.installerSize * 0.4 + dataBytes),
+  );
   return {
     outDir,
     topDir,
@@ -520,7 +594,95 @@ async function buildCache(project: Project, built: Built, scratch: string, optio
   }
   return { stageImages, mounts };
 }
-type Cache = Awaited<ReturnType<typeof buildCache>>;
+type Cache = Awaited<ReturnType<typeof buildCache>> & { volumes: VolumeArchive[] };
+
+/** The named volumes that travel, out of this machine's engine (each through a service's image). */
+async function exportVolumes(
+  project: Project,
+  built: Built,
+  scratch: string,
+  options: PackOptions,
+): Promise<VolumeArchive[]> {
+  const archives: VolumeArchive[] = [];
+  for (const volume of project.data.volumes) {
+    const user =
+      built.resolved.find((r) =>
+        r.service.volumes.some((m) => m.type === "volume" && m.source === volume.key),
+      ) ?? built.resolved[0]!;
+    const status = options.reporter.status(`volume ${volume.key}`);
+    const archive = await exportVolume(project.host, volume, user.ref, scratch, options.signal);
+    status.finish(`${formatBytes(archive.bytes)} from ${volume.engineName}`);
+    archives.push(archive);
+  }
+  return archives;
+}
+
+/**
+ * The data files and volumes, into the archive after the source; in a delta, what the base release
+ * placed with the same content is left out. Returns the manifest's record.
+ */
+async function addData(
+  writer: BundleWriter,
+  data: DataSelection,
+  volumes: readonly VolumeArchive[],
+  base: Project["base"],
+  options: PackOptions,
+): Promise<DataRecord | undefined> {
+  if (!data.files.length && !volumes.length) return undefined;
+  const { reporter } = options;
+  const inBase = new Map((base?.manifest.data?.files ?? []).map((f) => [f.path, f]));
+  const record: DataRecord = { files: [], volumes: [] };
+  const total = data.files.reduce((sum, f) => sum + f.size, 0);
+  const progress = reporter.progress("adding data", total);
+  let done = 0;
+  let leftBytes = 0;
+  for (const file of data.files) {
+    // Hashed first only where the base release has a file of that size at that path.
+    const before = inBase.get(file.path);
+    const known = before?.size === file.size ? await sha256File(file.absolute) : undefined;
+    const shipped = !known || known !== before?.sha256;
+    let sha256 = known;
+    if (shipped) {
+      const stream = createReadStream(file.absolute, { highWaterMark: 1024 * 1024 });
+      const start = done;
+      stream.on("data", () => progress.update(start + stream.bytesRead));
+      const added = await writer.addStream(dataBundlePath(file.path), file.size, stream, 0o644);
+      if (known && added.sha256 !== known)
+        throw new SealiftError("DATA_NOT_FOUND", `data file ${file.path} changed while it was packed`, {
+          hint: "stop whatever writes to it and pack again",
+        });
+      sha256 = added.sha256;
+    } else leftBytes += file.size;
+    done += file.size;
+    progress.update(done);
+    record.files.push({ path: file.path, size: file.size, sha256: sha256!, shipped });
+  }
+  const left = record.files.filter((f) => !f.shipped).length;
+  progress.finish(
+    `${data.files.length} files, ${formatBytes(total - leftBytes)}` +
+      (left
+        ? ` (${left} files, ${formatBytes(leftBytes)}, unchanged since release ${base!.manifest.project.release}, left out)`
+        : ""),
+  );
+  for (const volume of volumes) {
+    const contentSha256 = await tarContentSha256(volume.file);
+    const unchanged =
+      base?.manifest.data?.volumes.find((v) => v.key === volume.key)?.contentSha256 === contentSha256;
+    const bundlePath = `${DATA_VOLUMES_DIR}${volume.key}.tar`;
+    if (unchanged)
+      reporter.info(
+        `volume ${volume.key}: unchanged since release ${base!.manifest.project.release}, left out`,
+      );
+    else await writer.addStream(bundlePath, volume.bytes, createReadStream(volume.file), 0o644);
+    record.volumes.push({
+      key: volume.key,
+      path: unchanged ? null : bundlePath,
+      bytes: volume.bytes,
+      contentSha256,
+    });
+  }
+  return record;
+}
 
 /**
  * The archive, entry by entry (README, compose files, pins, .env template, source, images, cache
@@ -542,7 +704,13 @@ async function writeArchive(
   const projectDir = project.dir;
   const topDir = target.topDir;
   const sourceTar = path.join(scratch, "source.tar");
-  const sourceBytes = await writeSourceTar(projectDir, git, sourceTar, signal);
+  const sourceBytes = await writeSourceTar(
+    projectDir,
+    git,
+    sourceTar,
+    signal,
+    new Set(project.data.files.map((f) => f.path)),
+  );
   const out = parts ?? createWriteStream(target.partial, { flags: "wx" });
   const writer = new BundleWriter(out, {
     topDir,
@@ -579,6 +747,7 @@ async function writeArchive(
     const hasEnv = existsSync(envPath);
     if (hasEnv) await writer.addBuffer(ENV_TEMPLATE_PATH, readFileSync(envPath));
     await writer.addStream(SOURCE_PATH, sourceBytes, createReadStream(sourceTar));
+    const data = await addData(writer, project.data, cache.volumes, base, options);
     const shipped = [
       ...resolved.map((r) => ({ ref: r.ref, image: r.image })),
       ...stageImages.map((s) => ({ ref: s.ref, image: s.image })),
@@ -687,6 +856,7 @@ async function writeArchive(
           ),
           healthcheck: r.service.hasHealthcheck,
           hostAccess: r.service.hostAccess,
+          devices: r.service.devices,
         })),
         installer: { path: installerInBase ? null : INSTALLER_PATH, platform: `linux/${arch}` },
         ...(options.cache !== false
@@ -705,9 +875,11 @@ async function writeArchive(
           : {}),
         requirements: {
           dockerMinVersion: "20.10",
-          dockerDataBytes: imageBytes,
-          installDirBytes: sourceBytes * 2 + composeBytes,
+          dockerDataBytes: imageBytes + (data?.volumes.reduce((sum, v) => sum + v.bytes, 0) ?? 0),
+          installDirBytes:
+            sourceBytes * 2 + composeBytes + (data?.files.reduce((sum, f) => sum + f.size, 0) ?? 0),
         },
+        ...(data ? { data } : {}),
         files,
         links,
         sha256sums: sumsSha256,

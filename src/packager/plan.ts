@@ -15,6 +15,10 @@ import {
 import { cacheMounts, parseDockerfile } from "../compose/dockerfile.js";
 import type { ComposeTool } from "../docker/docker-host.js";
 import { lintProject, type LintFinding } from "./lint.js";
+import { describeUnshipped, selectData, type UnshippedData } from "./data.js";
+import { inspectGit } from "./source.js";
+import type { DeviceRequest } from "../compose/compose-model.js";
+import { formatBytes } from "../util/format.js";
 
 export interface Plan {
   project: string;
@@ -37,7 +41,16 @@ export interface Plan {
     ports: Array<{ hostIp: string; published: string; target: number; protocol: string }>;
     volumes: Array<{ type: string; source: string; target: string }>;
     hostAccess: string[];
+    /** Devices it reserves (GPUs): the installer checks the host has them. */
+    devices: DeviceRequest[];
   }>;
+  /** Data not in git that pack ships (files with sizes, volumes), and bind-mount data it would not. */
+  data: {
+    files: Array<{ path: string; size: number; reason: "asked" | "lfs" }>;
+    bytes: number;
+    volumes: Array<{ key: string; engineName: string }>;
+    unshipped: UnshippedData[];
+  };
   /** What pack builds (under NAME-SERVICE:RELEASE) and what it saves as it is. */
   build: string[];
   save: string[];
@@ -50,7 +63,15 @@ export interface Plan {
 export async function plan(
   tool: ComposeTool,
   projectDir: string,
-  options: { files?: string[]; profiles?: string[]; name?: string; signal?: AbortSignal },
+  options: {
+    files?: string[];
+    profiles?: string[];
+    name?: string;
+    /** As pack's --data and --volume. */
+    data?: string[];
+    volumes?: string[];
+    signal?: AbortSignal;
+  },
 ): Promise<Plan> {
   const resolveOptions = {
     files: options.files ?? [],
@@ -75,6 +96,17 @@ export async function plan(
       for (const instruction of stage.instructions)
         for (const mount of cacheMounts(instruction)) mounts.add(mount.id);
   }
+  const git = await inspectGit(model.dir, options.signal);
+  const data = await selectData(
+    model,
+    {
+      data: options.data ?? [],
+      volumes: options.volumes ?? [],
+      inGit: git.commit !== null || git.changedFiles.includes("(no commit yet)"),
+    },
+    () => undefined,
+    options.signal,
+  );
   return {
     project: options.name ?? model.name,
     dir: model.dir,
@@ -97,7 +129,14 @@ export async function plan(
       ports: s.ports,
       volumes: s.volumes,
       hostAccess: s.hostAccess,
+      devices: s.devices,
     })),
+    data: {
+      files: data.files.map((f) => ({ path: f.path, size: f.size, reason: f.reason })),
+      bytes: data.files.reduce((sum, f) => sum + f.size, 0),
+      volumes: data.volumes,
+      unshipped: data.unshipped,
+    },
     build: model.services.filter((s) => s.build).map((s) => s.name),
     save: model.services.filter((s) => !s.build && s.image).map((s) => s.image!),
     cache: { stages, mounts: [...mounts] },
@@ -128,13 +167,37 @@ export function describePlan(p: Plan): string {
         `    volumes: ${s.volumes.map((v) => `${v.type} ${v.source || "(anonymous)"} -> ${v.target}`).join(", ")}`,
       );
     for (const access of s.hostAccess) lines.push(`    host access: ${access}`);
+    for (const d of s.devices)
+      lines.push(
+        `    devices: ${[d.driver || "any driver", d.count ? `count ${d.count}` : "", d.capabilities.length ? `capabilities ${d.capabilities.join(",")}` : "", d.deviceIds.length ? `ids ${d.deviceIds.join(",")}` : ""].filter(Boolean).join(", ")} (the installer checks the host has them)`,
+      );
   }
   lines.push(
     `pack would build: ${p.build.join(", ") || "nothing"}`,
     `pack would save as they are: ${p.save.join(", ") || "nothing"}`,
     `build cache: ${p.cache.stages.map((s) => `${s.service}/${s.stage}`).join(", ") || "no intermediate stages"}; cache mounts: ${p.cache.mounts.join(", ") || "none"}`,
+    `data not in git: ${p.data.files.length ? `${p.data.files.length} files, ${formatBytes(p.data.bytes)} (${summariseData(p.data.files)})` : "none"}; volumes with their content: ${p.data.volumes.map((v) => `${v.key} (${v.engineName})`).join(", ") || "none"}`,
     `settings the installer asks for: ${p.variables.map((v) => `${v.name}${v.default ? `=${v.secret ? "********" : v.default}` : ""}`).join(" ") || "none"}`,
   );
+  for (const u of p.data.unshipped) lines.push(`warning[DATA_NOT_SHIPPED] ${describeUnshipped(u)}`);
   for (const f of p.lint) lines.push(`warning[${f.code}] ${f.where}: ${f.message}`);
   return lines.join("\n") + "\n";
+}
+
+/** The data files by top folder, with sizes: "models/ 3 files 64.0 MiB, weights.bin 1.0 KiB". */
+function summariseData(files: Plan["data"]["files"]): string {
+  const groups = new Map<string, { files: number; bytes: number }>();
+  for (const f of files) {
+    const top = f.path.includes("/") ? `${f.path.split("/")[0]}/` : f.path;
+    const group = groups.get(top) ?? { files: 0, bytes: 0 };
+    group.files++;
+    group.bytes += f.size;
+    groups.set(top, group);
+  }
+  return [...groups]
+    .map(
+      ([top, g]) =>
+        `${top} ${g.files > 1 || top.endsWith("/") ? `${g.files} files ` : ""}${formatBytes(g.bytes)}`,
+    )
+    .join(", ");
 }

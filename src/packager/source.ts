@@ -85,6 +85,8 @@ export async function writeSourceTar(
   state: GitState,
   file: string,
   signal?: AbortSignal,
+  /** Paths that travel as data instead (a working tree's copy leaves them out). */
+  exclude: ReadonlySet<string> = new Set(),
 ): Promise<number> {
   if (!state.dirty && state.commit) {
     const where = await runCommand("git", ["-C", dir, "rev-parse", "--show-toplevel", "--show-prefix"], {
@@ -101,6 +103,7 @@ export async function writeSourceTar(
   const pack = tar.pack();
   const written = pipeline(pack as unknown as NodeJS.ReadableStream, createWriteStream(file), { signal });
   for (const rel of await workingTreeFiles(dir, state, signal)) {
+    if (exclude.has(rel)) continue;
     const full = path.join(dir, rel);
     const stat = await fs.lstat(full).catch(() => null);
     if (!stat) continue; // tracked but deleted in the working tree

@@ -139,6 +139,7 @@ for (const packer of PACKERS) {
           assert.deepEqual(json.installed.services.map((s) => [s.service, s.health]).sort(), [
             ["backend", "healthy"],
             ["frontend", "healthy"],
+            ["model", "healthy"],
             ["store", "healthy"],
           ]);
           const store = await host.docker(["info", "--format", "{{json .DriverStatus}}"]);

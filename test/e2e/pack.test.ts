@@ -96,6 +96,7 @@ describe("sealift pack", () => {
       assert.deepEqual(manifest.services.map((s) => [s.name, s.built]).sort(), [
         ["backend", true],
         ["frontend", true],
+        ["model", false],
         ["store", false],
       ]);
       const backend = manifest.services.find((s) => s.name === "backend")!;

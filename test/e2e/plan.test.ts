@@ -81,6 +81,36 @@ const FIXTURES: Record<
     check: (plan: PlanJson, dir: string) => void;
   }
 > = {
+  "compose's file rules: compose.yaml beside docker-compose.override.yml": {
+    files: {
+      "compose.yaml": "services:\n  main: {image: busybox:1.36}\n",
+      "docker-compose.override.yml": "services:\n  extra: {image: busybox:1.36}\n",
+    },
+    check(plan) {
+      assert.deepEqual(plan.files, ["compose.yaml", "docker-compose.override.yml"]);
+    },
+  },
+  "compose's file rules: docker-compose.yml and docker-compose.yaml both there": {
+    files: {
+      "docker-compose.yml": "services:\n  from-yml: {image: busybox:1.36}\n",
+      "docker-compose.yaml": "services:\n  from-yaml: {image: busybox:1.36}\n",
+    },
+    check(plan) {
+      assert.deepEqual(plan.files, ["docker-compose.yml"]);
+    },
+  },
+  "compose's file rules: COMPOSE_FILE in .env with an interpolation, and COMPOSE_PATH_SEPARATOR": {
+    files: {
+      ".env":
+        "COMPOSE_PATH_SEPARATOR=;\nCOMPOSE_FILE=${COMPOSE_FILE:-development/compose.yaml;development/${EXTRA:-more}.yaml}\n",
+      "compose.yaml": "services:\n  root: {image: busybox:1.36}\n",
+      "development/compose.yaml": "services:\n  dev: {image: busybox:1.36}\n",
+      "development/more.yaml": "services:\n  more: {image: busybox:1.36}\n",
+    },
+    check(plan) {
+      assert.deepEqual(plan.files, ["development/compose.yaml", "development/more.yaml"]);
+    },
+  },
   "YAML anchors and merge keys, and more than 100 alias uses": {
     files: {
       "compose.yaml": [
@@ -395,4 +425,48 @@ describe("sealift plan agrees with docker compose config (v2)", () => {
     assert.match(planned.stderr, /error\[COMPOSE_INVALID\]/);
     assert.match(planned.stderr, /services\.app\.ports must be a (list|array)/);
   });
+});
+
+describe("compose's file rules agree with Compose v1 (docker-compose 1.29, this machine's)", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-plan-v1-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const cases: Record<string, Record<string, string>> = {
+    "docker-compose.yml wins over docker-compose.yaml, compose.yml and compose.yaml": {
+      "docker-compose.yaml": "services:\n  from-dc-yaml: {image: busybox:1.36}\n",
+      "docker-compose.yml": "services:\n  from-dc-yml: {image: busybox:1.36}\n",
+      "compose.yaml": "services:\n  from-compose-yaml: {image: busybox:1.36}\n",
+    },
+    "compose.yaml with compose.override.yml": {
+      "compose.yaml": "services:\n  main: {image: busybox:1.36}\n",
+      "compose.override.yml": "services:\n  extra: {image: busybox:1.36}\n",
+    },
+    "COMPOSE_FILE in .env, taken as written": {
+      ".env": "COMPOSE_FILE=other.yml\n",
+      "docker-compose.yml": "services:\n  default: {image: busybox:1.36}\n",
+      "other.yml": "services:\n  other: {image: busybox:1.36}\n",
+    },
+  };
+  for (const [title, files] of Object.entries(cases)) {
+    test(title, async () => {
+      const dir = path.join(
+        root,
+        title
+          .replace(/[^a-z0-9]+/gi, "-")
+          .slice(0, 40)
+          .toLowerCase(),
+      );
+      for (const [file, content] of Object.entries(files)) {
+        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        writeFileSync(path.join(dir, file), content);
+      }
+      const env = { DOCKER_HOST: "unix:///nonexistent.sock", PATH: "/usr/bin:/bin" };
+      const composed = await run("docker-compose", ["config", "--services"], { env, cwd: dir });
+      assert.equal(composed.code, 0, composed.stderr);
+      const planned = await sealift(["plan", dir, "--json"], { env, cwd: dir });
+      assert.equal(planned.code, 0, planned.stderr);
+      const plan = JSON.parse(planned.stdout) as PlanJson;
+      assert.equal(plan.compose.flavour, "v1");
+      assert.deepEqual(plan.services.map((s) => s.name).sort(), composed.stdout.trim().split("\n").sort());
+    });
+  }
 });

@@ -82,6 +82,7 @@ describe("profiles and compose's own model, packed on Docker 26 and installed on
       "backend",
       "debug",
       "frontend",
+      "model",
       "store",
     ]);
     assert.deepEqual(v2Only.manifest.project.composeInputs, ["extra.yaml"]);
@@ -110,7 +111,7 @@ describe("profiles and compose's own model, packed on Docker 26 and installed on
     )
       .split("\n")
       .sort();
-    assert.deepEqual(running, ["backend", "debug", "frontend", "store"]);
+    assert.deepEqual(running, ["backend", "debug", "frontend", "model", "store"]);
     const reply = JSON.parse(await containerd.get("http://127.0.0.1:8080/cgi-bin/api?q=hi")) as {
       reply: string;
     };

@@ -42,6 +42,7 @@ export function manifestFor(files: FileRecord[], links: LinkRecord[], sums: stri
         ports: [],
         healthcheck: false,
         hostAccess: [],
+        devices: [],
       },
     ],
     installer: { path: "install", platform: "linux/amd64" },

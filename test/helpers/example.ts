@@ -71,11 +71,18 @@ export async function exampleProject(
   prefix: string,
   /** Build on another engine (engineEnv of a field host) instead of this machine's. */
   engine?: Record<string, string>,
+  options: { modelMib?: number } = {},
 ): Promise<ExampleProject> {
   const workdir = mkdtempSync(path.join(os.tmpdir(), `sealift-${prefix}-`));
   const name = `sl${prefix}${Math.random().toString(36).slice(2, 7)}`;
   const dir = path.join(workdir, name);
-  cpSync(path.join(ROOT, "examples/llm-chat"), dir, { recursive: true });
+  // The weights are made anew for each copy (small: 1 MiB by default), as ./make-models.sh does.
+  cpSync(path.join(ROOT, "examples/llm-chat"), dir, {
+    recursive: true,
+    filter: (source) => !source.startsWith(path.join(ROOT, "examples/llm-chat/models")),
+  });
+  const models = await run("sh", [path.join(dir, "make-models.sh"), String(options.modelMib ?? 1)]);
+  if (models.code !== 0) throw new Error(`make-models.sh failed: ${models.stderr}`);
   replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
   // Cache mounts are keyed by id engine-wide: ids of its own keep its cache apart too.
   replaceInTree(dir, "id=llm-chat-", `id=${name}-`);
