@@ -1,13 +1,16 @@
 /**
- * Just enough of a Dockerfile parser for sealift: instructions with their line numbers (line
- * continuations, comments, parser directives), stages, `RUN --mount=type=cache` options exactly as
- * written, and the COPY sources each stage reads from its context.
+ * What sealift reads of a Dockerfile: instructions with their line numbers, stages, `RUN
+ * --mount=type=cache` options exactly as written, and the COPY sources each stage reads from its
+ * context. BuildKit is the authority on the syntax; the parsing is dockerfile-ast's.
  */
+import { DockerfileParser, type Arg, type From, type Run } from "dockerfile-ast";
 
 export interface Instruction {
   keyword: string;
-  /** The arguments, continuation lines joined. */
+  /** The arguments without the flags, continuations joined (a heredoc's body on lines of its own). */
   args: string;
+  /** Flags as written: --mount=..., --from=..., --network=... */
+  flags: Array<{ name: string; value: string }>;
   /** 1-based line the instruction starts on. */
   line: number;
 }
@@ -25,6 +28,8 @@ export interface Stage {
   index: number;
   /** The `AS name`, or the index as a string. */
   name: string;
+  /** It has an `AS name` (only then can a build target it). */
+  named: boolean;
   /** The FROM image as written (may hold ${ARG}). */
   from: string;
   line: number;
@@ -38,69 +43,92 @@ export interface Dockerfile {
   stages: Stage[];
 }
 
+/**
+ * The Dockerfile as BuildKit reads it, by dockerfile-ast (a parser made for Dockerfiles, kept by the
+ * author of the Docker language server): parser directives (`# escape=` changes the continuation
+ * character), continuations, heredocs (`RUN <<EOF` ... `EOF` is one instruction; a `FROM` inside a
+ * heredoc is text, not a stage), flags (`--mount`, `--from`, `--platform`) apart from arguments.
+ */
 export function parseDockerfile(text: string): Dockerfile {
-  const lines = text.split(/\r?\n/);
+  const parsed = DockerfileParser.parse(text);
   const directives: Dockerfile["directives"] = {};
-  const instructions: Instruction[] = [];
-  let inDirectives = true;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    const trimmed = raw.trim();
-    if (inDirectives) {
-      const directive = /^#\s*([a-zA-Z]+)\s*=\s*(.+?)\s*$/.exec(trimmed);
-      if (directive) {
-        directives[directive[1]!.toLowerCase()] = { value: directive[2]!, line: i + 1 };
-        continue;
-      }
-      inDirectives = false;
-    }
-    if (!trimmed || trimmed.startsWith("#")) continue;
-    const start = i;
-    let joined = trimmed;
-    while (joined.endsWith("\\") && i + 1 < lines.length) {
-      joined = joined.slice(0, -1);
-      i++;
-      const next = lines[i]!.trim();
-      if (next.startsWith("#")) continue;
-      joined += " " + next;
-    }
-    const match = /^(\S+)\s*(.*)$/.exec(joined)!;
-    instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!.trim(), line: start + 1 });
+  for (const d of parsed.getDirectives()) {
+    const name = d.getName()?.toLowerCase();
+    const value = d.getValue();
+    if (name && value !== null) directives[name] = { value, line: d.getRange().start.line + 1 };
   }
-
   const globalArgs: Dockerfile["globalArgs"] = {};
   const stages: Stage[] = [];
-  for (const instruction of instructions) {
-    if (instruction.keyword === "FROM") {
-      const parts = instruction.args.split(/\s+/).filter((p) => !p.startsWith("--"));
-      const name = parts[1]?.toUpperCase() === "AS" ? parts[2] : undefined;
+  for (const raw of parsed.getInstructions()) {
+    const keyword = raw.getKeyword().toUpperCase();
+    const line = raw.getRange().start.line + 1;
+    if (keyword === "FROM") {
+      const from = raw as From;
+      const named = from.getBuildStage();
       stages.push({
         index: stages.length,
-        name: name ?? String(stages.length),
-        from: parts[0] ?? "",
-        line: instruction.line,
+        name: named ?? String(stages.length),
+        named: !!named,
+        from: from.getImage() ?? "",
+        line,
         instructions: [],
       });
-    } else if (stages.length === 0) {
-      if (instruction.keyword === "ARG") {
-        const [name, value] = instruction.args.split("=", 2);
-        globalArgs[name!.trim()] = {
-          value: value?.trim().replace(/^["']|["']$/g, ""),
-          line: instruction.line,
-        };
+      continue;
+    }
+    const flags = "getFlags" in raw ? (raw as Run).getFlags() : [];
+    const instruction: Instruction = {
+      keyword,
+      args: raw.getArgumentsContent() ?? "",
+      flags: flags.map((f) => ({ name: f.getName(), value: f.getValue() ?? "" })),
+      line,
+    };
+    if (stages.length) stages[stages.length - 1]!.instructions.push(instruction);
+    else if (keyword === "ARG") {
+      for (const property of (raw as Arg).getProperties()) {
+        const name = property.getName();
+        if (name) globalArgs[name] = { value: property.getValue() ?? undefined, line };
       }
-    } else stages[stages.length - 1]!.instructions.push(instruction);
+    }
   }
   return { directives, globalArgs, stages };
+}
+
+/** What a built service's Dockerfile gives the build cache: the stages to cache and the cache mounts. */
+export interface DockerfileCache {
+  /**
+   * The intermediate stages before the one built (the target, else the last), that can be built
+   * alone: BuildKit's --target takes a stage's name, so a stage without `AS name` is not among them.
+   */
+  stages: Stage[];
+  /** Unnamed intermediate stages (their layers travel only inside the images built from them). */
+  unnamed: Stage[];
+  /** Every RUN --mount=type=cache of every stage, with the stage it is in. */
+  mounts: Array<{ mount: CacheMount; stage: Stage }>;
+}
+
+/** The stages and cache mounts of one build, derived here once for plan and pack alike. */
+export function dockerfileCache(text: string, target: string | null): DockerfileCache {
+  const dockerfile = parseDockerfile(text);
+  const last = target
+    ? dockerfile.stages.findIndex((s) => s.name.toLowerCase() === target.toLowerCase())
+    : dockerfile.stages.length - 1;
+  const before = dockerfile.stages.slice(0, Math.max(0, last));
+  return {
+    stages: before.filter((s) => s.named),
+    unnamed: before.filter((s) => !s.named),
+    mounts: dockerfile.stages.flatMap((stage) =>
+      stage.instructions.flatMap((i) => cacheMounts(i).map((mount) => ({ mount, stage }))),
+    ),
+  };
 }
 
 /** The `--mount=type=cache,...` options of a RUN instruction. */
 export function cacheMounts(instruction: Instruction): CacheMount[] {
   if (instruction.keyword !== "RUN") return [];
   const mounts: CacheMount[] = [];
-  for (const flag of instruction.args.matchAll(/--mount=(\S+)/g)) {
+  for (const flag of instruction.flags.filter((f) => f.name === "mount")) {
     const options: Record<string, string> = {};
-    for (const pair of flag[1]!.split(",")) {
+    for (const pair of flag.value.split(",")) {
       const [key, value = ""] = pair.split("=", 2);
       options[key!] = value;
     }
@@ -118,16 +146,19 @@ export function cacheMounts(instruction: Instruction): CacheMount[] {
   return mounts;
 }
 
-/** The command of a RUN with its flags (--mount, --network...) left out. */
+/** The command of a RUN, its flags (--mount, --network...) left out (with any heredoc's body). */
 export function runCommandText(instruction: Instruction): string {
-  return instruction.args.replace(/^(--\S+\s+)+/, "");
+  return instruction.args;
 }
 
-/** Sources a COPY/ADD takes from the build context (not --from another stage). */
+/**
+ * Sources a COPY/ADD takes from the build context (not --from another stage, not a heredoc): the
+ * arguments of its first line but the destination.
+ */
 export function contextSources(instruction: Instruction): string[] {
   if (instruction.keyword !== "COPY" && instruction.keyword !== "ADD") return [];
-  if (/--from=/.test(instruction.args)) return [];
-  const args = instruction.args.replace(/^(--\S+\s+)+/, "");
+  if (instruction.flags.some((f) => f.name === "from")) return [];
+  const args = instruction.args.trim();
   let parts: string[];
   if (args.startsWith("[")) {
     try {
@@ -135,6 +166,6 @@ export function contextSources(instruction: Instruction): string[] {
     } catch {
       return [];
     }
-  } else parts = args.split(/\s+/);
-  return parts.slice(0, -1);
+  } else parts = (args.split("\n")[0] ?? "").split(/\s+/).filter(Boolean);
+  return parts.slice(0, -1).filter((p) => !p.startsWith("<<"));
 }

@@ -10,7 +10,7 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Reporter } from "../report.js";
 import type { ComposeModel } from "../compose/compose-project.js";
-import { cacheMounts, parseDockerfile, type CacheMount } from "../compose/dockerfile.js";
+import { dockerfileCache, type CacheMount } from "../compose/dockerfile.js";
 import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
 import { buildImage, buildRequestFor, inspectImage, type ImageInfo } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
@@ -82,11 +82,12 @@ export async function buildStageImages(
     const build = r.service.build;
     const text = build && dockerfileText(build);
     if (!build || !text) continue;
-    const dockerfile = parseDockerfile(text);
-    const targetIndex = build.target
-      ? dockerfile.stages.findIndex((s) => s.name === build.target)
-      : dockerfile.stages.length - 1;
-    for (const stage of dockerfile.stages.slice(0, Math.max(0, targetIndex))) {
+    const cache = dockerfileCache(text, build.target);
+    for (const stage of cache.unnamed)
+      options.reporter.info(
+        `build cache: ${r.service.name}'s stage ${stage.index} has no name (FROM ... AS NAME), so it cannot be built alone; its layers travel only in what is built from it`,
+      );
+    for (const stage of cache.stages) {
       const ref = cacheImageTag(model.name, r.service.name, stage.name, release);
       const status = options.reporter.status(`caching ${r.service.name} stage ${stage.name}`);
       await buildImage(host, {
@@ -121,22 +122,17 @@ export function findCacheMounts(
     const build = r.service.build;
     const text = build && dockerfileText(build);
     if (!build || !text) continue;
-    const dockerfile = parseDockerfile(text);
-    for (const stage of dockerfile.stages) {
+    for (const { mount, stage } of dockerfileCache(text, build.target).mounts) {
       const helper =
         stageImages.find((s) => s.service === r.service.name && s.stage === stage.name)?.ref ?? r.ref;
-      for (const instruction of stage.instructions) {
-        for (const mount of cacheMounts(instruction)) {
-          if (!found.has(mount.id))
-            found.set(mount.id, {
-              mount,
-              service: r.service.name,
-              stage: stage.name,
-              helper,
-              dockerfile: dockerfilePath(build) ?? `${r.service.name} (dockerfile_inline)`,
-            });
-        }
-      }
+      if (!found.has(mount.id))
+        found.set(mount.id, {
+          mount,
+          service: r.service.name,
+          stage: stage.name,
+          helper,
+          dockerfile: dockerfilePath(build) ?? `${r.service.name} (dockerfile_inline)`,
+        });
     }
   }
   return [...found.values()];

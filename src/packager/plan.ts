@@ -12,7 +12,7 @@ import {
   type ComposeModel,
   type ProjectVariable,
 } from "../compose/compose-project.js";
-import { cacheMounts, parseDockerfile } from "../compose/dockerfile.js";
+import { dockerfileCache } from "../compose/dockerfile.js";
 import type { ComposeTool } from "../docker/docker-host.js";
 import { lintProject, type LintFinding } from "./lint.js";
 import { describeUnshipped, selectData, type UnshippedData } from "./data.js";
@@ -85,16 +85,9 @@ export async function plan(
   for (const service of model.services) {
     const text = service.build && dockerfileText(service.build);
     if (!service.build || !text) continue;
-    const dockerfile = parseDockerfile(text);
-    const target = service.build.target;
-    const last = target
-      ? dockerfile.stages.findIndex((s) => s.name === target)
-      : dockerfile.stages.length - 1;
-    for (const stage of dockerfile.stages.slice(0, Math.max(0, last)))
-      stages.push({ service: service.name, stage: stage.name });
-    for (const stage of dockerfile.stages)
-      for (const instruction of stage.instructions)
-        for (const mount of cacheMounts(instruction)) mounts.add(mount.id);
+    const cache = dockerfileCache(text, service.build.target);
+    for (const stage of cache.stages) stages.push({ service: service.name, stage: stage.name });
+    for (const { mount } of cache.mounts) mounts.add(mount.id);
   }
   const git = await inspectGit(model.dir, options.signal);
   const data = await selectData(
