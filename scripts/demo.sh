@@ -12,6 +12,8 @@ bash scripts/ensure-docker.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 sh examples/llm-chat/make-base.sh
+# The model weights: 64 MiB of random bytes in examples/llm-chat/models, gitignored as real ones are.
+sh examples/llm-chat/make-models.sh "${SEALIFT_DEMO_MODEL_MIB:-64}"
 bash scripts/field-host.sh start "$host" docker26-containerd
 on_host() { bash scripts/field-host.sh exec "$host" -- "$@"; }
 
@@ -45,6 +47,27 @@ on_host docker images
 url="http://127.0.0.1:${FRONTEND_PORT:-8080}/cgi-bin/api?q=hello"
 echo "GET $url"
 on_host busybox wget -qO- "$url"
+echo
+echo "== the model service serves the weights that are not in git (x-sealift: {data: [models]}), byte-identical:"
+model_url="http://127.0.0.1:${BACKEND_PORT:-8000}/cgi-bin/model"
+echo "GET $model_url"
+on_host busybox wget -qO- "$model_url"
+echo "on this build machine:"
+(cd examples/llm-chat && sha256sum models/*)
+
+echo
+echo "== a code change: an update that carries only what changed (not the unchanged weights)"
+change=dist/demo-change/llm-chat
+rm -rf dist/demo-change && mkdir -p dist/demo-change && cp -r examples/llm-chat "$change"
+echo "# changed $(date -u +%FT%TZ)" >> "$change/backend/app/cgi-bin/chat"
+node bin/sealift.cjs pack "$change" --out dist --allow-dirty --base "$archive" --json > dist/.demo-delta.json
+delta=$(node -e 'process.stdout.write(require("./dist/.demo-delta.json").archive)')
+rm -f dist/.demo-delta.json
+ls -l "$archive" "$delta"
+cp "$delta" "$root/tmp/usb/"
+on_host "$dir/.sealift/install" "/tmp/usb/$(basename "$delta")" --yes
+echo "GET $model_url (after the update)"
+on_host busybox wget -qO- "$model_url"
 echo
 echo "The field host's folders are under $root; run commands on it with:"
 echo "  bash scripts/field-host.sh exec $host -- $dir/.sealift/install status"

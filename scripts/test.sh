@@ -16,6 +16,7 @@ bash scripts/field-host.sh start f26c docker26-containerd
 bash scripts/field-host.sh start n1 docker26 --ip 10.77.0.21
 bash scripts/field-host.sh start n2 docker26-containerd --ip 10.77.0.22
 bash scripts/field-host.sh start n3 docker26 --ip 10.77.0.23
+bash scripts/ensure-arm64.sh >/dev/null
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 

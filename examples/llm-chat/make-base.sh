@@ -2,6 +2,8 @@
 # Builds the example's offline base image, sealift-example/busybox:1.36, from the host's static busybox
 # (Debian's busybox-static). No registry is involved: the image starts FROM scratch.
 # Usage: make-base.sh [TAG [LABEL]]  (a label gives the image an ID of its own, for tests)
+# Env: BUSYBOX (default /bin/busybox), PLATFORM (e.g. linux/arm64, with an arm64 BUSYBOX: an
+# image for that platform; needs BuildKit and, for another CPU, QEMU's binfmt handler).
 set -eu
 tag=${1:-sealift-example/busybox:1.36}
 label=${2:-}
@@ -20,5 +22,5 @@ RUN mkdir -p /tmp /root /etc /var/www && chmod 1777 /tmp \
 CMD ["sh"]
 DOCKERFILE
 if [ -n "$label" ]; then echo "LABEL sealift.example=\"$label\"" >> "$ctx/Dockerfile"; fi
-docker build -q -t "$tag" "$ctx" >/dev/null
+docker build -q ${PLATFORM:+--platform "$PLATFORM"} -t "$tag" "$ctx" >/dev/null
 echo "make-base: built $tag"

@@ -150,6 +150,10 @@ export function sealiftProgram(): Command {
       "--base <previous>",
       "write a delta: leave out the layers, cache mounts and installer that this earlier release (its bundle, parts' index, folder or manifest.json) already brought",
     )
+    .option(
+      "--platform <platform>",
+      "build and ship the app for linux/amd64 or linux/arm64 (another CPU than this machine's needs BuildKit and QEMU's binfmt handler, e.g. Debian's qemu-user-static); the bundle carries that platform's installer (default: this engine's platform)",
+    )
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
     .option("--no-cache", "leave the build cache out (stage images and RUN --mount=type=cache contents)")
@@ -201,6 +205,7 @@ export function sealiftProgram(): Command {
             base: flags.base,
             data: flags.data,
             volumes: flags.volume,
+            platform: flags.platform,
             reporter,
             signal,
           });

@@ -34,6 +34,8 @@ export interface DockerHost {
   /** CDI device names the engine reports (Docker 28+; empty elsewhere). */
   cdiDevices: string[];
   compose: ComposeTool | null;
+  /** Set by `pack --platform`: every build on this host is for that platform (e.g. linux/arm64). */
+  buildPlatform?: string;
   /** Environment to pass to docker build for the chosen builder. */
   buildEnv: Record<string, string>;
 }

@@ -139,6 +139,7 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
   for (const [name, value] of Object.entries(request.additionalContexts ?? {}))
     args.push("--build-context", `${name}=${value}`);
   if (request.target) args.push("--target", request.target);
+  if (host.buildPlatform) args.push("--platform", host.buildPlatform);
   for (const ref of request.cacheFrom ?? []) args.push("--cache-from", ref);
   for (const [key, value] of Object.entries(request.args)) args.push("--build-arg", `${key}=${value}`);
   args.push(request.context);

@@ -48,6 +48,11 @@ export function checkDockerfiles(model: ComposeModel): void {
   }
 }
 
+/** The CPU architecture the bundle is for: pack --platform's, else this engine's. */
+export function targetArchitecture(host: DockerHost): string {
+  return host.buildPlatform ? host.buildPlatform.split("/")[1]! : host.architecture;
+}
+
 export async function resolveImages(
   host: DockerHost,
   model: ComposeModel,
@@ -112,14 +117,15 @@ export async function resolveImages(
     }
     resolved.push({ service, ref, built: false, image });
   }
-  const arches = new Set(resolved.map((r) => r.image.architecture));
-  if (arches.size > 1) {
+  const wanted = targetArchitecture(host);
+  const other = resolved.filter((r) => r.image.architecture !== wanted);
+  if (other.length) {
     throw new SealiftError(
-      "SERVICE_INVALID",
-      `the images are for different CPU architectures: ${[...arches].join(", ")}`,
+      "PLATFORM_MISMATCH",
+      `${other.length} image(s) are not for linux/${wanted}, the platform this bundle is for: ${other.map((r) => `${r.service.name} (${r.image.architecture})`).join(", ")}`,
       {
-        hint: "a bundle installs on one kind of host; build every image for the same platform",
-        details: resolved.map((r) => `${r.service.name}: ${r.ref} (${r.image.architecture})`),
+        hint: `a bundle installs on one kind of host: get each image: service for linux/${wanted} on this machine (\`docker pull --platform linux/${wanted} IMAGE\`, or build it with --platform), or pack with --platform linux/${other[0]!.image.architecture}`,
+        details: resolved.map((r) => `${r.service.name}: ${r.ref} (${r.image.os}/${r.image.architecture})`),
       },
     );
   }

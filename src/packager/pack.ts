@@ -53,7 +53,7 @@ import {
   type MountArchive,
   type StageImage,
 } from "./build-cache.js";
-import { checkDockerfiles, resolveImages, type ResolvedService } from "./images.js";
+import { checkDockerfiles, resolveImages, targetArchitecture, type ResolvedService } from "./images.js";
 import { lintProject } from "./lint.js";
 import { baseFileSha256, blobsInBase, checkBase, readBase, sha256File, tarContentSha256 } from "./delta.js";
 import {
@@ -98,6 +98,8 @@ export interface PackOptions {
   /** An installer binary to ship instead of build/sealift-install-linux-ARCH. */
   installer?: string;
   gzipLevel?: number;
+  /** The platform to build for and ship (linux/amd64 or linux/arm64); default this engine's. */
+  platform?: string;
   /** Files and folders of the project that travel as data (besides x-sealift.data). */
   data?: string[];
   /** Named volumes (compose file keys) that travel with their content (besides x-sealift.volumes). */
@@ -433,7 +435,7 @@ async function readProject(options: PackOptions): Promise<Project> {
   const { reporter, signal } = options;
   const now = options.now ?? new Date();
   const projectDir = path.resolve(options.projectDir);
-  const host = await detectDockerHost(signal);
+  const host = withPlatform(await detectDockerHost(signal), options.platform);
   const compose = requireCompose(host);
   const resolveOptions = { files: options.composeFiles ?? [], profiles: options.profiles ?? [], signal };
   const model = await resolveComposeProject(compose, projectDir, resolveOptions);
@@ -450,7 +452,9 @@ async function readProject(options: PackOptions): Promise<Project> {
   if (git.dirty)
     reporter.warn(
       "DIRTY_TREE",
-      `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`,
+      git.commit === null && !git.changedFiles.length
+        ? "packing a folder that is not in git (as it is); the manifest records it"
+        : `packing uncommitted changes (${git.changedFiles.length} files); the manifest records it`,
     );
   for (const v of variables) {
     if (v.secret && v.default) {
@@ -478,9 +482,9 @@ async function readProject(options: PackOptions): Promise<Project> {
     });
   }
   await checkOutDir(path.resolve(options.outDir));
-  installerFor(host.architecture, options.installer); // fail before the long builds
+  installerFor(targetArchitecture(host), options.installer); // fail before the long builds
   const base = options.base ? await readBase(options.base, reporter, signal) : undefined;
-  if (base) checkBase(base, name, host.architecture);
+  if (base) checkBase(base, name, targetArchitecture(host));
   const release = releaseId(now, git.commit, git.dirty);
   return {
     host,
@@ -496,6 +500,27 @@ async function readProject(options: PackOptions): Promise<Project> {
     release,
     now,
   };
+}
+
+/** PLATFORMS sealift has installers for. */
+const PLATFORMS = ["linux/amd64", "linux/arm64"];
+
+/** The host with every build made for `platform` (pack --platform); another CPU needs BuildKit. */
+function withPlatform(host: DockerHost, platform: string | undefined): DockerHost {
+  if (!platform) return host;
+  if (!PLATFORMS.includes(platform))
+    throw new SealiftError("USAGE", `--platform ${platform} is not one sealift ships an installer for`, {
+      hint: `use ${PLATFORMS.join(" or ")}`,
+    });
+  if (host.builder === "legacy" && platform !== `linux/${host.architecture}`)
+    throw new SealiftError(
+      "PLATFORM_MISMATCH",
+      `building for ${platform} needs BuildKit, which ${host.docker} cannot drive`,
+      {
+        hint: "install the buildx plugin (or use a docker client of 23.0 or newer against this engine) and pack again",
+      },
+    );
+  return { ...host, buildPlatform: platform };
 }
 
 /** The data that travels, and a warning (an error with --strict) for bind-mount data that would not. */
@@ -877,7 +902,9 @@ async function writeArchive(
           dockerMinVersion: "20.10",
           dockerDataBytes: imageBytes + (data?.volumes.reduce((sum, v) => sum + v.bytes, 0) ?? 0),
           installDirBytes:
-            sourceBytes * 2 + composeBytes + (data?.files.reduce((sum, f) => sum + f.size, 0) ?? 0),
+            sourceBytes * 2 +
+            composeBytes +
+            (data?.files.filter((f) => f.shipped).reduce((sum, f) => sum + f.size, 0) ?? 0),
         },
         ...(data ? { data } : {}),
         files,

@@ -27,6 +27,9 @@ export async function inspectGit(dir: string, signal?: AbortSignal): Promise<Git
     if (inside?.exitCode === 0) return { commit: null, dirty: true, changedFiles: ["(no commit yet)"] };
     return { commit: null, dirty: true, changedFiles: [] };
   }
+  // A folder git ignores (a copy under dist/, say) is not in git, whatever repository it sits in.
+  const ignored = await git(dir, ["check-ignore", "-q", "."], signal).catch(() => null);
+  if (ignored?.exitCode === 0) return { commit: null, dirty: true, changedFiles: [] };
   const status = await git(dir, ["status", "--porcelain", "--untracked-files=all", "--", "."], signal);
   const changedFiles = status.stdout
     .split("\n")

@@ -15,6 +15,9 @@ import { BASE_IMAGE, projectImages, removeImages, removeProject } from "./docker
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { ROOT, run, sealift } from "./run.js";
 
+/** Where scripts/ensure-arm64.sh keeps the arm64 sysroot and busybox (scripts/test.sh runs it). */
+export const ARM64_ROOT = process.env.SEALIFT_ARM64_ROOT ?? "/var/lib/sealift/arm64";
+
 export interface ExampleProject {
   dir: string;
   name: string;
@@ -43,9 +46,14 @@ export async function ensureBaseImage(
   tag = BASE_IMAGE,
   label = "",
   engine?: Record<string, string>,
+  /** linux/arm64: from Debian's arm64 busybox-static (scripts/ensure-arm64.sh fetched it). */
+  platform?: string,
 ): Promise<void> {
   const outcome = await run("sh", [path.join(ROOT, "examples/llm-chat/make-base.sh"), tag, label], {
-    env: engine,
+    env: {
+      ...engine,
+      ...(platform ? { PLATFORM: platform, BUSYBOX: path.join(ARM64_ROOT, "busybox") } : {}),
+    },
   });
   if (outcome.code !== 0) throw new Error(`make-base.sh failed: ${outcome.stderr}`);
 }
@@ -71,7 +79,7 @@ export async function exampleProject(
   prefix: string,
   /** Build on another engine (engineEnv of a field host) instead of this machine's. */
   engine?: Record<string, string>,
-  options: { modelMib?: number } = {},
+  options: { modelMib?: number; platform?: string } = {},
 ): Promise<ExampleProject> {
   const workdir = mkdtempSync(path.join(os.tmpdir(), `sealift-${prefix}-`));
   const name = `sl${prefix}${Math.random().toString(36).slice(2, 7)}`;
@@ -86,7 +94,7 @@ export async function exampleProject(
   replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
   // Cache mounts are keyed by id engine-wide: ids of its own keep its cache apart too.
   replaceInTree(dir, "id=llm-chat-", `id=${name}-`);
-  await ensureBaseImage(`${name}-base:1.36`, name, engine);
+  await ensureBaseImage(`${name}-base:1.36`, name, engine, options.platform);
   await git(dir, ["init", "-q"]);
   await git(dir, ["add", "-A"]);
   await git(dir, ["commit", "-qm", "example"]);
