@@ -15,7 +15,8 @@ import {
   SUMS_PATH,
   entryRank,
 } from "./layout.js";
-import { parseManifest, type Manifest } from "./manifest.js";
+import { memberDigests, parseManifest, type Manifest } from "./manifest.js";
+import { LOCATOR_BYTES } from "./tail.js";
 import { parseSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, checkSignature, type SignatureCheck, type VerifyMode } from "./signature.js";
 
@@ -204,12 +205,17 @@ export async function verifyBundle(
   // With the tail read first, every entry's header is held against the sizes the manifest declares
   // before its data is inflated: a lying header or a gzip bomb stops at its first block.
   const metadata = await source.readMetadata();
-  const declared = metadata
-    ? new Map(checkMetadata(metadata, options.signature).manifest.files.map((f) => [f.path, f.size]))
-    : undefined;
+  const head = metadata ? checkMetadata(metadata, options.signature).manifest : undefined;
+  const declared = head ? new Map(head.files.map((f) => [f.path, f.size])) : undefined;
+  // Through the archive's index when it records each gzip member's digest: every member's stored
+  // bytes are held against it (its header too: a flipped MTIME or OS byte inflates the same, and is
+  // still damage), as the install does; an archive read whole from the start is checked by gunzip's
+  // CRCs and SHA256SUMS only.
+  const index =
+    head?.archive && source.kind !== "directory" && memberDigests(head.archive) ? head.archive : undefined;
 
   try {
-    for await (const entry of source.entries(options)) {
+    for await (const entry of source.entries({ ...options, ...(index ? { index } : {}) })) {
       if (entry.type === "directory") continue;
       if (entry.type === "symlink") {
         links.set(entry.path, entry.linkTarget ?? "");
@@ -251,7 +257,13 @@ export async function verifyBundle(
     throw (await source.explainFailure?.().catch(() => undefined)) ?? damaged(source.location, error);
   }
 
-  const archiveSha256 = source.archiveDigest();
+  // Read through the index, the tail's files come from the tail read first (the chain checks them).
+  if (index && metadata) {
+    manifestBytes ??= metadata.manifest;
+    sumsBytes ??= metadata.sums;
+    signatureBytes ??= metadata.signature;
+  }
+  const archiveSha256 = index ? await source.completeDigest() : source.archiveDigest();
   if (expectedArchive && archiveSha256 && expectedArchive !== archiveSha256) {
     throw mismatch(source.location, expectedArchive, archiveSha256);
   }
@@ -269,6 +281,14 @@ export async function verifyBundle(
     { manifest: manifestBytes, sums: sumsBytes, signature: signatureBytes },
     options.signature,
   );
+  // sealift writes a locator as the archive's last bytes whenever it writes an index: an archive
+  // with an index and no locator at its end has something after its end (or a damaged end).
+  if (source.kind !== "directory" && manifest.archive && !metadata)
+    throw new SealiftError(
+      "BUNDLE_CHECKSUM_MISMATCH",
+      `${source.location} does not end where the bundle ends: bytes were added after it, or its last ${LOCATOR_BYTES} bytes are damaged`,
+      { hint: COPY_AGAIN },
+    );
 
   for (const file of manifest.files) {
     const actual = seen.get(file.path);

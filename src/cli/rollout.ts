@@ -2,8 +2,6 @@
  * `install rollout` and `install rollout status`: the fleet commands of the installer binary.
  */
 import { Command, Option } from "commander";
-import os from "node:os";
-import path from "node:path";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
 import { ExitCode, SealiftError } from "../errors.js";
 import { limitHosts, readInventory } from "../fleet/inventory.js";
@@ -32,8 +30,6 @@ function positive(name: string) {
 
 function sshOptions(flags: { acceptNewHostKeys: boolean }) {
   return {
-    // Short: a control socket's path must stay under ~100 bytes.
-    controlDir: path.join(os.tmpdir(), `sl-ssh-${process.pid}`),
     acceptNewHostKeys: flags.acceptNewHostKeys,
     connectTimeoutSeconds: 10,
   };

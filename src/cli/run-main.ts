@@ -80,6 +80,8 @@ export async function runMain(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // A closed terminal or ssh session (a rollout's connection cut): as SIGTERM, nothing left half-done.
+  process.on("SIGHUP", onSignal);
   try {
     process.exitCode = (await command({ signal: controller.signal })) ?? ExitCode.ok;
   } catch (raw) {
@@ -87,6 +89,7 @@ export async function runMain(
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onSignal);
   }
 }
 

@@ -38,6 +38,35 @@ interface RawGroup {
   vars: Vars;
 }
 
+/** Where each host and each of its variables was first set (INI lines; YAML: null), to name conflicts. */
+type Definitions = Map<
+  string,
+  { line: number | null; vars: Map<string, { value: string; line: number | null }> }
+>;
+
+/** The largest inventory read (tens of hosts take a few KB). */
+const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
+/** ssh options that run a command on the operator's machine: an inventory may not set them. */
+const LOCAL_COMMAND_OPTIONS =
+  /(proxycommand|localcommand|permitlocalcommand|knownhostscommand|^match$|^-?o?match\b)/i;
+
+/** Records one host variable; the same one set again to another value is an error naming both places. */
+function define(defs: Definitions, file: string, host: string, line: number | null, vars: Vars): void {
+  const entry = defs.get(host) ?? { line, vars: new Map() };
+  defs.set(host, entry);
+  for (const [key, raw] of Object.entries(vars)) {
+    const value = typeof raw === "string" ? raw : JSON.stringify(raw);
+    const before = entry.vars.get(key);
+    if (before && before.value !== value)
+      throw bad(
+        file,
+        line,
+        `host ${host}: ${key} is set twice with different values (${JSON.stringify(before.value)}${before.line ? ` on line ${before.line}` : ""}, then ${JSON.stringify(value)}); an inventory says one thing per host`,
+      );
+    entry.vars.set(key, { value, line });
+  }
+}
+
 function bad(file: string, line: number | null, message: string): SealiftError {
   return new SealiftError("INVENTORY_INVALID", `${file}${line ? `:${line}` : ""}: ${message}`, {
     hint: "fix that line of the inventory (Ansible's INI or YAML format), then run this again",
@@ -73,7 +102,7 @@ function group(groups: Map<string, RawGroup>, name: string): RawGroup {
   return g;
 }
 
-function parseIni(text: string, file: string): Map<string, RawGroup> {
+function parseIni(text: string, file: string, defs: Definitions): Map<string, RawGroup> {
   const groups = new Map<string, RawGroup>();
   group(groups, "all");
   group(groups, "ungrouped");
@@ -115,17 +144,24 @@ function parseIni(text: string, file: string): Map<string, RawGroup> {
       if (eq <= 0) throw bad(file, n, `"${assignment}" is not KEY=VALUE (host ${name})`);
       vars[assignment.slice(0, eq)] = unquote(assignment.slice(eq + 1));
     }
+    define(defs, file, name!, n, vars);
     const target = group(groups, section.name);
     target.hosts.set(name!, { ...target.hosts.get(name!), ...vars });
   });
   return groups;
 }
 
-function parseYamlInventory(text: string, file: string): Map<string, RawGroup> {
+function parseYamlInventory(text: string, file: string, defs: Definitions): Map<string, RawGroup> {
   const doc = parseDocument(text, { prettyErrors: true });
   const first = doc.errors[0];
   if (first) throw bad(file, first.linePos?.[0]?.line ?? null, first.message.split("\n")[0]!);
-  const root = doc.toJS() as unknown;
+  let root: unknown;
+  try {
+    // Aliases are expanded at most 100 times: a "billion laughs" file is refused, not expanded.
+    root = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    throw bad(file, null, `cannot be read: ${(error as Error).message}`);
+  }
   if (!root || typeof root !== "object" || Array.isArray(root))
     throw bad(file, null, "a YAML inventory is a map of groups (all: {hosts: ..., children: ...})");
   const groups = new Map<string, RawGroup>();
@@ -149,6 +185,7 @@ function parseYamlInventory(text: string, file: string): Map<string, RawGroup> {
       for (const [host, vars] of Object.entries(spec.hosts as Record<string, unknown>)) {
         if (vars !== null && (typeof vars !== "object" || Array.isArray(vars)))
           throw bad(file, null, `host ${host} in group ${name}: its variables must be a map`);
+        define(defs, file, host, null, (vars as Vars | null) ?? {});
         g.hosts.set(host, { ...g.hosts.get(host), ...((vars as Vars | null) ?? {}) });
       }
     }
@@ -186,9 +223,45 @@ function asText(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
+/** A group that is its own ancestor (a :children loop) is refused, naming the loop. */
+function refuseCycles(groups: Map<string, RawGroup>, file: string): void {
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (name: string, trail: string[]) => {
+    if (state.get(name) === "done") return;
+    if (state.get(name) === "visiting")
+      throw bad(
+        file,
+        null,
+        `groups form a loop: ${[...trail.slice(trail.indexOf(name)), name].join(" -> ")}`,
+      );
+    state.set(name, "visiting");
+    for (const child of groups.get(name)?.children ?? []) visit(child, [...trail, name]);
+    state.set(name, "done");
+  };
+  for (const name of groups.keys()) visit(name, []);
+}
+
+/** A host, address or user that ssh could read as an option, or that holds spaces or control characters. */
+function checkWord(file: string, line: number | null, what: string, value: string): void {
+  if (value.startsWith("-") || /[\s\x00-\x1f\x7f]/.test(value) || !value)
+    throw bad(
+      file,
+      line,
+      `${what} ${JSON.stringify(value)} cannot be used: it is empty, begins with "-" (ssh would read it as an option) or holds spaces or control characters`,
+    );
+}
+
 export function parseInventory(text: string, file: string): Inventory {
+  if (Buffer.byteLength(text) > MAX_INVENTORY_BYTES)
+    throw bad(
+      file,
+      null,
+      `is larger than ${MAX_INVENTORY_BYTES / 1024 / 1024} MiB; an inventory of hundreds of hosts takes a few hundred KB`,
+    );
   const looksYaml = /\.(ya?ml)$/i.test(file) || /^\s*all\s*:/m.test(text);
-  const groups = looksYaml ? parseYamlInventory(text, file) : parseIni(text, file);
+  const defs: Definitions = new Map();
+  const groups = looksYaml ? parseYamlInventory(text, file, defs) : parseIni(text, file, defs);
+  refuseCycles(groups, file);
   // INI: hosts in no group are "ungrouped"; every group is under all.
   const names = new Set<string>();
   for (const g of groups.values()) for (const h of g.hosts.keys()) names.add(h);
@@ -208,19 +281,36 @@ export function parseInventory(text: string, file: string): Inventory {
       if (key.startsWith("sealift_set_")) settings[key.slice("sealift_set_".length)] = asText(value);
     const sealift = vars.sealift as { set?: Record<string, unknown> } | undefined;
     for (const [key, value] of Object.entries(sealift?.set ?? {})) settings[key] = asText(value);
+    const line = defs.get(name)?.line ?? null;
     const port = vars.ansible_port ?? vars.ansible_ssh_port;
-    if (port !== undefined && !/^\d+$/.test(String(port)))
-      throw bad(file, null, `host ${name}: ansible_port "${asText(port)}" is not a port number`);
+    if (port !== undefined && (!/^\d+$/.test(String(port)) || Number(port) < 1 || Number(port) > 65535))
+      throw bad(file, line, `host ${name}: ansible_port "${asText(port)}" is not a port number (1-65535)`);
+    const address = String(vars.ansible_host ?? vars.ansible_ssh_host ?? name);
+    const user = vars.ansible_user === undefined ? null : String(vars.ansible_user);
+    checkWord(file, line, "host name", name);
+    checkWord(file, line, `host ${name}: ansible_host`, address);
+    if (user !== null) checkWord(file, line, `host ${name}: ansible_user`, user);
+    const sshArgs = vars.ansible_ssh_common_args
+      ? (splitWords(String(vars.ansible_ssh_common_args)) ?? []).map(unquote)
+      : [];
+    const local = sshArgs.find((a) => LOCAL_COMMAND_OPTIONS.test(a));
+    if (local)
+      throw bad(
+        file,
+        line,
+        `host ${name}: ansible_ssh_common_args sets ${JSON.stringify(local)}, which runs a command on this machine; sealift does not take that from an inventory`,
+      );
+    for (const key of Object.keys(settings))
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+        throw bad(file, line, `host ${name}: setting ${JSON.stringify(key)} is not a variable name`);
     hosts.push({
       name,
-      address: String(vars.ansible_host ?? vars.ansible_ssh_host ?? name),
+      address,
       port: port === undefined ? null : Number(port),
-      user: vars.ansible_user === undefined ? null : String(vars.ansible_user),
+      user,
       keyFile:
         vars.ansible_ssh_private_key_file === undefined ? null : String(vars.ansible_ssh_private_key_file),
-      sshArgs: vars.ansible_ssh_common_args
-        ? (splitWords(String(vars.ansible_ssh_common_args)) ?? []).map(unquote)
-        : [],
+      sshArgs,
       settings,
       groups: member.filter((g) => g !== "all").sort(),
     });
@@ -247,7 +337,12 @@ export function readInventory(file: string): Inventory {
  * `!pattern` removes, `&pattern` keeps only what it also matches.
  */
 export function limitHosts(inventory: Inventory, limit: string | undefined): InventoryHost[] {
-  if (!limit) return inventory.hosts;
+  if (limit === undefined) return inventory.hosts;
+  const known = `hosts: ${inventory.hosts.map((h) => h.name).join(", ")}; groups: ${[...inventory.groups.keys()].join(", ")}`;
+  if (!limit.trim())
+    throw new SealiftError("USAGE", "--limit is empty: it would select no host", {
+      hint: `give hosts or groups (${known}), or leave --limit out for every host`,
+    });
   const match = (pattern: string): Set<string> => {
     if (inventory.groups.has(pattern)) return new Set(inventory.groups.get(pattern));
     const glob = new RegExp(
@@ -266,6 +361,16 @@ export function limitHosts(inventory: Inventory, limit: string | undefined): Inv
     .split(/[,:]/)
     .map((p) => p.trim())
     .filter(Boolean);
+  // As Ansible: a pattern that matches nothing is an error, not a silent no-op.
+  const unknown = parts.filter((p) => match(p.replace(/^[!&]/, "")).size === 0);
+  if (unknown.length)
+    throw new SealiftError(
+      "USAGE",
+      `--limit: no hosts matched ${unknown.map((p) => JSON.stringify(p)).join(", ")}`,
+      {
+        hint: known,
+      },
+    );
   for (const part of parts.filter((p) => !p.startsWith("!") && !p.startsWith("&")))
     match(part).forEach((h) => selected.add(h));
   if (parts.every((p) => p.startsWith("!") || p.startsWith("&")))
@@ -279,7 +384,7 @@ export function limitHosts(inventory: Inventory, limit: string | undefined): Inv
   const hosts = inventory.hosts.filter((h) => selected.has(h.name));
   if (!hosts.length)
     throw new SealiftError("USAGE", `--limit ${limit} matches no host of the inventory`, {
-      hint: `hosts: ${inventory.hosts.map((h) => h.name).join(", ")}; groups: ${[...inventory.groups.keys()].join(", ")}`,
+      hint: known,
     });
   return hosts;
 }

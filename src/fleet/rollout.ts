@@ -17,7 +17,7 @@ import { storedMembers, type Manifest } from "../bundle/manifest.js";
 import { verifyBundle, type VerifyOptions } from "../bundle/verify.js";
 import { SealiftError } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
-import { shellQuote, SshConnection, type SshOptions } from "./ssh.js";
+import { shellQuote, SshConnection, withControlDir, type SshOptions } from "./ssh.js";
 
 export type HostOutcome = "installed" | "already" | "failed" | "refused" | "unreachable" | "not-attempted";
 
@@ -214,6 +214,8 @@ export async function rolloutHost(
   bundle: RolloutBundle,
   installerGz: InstallerCopy,
   options: RolloutOptions,
+  /** The rollout's private folder for ssh's control sockets (withControlDir). */
+  controlDir: string,
 ): Promise<HostResult> {
   const started = performance.now();
   const { manifest } = bundle;
@@ -233,7 +235,7 @@ export async function rolloutHost(
     result.step = name;
     options.onProgress?.(host.name, name, result.bytesSent);
   };
-  const ssh = new SshConnection(host, options.ssh);
+  const ssh = new SshConnection(host, options.ssh, controlDir);
   try {
     step("connect");
     await ssh.run("true", { signal: options.signal });
@@ -383,7 +385,15 @@ export async function rollout(
   bundle: RolloutBundle,
   options: RolloutOptions,
 ): Promise<HostResult[]> {
-  await fs.mkdir(options.ssh.controlDir, { recursive: true, mode: 0o700 });
+  return withControlDir((controlDir) => rolloutIn(controlDir, hosts, bundle, options));
+}
+
+async function rolloutIn(
+  controlDir: string,
+  hosts: readonly InventoryHost[],
+  bundle: RolloutBundle,
+  options: RolloutOptions,
+): Promise<HostResult[]> {
   const installerGz = installerCopy(bundle.installer);
   const results = new Map<string, HostResult>();
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
@@ -400,7 +410,7 @@ export async function rollout(
         async (host) => {
           // Not cancelled with the rollout: a host once started finishes (a second Ctrl-C leaves at once).
           const running = { ...options, signal: new AbortController().signal };
-          results.set(host.name, await rolloutHost(host, bundle, installerGz, running));
+          results.set(host.name, await rolloutHost(host, bundle, installerGz, running, controlDir));
         },
       );
       // A batch with a failure stops the rollout (a canary of 1 first, then the rest), as does --max-fail.
@@ -412,7 +422,6 @@ export async function rollout(
     }
   } finally {
     await installerGz.dispose();
-    await fs.rm(options.ssh.controlDir, { recursive: true, force: true });
   }
   return hosts.map(
     (h) =>
@@ -516,45 +525,45 @@ export async function fleetStatus(
   hosts: readonly InventoryHost[],
   options: { dir: string; staging: string; parallel: number; ssh: SshOptions; signal: AbortSignal },
 ): Promise<FleetStatus[]> {
-  await fs.mkdir(options.ssh.controlDir, { recursive: true, mode: 0o700 });
-  const found = new Map<string, FleetStatus>();
-  await fanOut(
-    hosts,
-    options.parallel,
-    () => options.signal.aborted,
-    async (host) => {
-      const ssh = new SshConnection(host, options.ssh);
-      try {
-        const status = await installedStatus(ssh, options.dir, options.signal);
-        const listing = await ssh.run(
-          `ls -1 ${shellQuote(options.staging)} 2>/dev/null | grep '\\.tar\\.gz$' || true`,
-          {
-            signal: options.signal,
-          },
-        );
-        found.set(host.name, {
-          host: host.name,
-          reachable: true,
-          release: status.release,
-          healthy: status.healthy,
-          bundles: listing.stdout.split("\n").filter(Boolean),
-          error: null,
-        });
-      } catch (error) {
-        const e = error instanceof SealiftError ? error : new SealiftError("ROLLOUT_FAILED", String(error));
-        found.set(host.name, {
-          host: host.name,
-          reachable: false,
-          release: null,
-          healthy: false,
-          bundles: [],
-          error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) },
-        });
-      } finally {
-        await ssh.close();
-      }
-    },
-  );
-  await fs.rm(options.ssh.controlDir, { recursive: true, force: true });
-  return hosts.map((h) => found.get(h.name)!);
+  return withControlDir(async (controlDir) => {
+    const found = new Map<string, FleetStatus>();
+    await fanOut(
+      hosts,
+      options.parallel,
+      () => options.signal.aborted,
+      async (host) => {
+        const ssh = new SshConnection(host, options.ssh, controlDir);
+        try {
+          const status = await installedStatus(ssh, options.dir, options.signal);
+          const listing = await ssh.run(
+            `ls -1 ${shellQuote(options.staging)} 2>/dev/null | grep '\\.tar\\.gz$' || true`,
+            {
+              signal: options.signal,
+            },
+          );
+          found.set(host.name, {
+            host: host.name,
+            reachable: true,
+            release: status.release,
+            healthy: status.healthy,
+            bundles: listing.stdout.split("\n").filter(Boolean),
+            error: null,
+          });
+        } catch (error) {
+          const e = error instanceof SealiftError ? error : new SealiftError("ROLLOUT_FAILED", String(error));
+          found.set(host.name, {
+            host: host.name,
+            reachable: false,
+            release: null,
+            healthy: false,
+            bundles: [],
+            error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) },
+          });
+        } finally {
+          await ssh.close();
+        }
+      },
+    );
+    return hosts.map((h) => found.get(h.name)!);
+  });
 }

@@ -4,17 +4,32 @@
  * keys checked against the user's known_hosts (unknown keys refused unless accept-new is asked).
  * No agent of our own on the host: commands, and files streamed over the same connection.
  */
-import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
 import { runCommand, type CommandResult } from "../docker/run-command.js";
 import type { InventoryHost } from "./inventory.js";
 
 export interface SshOptions {
-  /** Where the control sockets live (short path: sockets are limited to ~100 bytes). */
-  controlDir: string;
   acceptNewHostKeys: boolean;
   connectTimeoutSeconds: number;
+}
+
+/**
+ * Runs `use` with a private folder for the control sockets, removed afterwards: made by mkdtemp
+ * (mode 0700, owned by this user, a name nobody could have planted beforehand) under the system's
+ * temporary folder (short: a socket's path is limited to about 100 bytes).
+ */
+export async function withControlDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sl-ssh-"));
+  try {
+    return await use(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Single-quotes a word for the remote shell. */
@@ -53,7 +68,12 @@ export class SshConnection {
   constructor(
     readonly host: InventoryHost,
     options: SshOptions,
+    /** The private folder of withControlDir. */
+    controlDir: string,
   ) {
+    // One connection per inventory host, even where two names share an address, user and port
+    // (ssh's %C would give them one socket, and one's `-O exit` would cut the other's session).
+    const socket = createHash("sha256").update(host.name).digest("hex").slice(0, 16);
     this.base = [
       "-o",
       "BatchMode=yes",
@@ -66,7 +86,7 @@ export class SshConnection {
       "-o",
       "ControlMaster=auto",
       "-o",
-      `ControlPath=${options.controlDir}/%C`,
+      `ControlPath=${controlDir}/${socket}`,
       "-o",
       "ControlPersist=120",
       ...(host.port ? ["-p", String(host.port)] : []),
@@ -81,7 +101,8 @@ export class SshConnection {
     command: string,
     options: { signal?: AbortSignal; input?: Readable; allowFailure?: boolean } = {},
   ): Promise<CommandResult> {
-    const result = await runCommand("ssh", [...this.base, this.host.address, command], {
+    // "--": nothing from the inventory can be read as an option after it.
+    const result = await runCommand("ssh", [...this.base, "--", this.host.address, command], {
       allowFailure: true,
       ownProcessGroup: true,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -110,6 +131,6 @@ export class SshConnection {
 
   /** Ends the shared connection. */
   async close(): Promise<void> {
-    await runCommand("ssh", [...this.base, "-O", "exit", this.host.address], { allowFailure: true });
+    await runCommand("ssh", [...this.base, "-O", "exit", "--", this.host.address], { allowFailure: true });
   }
 }

@@ -25,7 +25,7 @@ import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.j
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { rejects, writeBundle, writeTestBundleTo } from "../helpers/bundles.js";
 import { verifyBundle } from "../../src/bundle/verify.js";
-import { LOCATOR_BYTES, locatorMember, parseLocator } from "../../src/bundle/tail.js";
+import { LOCATOR_BYTES, locatorMember, parseLocator, readTailMember } from "../../src/bundle/tail.js";
 import type { SealiftError } from "../../src/errors.js";
 import { generateKeys, loadPrivateKey, loadPublicKey } from "../../src/bundle/signature.js";
 import { randomBytes, type KeyObject } from "node:crypto";
@@ -218,6 +218,30 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
     );
   });
 
+  test("verify agrees with the install: a flipped byte in a gzip member's header (its MTIME) is refused, without a .sha256", async () => {
+    const damaged = path.join(workdir, "indexed-header.tar.gz");
+    const bytes = readFileSync(file);
+    bytes[4]! ^= 0x01; // MTIME of the first member: inflates the same, but it is not the bytes packed
+    writeFileSync(damaged, bytes);
+    await rejects(
+      verifyBundle(archiveSource(damaged)),
+      "BUNDLE_CHECKSUM_MISMATCH",
+      /damaged in gzip member 1 of \d+/,
+    );
+  });
+
+  test("rejects-appended-bytes: 512 zero bytes after the archive (a tar's end blocks) are refused, without a .sha256", async () => {
+    const longer = path.join(workdir, "indexed-longer.tar.gz");
+    writeFileSync(longer, Buffer.concat([readFileSync(file), Buffer.alloc(512)]));
+    await rejects(
+      verifyBundle(archiveSource(longer)),
+      "BUNDLE_CHECKSUM_MISMATCH",
+      /does not end where the bundle ends: bytes were added after it/,
+    );
+    const verified = await verifyBundle(archiveSource(file));
+    assert.equal(verified.manifest.project.release, manifest.project.release);
+  });
+
   test("rejects-lying-index: an index whose member sizes are wrong reads as a damaged archive, never as other data", async () => {
     const [first, ...rest] = manifest.archive!.members;
     const lying = {
@@ -352,6 +376,23 @@ describe("hostile archives are refused before anything is written", () => {
     );
   });
 
+  /**
+   * A tail whose manifest has no archive index, as bundles written before the index have: the read
+   * is then a stream from the start, and the headers against the manifest are what guards it.
+   */
+  async function tailWithoutIndex(tail: Buffer): Promise<Buffer> {
+    const { files } = await readTailMember(tail);
+    const manifestJson = JSON.parse(files.get("manifest.json")!.toString()) as Record<string, unknown>;
+    delete manifestJson.archive;
+    const pack = tar.pack();
+    pack.entry({ name: "demo-complete-20260101/SHA256SUMS" }, files.get("SHA256SUMS")!);
+    pack.entry({ name: "demo-complete-20260101/manifest.json" }, JSON.stringify(manifestJson));
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+    return gzipSync(Buffer.concat(chunks));
+  }
+
   /** The bundle with one tar header's size field set to `size` (its tail kept, so sizes are declared). */
   async function withHeaderSize(name: string, entryPath: string, size: number): Promise<string> {
     const file = path.join(workdir, `${name}-source.tar.gz`);
@@ -369,7 +410,7 @@ describe("hostile archives are refused before anything is written", () => {
     const sum = plain.subarray(at, at + 512).reduce((a, b) => a + b, 0);
     plain.write(sum.toString(8).padStart(6, "0") + "\0 ", at + 148, "latin1");
     const main = gzipSync(plain);
-    const tail = bytes.subarray(place.offset, place.offset + place.length);
+    const tail = await tailWithoutIndex(bytes.subarray(place.offset, place.offset + place.length));
     const out = path.join(workdir, `${name}.tar.gz`);
     writeFileSync(out, Buffer.concat([main, tail, locatorMember(main.length, tail.length)]));
     return out;

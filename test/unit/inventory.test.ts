@@ -90,7 +90,60 @@ describe("Ansible inventories", () => {
     assert.deepEqual(names("prod:!edge2"), ["core1", "edge1"]);
     assert.deepEqual(names("e*"), ["edge1", "edge2"]);
     assert.deepEqual(names("prod:&core"), ["core1"]);
-    assert.throws(() => limitHosts(inventory, "nothere"), /--limit nothere matches no host/);
+    assert.throws(() => limitHosts(inventory, "nothere"), /--limit: no hosts matched "nothere"/);
+    // An unknown part is an error too (as in Ansible), and an empty --limit selects nothing.
+    assert.throws(
+      () => limitHosts(inventory, "edge,nosuch"),
+      (e: SealiftError) =>
+        e.exitCode === 2 && /no hosts matched "nosuch"/.test(e.message) && /edge1/.test(e.hint!),
+    );
+    assert.throws(() => limitHosts(inventory, ""), /--limit is empty/);
+  });
+
+  test("rejects-ssh-option-injection: names, addresses and users beginning with - are refused with file:line", () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        "[edge]\nh1 ansible_host='-oProxyCommand=touch /tmp/x'\n",
+        /hosts\.ini:2: host h1: ansible_host "-oProxyCommand=touch \/tmp\/x" cannot be used: .*begins with "-"/,
+      ],
+      ["[edge]\n-F/path/config\n", /hosts\.ini:2: host name "-F\/path\/config" cannot be used/],
+      [
+        "[edge]\nh1 ansible_user=-oProxyCommand=x\n",
+        /hosts\.ini:2: host h1: ansible_user "-oProxyCommand=x" cannot be used/,
+      ],
+      [
+        "[edge]\nh1 ansible_ssh_common_args='-o ProxyCommand=\"nc %h %p\"'\n",
+        /hosts\.ini:2: host h1: ansible_ssh_common_args sets "ProxyCommand=nc %h %p", which runs a command on this machine/,
+      ],
+      ["[edge]\nh1 ansible_port=99999\n", /host h1: ansible_port "99999" is not a port number \(1-65535\)/],
+      [
+        "[a]\nh1 ansible_host=10.0.0.1\n[b]\nh1 ansible_host=10.0.0.2\n",
+        /hosts\.ini:4: host h1: ansible_host is set twice with different values \("10\.0\.0\.1" on line 2, then "10\.0\.0\.2"\)/,
+      ],
+      ["[a:children]\nb\n[b:children]\na\n[a]\nh1\n", /groups form a loop: a -> b -> a/],
+    ];
+    for (const [text, message] of cases)
+      assert.throws(
+        () => parseInventory(text, "hosts.ini"),
+        (e: SealiftError) => e.code === "INVENTORY_INVALID" && e.exitCode === 2 && message.test(e.message),
+        text,
+      );
+  });
+
+  test("a billion-laughs YAML inventory is refused, not expanded", () => {
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      lines.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(", ")}]`);
+    }
+    lines.push("all:\n  hosts:\n    h1: {boom: *i}");
+    const before = process.memoryUsage().rss;
+    assert.throws(
+      () => parseInventory(lines.join("\n"), "hosts.yaml"),
+      (e: SealiftError) => e.code === "INVENTORY_INVALID" && /cannot be read: .*alias/i.test(e.message),
+    );
+    assert.ok(process.memoryUsage().rss - before < 200 * 1024 * 1024);
   });
 
   test("a bad line is refused with file:line and what is wrong", () => {
