@@ -243,7 +243,8 @@ function refuseCycles(groups: Map<string, RawGroup>, file: string): void {
 
 /** A host, address or user that ssh could read as an option, or that holds spaces or control characters. */
 function checkWord(file: string, line: number | null, what: string, value: string): void {
-  if (value.startsWith("-") || /[\s\x00-\x1f\x7f]/.test(value) || !value)
+  const control = [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (value.startsWith("-") || /\s/.test(value) || control || !value)
     throw bad(
       file,
       line,
