@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   BASE_MISSING: ExitCode.preflight,
   DATA_MISSING: ExitCode.preflight,
   DEVICE_MISSING: ExitCode.preflight,
+  FOLDER_IN_USE: ExitCode.preflight,
   NO_HOST_REACHED: ExitCode.preflight,
   ROLLOUT_FAILED: ExitCode.failed,
   SSH_HOST_KEY: ExitCode.failed,

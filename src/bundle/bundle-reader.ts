@@ -8,6 +8,7 @@ import {
   existsSync,
   promises as fs,
   readFileSync,
+  statSync,
 } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
@@ -174,7 +175,10 @@ export function partsSource(location: string): BundleSource {
 export function readSidecar(archive: string): string | undefined {
   const sidecar = `${archive}.sha256`;
   if (!existsSync(sidecar)) return undefined;
-  const digest = readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "";
+  const stat = statSync(sidecar);
+  // A line of 64 hex digits and a name: anything else (a folder, a huge file) is not a .sha256.
+  const digest =
+    stat.isFile() && stat.size <= 4096 ? (readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "") : "";
   if (!/^[0-9a-f]{64}$/.test(digest)) {
     throw new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${sidecar} does not hold a sha256 digest`, {
       hint: "copy the .sha256 file again, or remove it to skip the archive-level check",

@@ -1,23 +1,25 @@
 /**
  * `install`: the installer's command table (compiled into the single binary shipped in bundles).
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install, installSummary, serviceRows } from "../installer/install.js";
 import { describeCacheStatus } from "../installer/build-cache.js";
 import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
 import { formatTable } from "../util/format.js";
 import { rollback } from "../installer/rollback.js";
+import { withFolderLock } from "../installer/folder-lock.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
 import { rolloutCommand } from "./rollout.js";
-import { collect, reportError, runMain } from "./run-main.js";
+import { collect, handleUsageErrors, reportError, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
 
 function seconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error("--timeout takes a number of seconds greater than 0");
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError("takes a number of seconds greater than 0");
   return n;
 }
 
@@ -28,9 +30,15 @@ function timeoutOption(): Option {
     .argParser(seconds);
 }
 
+/** --json: one JSON document on one line of stdout (the shape the README documents). */
 function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+  process.stdout.write(JSON.stringify(value) + "\n");
 }
+
+/** --dir of the commands for an installed app, with where it defaults to. */
+const DIR_HELP =
+  "install directory (default: the one this installer was kept in, when run as DIR/.sealift/install; " +
+  "else /opt/NAME beside an extracted bundle's installer; otherwise required)";
 
 export function installProgram(): Command {
   const program = new Command("install")
@@ -43,7 +51,6 @@ export function installProgram(): Command {
     )
     .version(TOOL_VERSION)
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)")
     .enablePositionalOptions()
     .argument(
       "[bundle]",
@@ -148,7 +155,7 @@ ${EXIT_CODES_HELP}`,
   program
     .command("status")
     .description("Show the installed release, its services' state and whether its images are present.")
-    .option("-d, --dir <dir>", "install directory")
+    .option("-d, --dir <dir>", DIR_HELP)
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
@@ -177,18 +184,21 @@ ${EXIT_CODES_HELP}`,
   program
     .command("rebuild")
     .description("Rebuild the app's images from the installed source, offline, and bring it up again.")
-    .option("-d, --dir <dir>", "install directory")
+    .option("-d, --dir <dir>", DIR_HELP)
     .option("-y, --yes", "ask nothing", false)
     .addOption(timeoutOption())
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const result = await rebuild(resolveDir(flags.dir), {
-            timeoutMs: flags.timeout * 1000,
-            reporter: new Reporter(process.stderr, flags.json),
-            signal,
-          });
+          const dir = resolveDir(flags.dir);
+          const result = await withFolderLock(dir, "rebuild", () =>
+            rebuild(dir, {
+              timeoutMs: flags.timeout * 1000,
+              reporter: new Reporter(process.stderr, flags.json),
+              signal,
+            }),
+          );
           if (flags.json)
             printJson({
               ok: true,
@@ -210,7 +220,7 @@ ${EXIT_CODES_HELP}`,
       "Which cache images and mounts are present, their sizes and dates, Docker's disk usage, and which " +
         "installed files changed since install (their steps will run again on rebuild).",
     )
-    .option("-d, --dir <dir>", "install directory")
+    .option("-d, --dir <dir>", DIR_HELP)
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
@@ -230,18 +240,20 @@ ${EXIT_CODES_HELP}`,
         "own tags) and compose up, then wait until it is healthy. Volumes and .env data are kept. " +
         "A failed upgrade does this by itself.",
     )
-    .option("-d, --dir <dir>", "install directory")
+    .option("-d, --dir <dir>", DIR_HELP)
     .addOption(timeoutOption())
     .option("--json", "machine-readable output", false)
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
           const dir = resolveDir(flags.dir);
-          const result = await rollback(dir, {
-            timeoutMs: flags.timeout * 1000,
-            reporter: new Reporter(process.stderr, flags.json),
-            signal,
-          });
+          const result = await withFolderLock(dir, "rollback", () =>
+            rollback(dir, {
+              timeoutMs: flags.timeout * 1000,
+              reporter: new Reporter(process.stderr, flags.json),
+              signal,
+            }),
+          );
           if (flags.json) printJson({ ok: true, dir, ...result });
           else
             process.stdout.write(
@@ -260,7 +272,7 @@ ${EXIT_CODES_HELP}`,
     .description(
       "Stop and remove the app's containers (compose down). Volumes and files are kept unless --volumes.",
     )
-    .option("-d, --dir <dir>", "install directory")
+    .option("-d, --dir <dir>", DIR_HELP)
     .option(
       "--volumes",
       "also delete the app's named volumes and their data (asks to confirm unless --yes)",
@@ -272,13 +284,15 @@ ${EXIT_CODES_HELP}`,
       await runMain(
         async ({ signal }) => {
           const dir = resolveDir(flags.dir);
-          const record = await uninstall(dir, {
-            volumes: flags.volumes,
-            yes: flags.yes,
-            reporter: new Reporter(process.stderr, flags.json),
-            signal,
-            io: { signal },
-          });
+          const record = await withFolderLock(dir, "uninstall", () =>
+            uninstall(dir, {
+              volumes: flags.volumes,
+              yes: flags.yes,
+              reporter: new Reporter(process.stderr, flags.json),
+              signal,
+              io: { signal },
+            }),
+          );
           if (flags.json)
             printJson({ ok: true, project: record.project, dir, volumesRemoved: flags.volumes });
           else
@@ -295,7 +309,7 @@ ${EXIT_CODES_HELP}`,
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await installProgram().parseAsync(argv);
+    await handleUsageErrors(installProgram()).parseAsync(argv);
   } catch (error) {
     reportError(error, { json: argv.includes("--json") });
   }

@@ -1,12 +1,12 @@
 /**
  * `install rollout` and `install rollout status`: the fleet commands of the installer binary.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
 import { ExitCode, SealiftError } from "../errors.js";
 import { limitHosts, readInventory } from "../fleet/inventory.js";
 import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
-import { parseSetFlags, readAnswersFile } from "../installer/answers.js";
+import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../installer/answers.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { collect, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
@@ -20,12 +20,18 @@ Exit codes:
   4    no host could be reached
   130  cancelled: no new host was started; running ones finished or rolled back`;
 
-function positive(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a whole number of 1 or more`);
-    return n;
-  };
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("takes a whole number of 1 or more");
+  return n;
+}
+
+/** A batch size or failure limit as Ansible writes them: a count, or a percentage of the hosts. */
+function countOrPercent(value: string, previous?: string[] | string): string[] | string {
+  const m = /^(\d+)(%?)$/.exec(value.trim());
+  if (!m || Number(m[1]) < (m[2] ? 1 : 0) || (m[2] && Number(m[1]) > 100))
+    throw new InvalidArgumentError("takes a number of hosts (e.g. 2) or a percentage of them (e.g. 30%)");
+  return Array.isArray(previous) ? [...previous, value.trim()] : value.trim();
 }
 
 function sshOptions(flags: { acceptNewHostKeys: boolean }) {
@@ -89,19 +95,32 @@ export function rolloutCommand(): Command {
     )
     .argument("<bundle>", "NAME-complete-YYYYMMDD.tar.gz (or a delta) to roll out")
     // Checked in the action: a mandatory option here would be demanded of `rollout status` too.
-    .option("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML); required")
+    .option("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML) (required)")
     .option("-l, --limit <pattern>", "hosts or groups, as Ansible's --limit (a,b  group  web*  !db  &prod)")
-    .addOption(new Option("--parallel <n>", "hosts at once").default(4).argParser(positive("--parallel")))
-    .option("--serial <n|p%>", "batch size, as Ansible's serial (repeatable: 1 then 30%...)", collect, [])
-    .option("--max-fail <n|p%>", "stop when more hosts than this have failed")
+    .addOption(new Option("--parallel <n>", "hosts at once").default(4).argParser(positive))
+    .addOption(
+      new Option("--serial <n|p%>", "batch size, as Ansible's serial (repeatable: 1 then 30%...)")
+        .default([], "all hosts in one batch")
+        .argParser((v, previous: string[]) => countOrPercent(v, previous) as string[]),
+    )
+    .addOption(
+      new Option(
+        "--max-fail <n|p%>",
+        "stop when more hosts than this have failed (default: go on)",
+      ).argParser((v) => countOrPercent(v) as string),
+    )
     .option("-d, --dir <dir>", "install directory on the hosts (default: /opt/NAME)")
-    .option(
-      "--staging <dir>",
-      "where the hosts keep bundles (relative: under the login's home)",
-      ".sealift-bundles",
+    .addOption(
+      new Option(
+        "--staging <dir>",
+        "where the hosts keep bundles (relative: under the login's home)",
+      ).default(".sealift-bundles", "~/.sealift-bundles"),
     )
     .option("-y, --yes", "ask nothing (a rollout never asks; accepted for scripts)", false)
-    .option("-a, --answers <file>", "answers file (YAML or JSON): env: {KEY: VALUE} for every host")
+    .option(
+      "-a, --answers <file>",
+      "answers file (YAML or JSON) for every host: dir, importCache, keepEnv, env: {KEY: VALUE}",
+    )
     .option(
       "-s, --set <KEY=VALUE>",
       "a setting for every host (repeatable); the inventory's host settings win",
@@ -114,7 +133,7 @@ export function rolloutCommand(): Command {
     .addOption(
       new Option("--timeout <seconds>", "how long each host waits for health")
         .default(180)
-        .argParser(positive("--timeout")),
+        .argParser(positive),
     )
     .option("--json", "one JSON record per host on stdout", false)
     .addHelpText("after", ROLLOUT_EXIT_CODES)
@@ -125,6 +144,7 @@ export function rolloutCommand(): Command {
             throw new SealiftError("USAGE", "no inventory: install rollout needs --hosts INVENTORY", {
               hint: "give an Ansible inventory file (INI or YAML) naming the hosts",
             });
+          const inputs = readAnswerInputs({ answersFile: flags.answers, set: flags.set });
           const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
           const prepared = await prepareRollout(bundle, {
             signal,
@@ -133,14 +153,11 @@ export function rolloutCommand(): Command {
               trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
             },
           });
-          const settings = {
-            ...Object.fromEntries(
-              Object.entries(flags.answers ? (readAnswersFile(flags.answers).env ?? {}) : {}).map(
-                ([k, v]) => [k, String(v)],
-              ),
-            ),
-            ...parseSetFlags(flags.set),
-          };
+          // Every setting, common or a host's own, against the bundle's before anything is sent.
+          checkAnswerInputs(prepared.manifest, inputs, flags.answers);
+          for (const host of hosts)
+            checkVariables(prepared.manifest, host.settings, `${flags.hosts}: host ${host.name}`);
+          const settings = { ...inputs.fileEnv, ...inputs.setEnv };
           process.stderr.write(
             `rolling ${prepared.manifest.project.name} ${prepared.manifest.project.release} out to ${hosts.length} hosts (${flags.parallel} at once${flags.serial.length ? `, batches ${flags.serial.join(", ")}` : ""})\n`,
           );
@@ -149,7 +166,9 @@ export function rolloutCommand(): Command {
             !flags.json && !!process.stderr.isTTY,
           );
           const results = await rollout(hosts, prepared, {
-            dir: flags.dir ?? null,
+            dir: flags.dir ?? inputs.file.dir ?? null,
+            importCache: inputs.file.importCache ?? null,
+            keepEnv: inputs.file.keepEnv ?? null,
             staging: flags.staging,
             parallel: flags.parallel,
             serial: flags.serial,
@@ -177,11 +196,16 @@ export function rolloutCommand(): Command {
   command
     .command("status")
     .description("Each host's installed release, its services' health, and the bundles it holds.")
-    .requiredOption("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML)")
+    .requiredOption("-H, --hosts <inventory>", "an Ansible inventory (INI or YAML) (required)")
     .option("-l, --limit <pattern>", "hosts or groups, as Ansible's --limit")
-    .requiredOption("-d, --dir <dir>", "install directory on the hosts")
-    .option("--staging <dir>", "where the hosts keep bundles", ".sealift-bundles")
-    .addOption(new Option("--parallel <n>", "hosts at once").default(8).argParser(positive("--parallel")))
+    .requiredOption("-d, --dir <dir>", "install directory on the hosts (required)")
+    .addOption(
+      new Option(
+        "--staging <dir>",
+        "where the hosts keep bundles (relative: under the login's home)",
+      ).default(".sealift-bundles", "~/.sealift-bundles"),
+    )
+    .addOption(new Option("--parallel <n>", "hosts at once").default(8).argParser(positive))
     .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
     .option("--json", "one JSON record per host on stdout", false)
     .addHelpText("after", EXIT_CODES_HELP)

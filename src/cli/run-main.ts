@@ -3,7 +3,7 @@
  * command, and turns any error into its message, hint and documented exit code. Nothing else in
  * sealift prints errors or calls process.exit.
  */
-import { CommanderError } from "commander";
+import { CommanderError, type Command } from "commander";
 import { ExitCode, SealiftError, isSealiftError } from "../errors.js";
 
 export interface MainContext {
@@ -13,7 +13,9 @@ export interface MainContext {
 function toSealiftError(error: unknown): SealiftError {
   if (isSealiftError(error)) return error;
   if (error instanceof CommanderError)
-    return new SealiftError("USAGE", error.message.replace(/^error: /, ""), { hint: "see --help" });
+    return new SealiftError("USAGE", error.message.replace(/^error: /, ""), {
+      hint: "run the command with --help for its usage",
+    });
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === "ENOSPC") {
     return new SealiftError("DISK_FULL", `no space left on the device: ${(error as Error).message}`, {
@@ -96,4 +98,14 @@ export async function runMain(
 /** Commander's collector for repeatable options (-f FILE -f FILE, --set K=V --set K=V). */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/**
+ * Commander's usage errors through the one handler, once, for every command and subcommand: it
+ * throws instead of exiting (exit 2 with a hint, JSON with --json), and does not print them itself.
+ */
+export function handleUsageErrors(command: Command): Command {
+  command.exitOverride().configureOutput({ outputError: () => undefined });
+  for (const sub of command.commands) handleUsageErrors(sub);
+  return command;
 }

@@ -1,7 +1,7 @@
 /**
  * `sealift`: the packager's command table. Each command reads its flags and calls the core.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { parseSize } from "../bundle/parts.js";
@@ -14,7 +14,7 @@ import { detectComposeTool } from "../docker/docker-host.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
-import { collect, reportError, runMain } from "./run-main.js";
+import { collect, handleUsageErrors, reportError, runMain } from "./run-main.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -104,7 +104,6 @@ export function sealiftProgram(): Command {
     .description("Carry a docker-compose application across an air gap: pack it into one checksummed bundle.")
     .version(TOOL_VERSION)
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
 
   projectOptions(program.command("plan"))
@@ -129,7 +128,7 @@ export function sealiftProgram(): Command {
             volumes: flags.volume,
             signal,
           });
-          process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + "\n" : describePlan(result));
+          process.stdout.write(flags.json ? JSON.stringify(result) + "\n" : describePlan(result));
         },
         { json: () => command.opts().json },
       );
@@ -155,7 +154,7 @@ export function sealiftProgram(): Command {
       "build and ship the app for linux/amd64 or linux/arm64 (another CPU than this machine's needs BuildKit and QEMU's binfmt handler, e.g. Debian's qemu-user-static); the bundle carries that platform's installer (default: this engine's platform)",
     )
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
-    .option("--pull", "pull `image:` services missing on this machine (default: refuse)", false)
+    .option("--pull", "pull `image:` services missing on this machine (default: refuse)")
     .option("--no-cache", "leave the build cache out (stage images and RUN --mount=type=cache contents)")
     .option("--strict", "Dockerfile lint warnings and cache-export problems are errors", false)
     .option("--sign <key-file>", "sign manifest.json with this private key (sealift keygen)")
@@ -169,7 +168,7 @@ export function sealiftProgram(): Command {
         .argParser((v) => {
           const n = Number(v);
           if (!Number.isInteger(n) || n < 1 || n > 9)
-            throw new Error("--gzip-level takes a whole number from 1 to 9");
+            throw new InvalidArgumentError("takes a whole number from 1 to 9");
           return n;
         }),
     )
@@ -195,7 +194,7 @@ export function sealiftProgram(): Command {
             name: flags.name,
             outputTemplate: flags.outputTemplate,
             allowDirty: flags.allowDirty,
-            pull: flags.pull,
+            pull: !!flags.pull,
             cache: flags.cache,
             strict: flags.strict,
             installer: flags.installer,
@@ -211,22 +210,18 @@ export function sealiftProgram(): Command {
           });
           if (flags.json) {
             process.stdout.write(
-              JSON.stringify(
-                {
-                  ok: true,
-                  archive: result.archive,
-                  sidecar: result.sidecar,
-                  ...(result.parts ? { parts: result.parts } : {}),
-                  bytes: result.bytes,
-                  sha256: result.sha256,
-                  release: result.release,
-                  images: result.images,
-                  durationsMs: result.durationsMs,
-                  warnings: reporter.warnings,
-                },
-                null,
-                2,
-              ) + "\n",
+              JSON.stringify({
+                ok: true,
+                archive: result.archive,
+                sidecar: result.sidecar,
+                ...(result.parts ? { parts: result.parts } : {}),
+                bytes: result.bytes,
+                sha256: result.sha256,
+                release: result.release,
+                images: result.images,
+                durationsMs: result.durationsMs,
+                warnings: reporter.warnings,
+              }) + "\n",
             );
           } else {
             process.stdout.write(packSummary(result));
@@ -322,7 +317,7 @@ export function sealiftProgram(): Command {
 /** Entry point: a usage error from commander gets the same treatment as any other error. */
 export async function main(argv: string[]): Promise<void> {
   try {
-    await sealiftProgram().parseAsync(argv);
+    await handleUsageErrors(sealiftProgram()).parseAsync(argv);
   } catch (error) {
     reportError(error, { json: argv.includes("--json") });
   }

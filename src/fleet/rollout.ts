@@ -63,6 +63,9 @@ export interface RolloutOptions {
   maxFail: string | null;
   /** Settings for every host (--set, --answers), under the host's own. */
   settings: Record<string, string>;
+  /** The answers file's importCache and keepEnv (null: the installer's default). */
+  importCache: boolean | null;
+  keepEnv: boolean | null;
   ssh: SshOptions;
   timeoutSeconds: number;
   onProgress?: (host: string, step: string, bytesSent: number) => void;
@@ -299,6 +302,8 @@ export async function rolloutHost(
       dir,
       "--timeout",
       String(options.timeoutSeconds),
+      ...(options.importCache === false ? ["--no-cache-import"] : []),
+      ...(options.keepEnv === null ? [] : [options.keepEnv ? "--keep-env" : "--replace-env"]),
       ...Object.entries(settings).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
     ];
     const installed = await ssh.run([remoteInstaller, ...args].map(shellQuote).join(" "), {

@@ -2,7 +2,7 @@
  * The operator's answers: from flags, an answers file (YAML or JSON), the prompts, or the
  * defaults, in that order of precedence. The answers file has one schema, declared here.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -44,11 +44,26 @@ function invalid(message: string, hint: string): SealiftError {
   return new SealiftError("ANSWERS_INVALID", message, { hint });
 }
 
+/** The largest answers file read (a few settings take a few hundred bytes). */
+const MAX_ANSWERS_FILE_BYTES = 1024 * 1024;
+/** The longest value a setting may have (a certificate fits; a 50 MB value is a mistake). */
+export const MAX_SETTING_BYTES = 64 * 1024;
+const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 export function readAnswersFile(file: string): AnswersFile {
   let text: string;
   try {
+    const stat = statSync(file);
+    if (!stat.isFile())
+      throw invalid(`the answers file ${file} is not a file`, "give a YAML or JSON file with --answers");
+    if (stat.size > MAX_ANSWERS_FILE_BYTES)
+      throw invalid(
+        `the answers file ${file} is ${stat.size} bytes; an answers file is at most ${MAX_ANSWERS_FILE_BYTES / 1024} KiB`,
+        "give the app's settings, not data: large files belong in the app's volumes or data",
+      );
     text = readFileSync(file, "utf8");
   } catch (error) {
+    if (error instanceof SealiftError) throw error;
     throw new SealiftError("ANSWERS_INVALID", `cannot read the answers file ${file}`, {
       hint: "check the path given with --answers",
       cause: error,
@@ -77,7 +92,23 @@ export function readAnswersFile(file: string): AnswersFile {
   return parsed.data;
 }
 
-function checkVariables(manifest: Manifest, values: Record<string, string>, from: string): void {
+/** Names and sizes of settings, before any bundle is read: what no app could take. */
+function checkSettingShapes(values: Record<string, string>, from: string): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (!SETTING_NAME.test(name))
+      throw invalid(
+        `${from}: ${JSON.stringify(name.slice(0, 60))} is not a setting name`,
+        "settings are variable names: letters, digits and _",
+      );
+    if (Buffer.byteLength(value) > MAX_SETTING_BYTES)
+      throw invalid(
+        `${from}: ${name} is ${Buffer.byteLength(value)} bytes long; a setting is at most ${MAX_SETTING_BYTES / 1024} KiB`,
+        "settings are short values (ports, names, tokens); ship files as data or in a volume",
+      );
+  }
+}
+
+export function checkVariables(manifest: Manifest, values: Record<string, string>, from: string): void {
   const known = new Set(manifest.project.variables.map((v) => v.name));
   for (const name of Object.keys(values)) {
     if (!known.has(name)) {
@@ -96,7 +127,28 @@ export function parseSetFlags(set: string[]): Record<string, string> {
     if (i <= 0) throw invalid(`--set ${item}: expected KEY=VALUE`, "for example --set FRONTEND_PORT=8080");
     values[item.slice(0, i)] = item.slice(i + 1);
   }
+  checkSettingShapes(values, "--set");
   return values;
+}
+
+/** What the flags and the answers file say, read and checked before the bundle or the engine is. */
+export interface AnswerInputs {
+  file: AnswersFile;
+  fileEnv: Record<string, string>;
+  setEnv: Record<string, string>;
+}
+
+export function readAnswerInputs(flags: Pick<AnswerFlags, "answersFile" | "set">): AnswerInputs {
+  const file = flags.answersFile ? readAnswersFile(flags.answersFile) : {};
+  const fileEnv = Object.fromEntries(Object.entries(file.env ?? {}).map(([k, v]) => [k, String(v)]));
+  checkSettingShapes(fileEnv, flags.answersFile ?? "answers");
+  return { file, fileEnv, setEnv: parseSetFlags(flags.set) };
+}
+
+/** The settings given against the bundle's own (unknown names are refused, exit 2). */
+export function checkAnswerInputs(manifest: Manifest, inputs: AnswerInputs, answersFile?: string): void {
+  checkVariables(manifest, inputs.fileEnv, answersFile ?? "answers");
+  checkVariables(manifest, inputs.setEnv, "--set");
 }
 
 export interface AnswerContext {
@@ -109,12 +161,13 @@ export interface AnswerContext {
 }
 
 /** Resolves every answer; asks only on a terminal and only for what flags and file left open. */
-export async function resolveAnswers(flags: AnswerFlags, ctx: AnswerContext): Promise<Answers> {
-  const file = flags.answersFile ? readAnswersFile(flags.answersFile) : {};
-  const fileEnv = Object.fromEntries(Object.entries(file.env ?? {}).map(([k, v]) => [k, String(v)]));
-  const setEnv = parseSetFlags(flags.set);
-  checkVariables(ctx.manifest, fileEnv, flags.answersFile ?? "answers");
-  checkVariables(ctx.manifest, setEnv, "--set");
+export async function resolveAnswers(
+  flags: AnswerFlags,
+  ctx: AnswerContext,
+  inputs: AnswerInputs = readAnswerInputs(flags),
+): Promise<Answers> {
+  const { file, fileEnv, setEnv } = inputs;
+  checkAnswerInputs(ctx.manifest, inputs, flags.answersFile);
   const interactive = !flags.yes && !flags.answersFile;
   if (interactive && !canPrompt()) throw noTerminal();
   const io = ctx.io;

@@ -31,7 +31,14 @@ import { projectContainers, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
-import { resolveAnswers, type AnswerFlags, type Answers } from "./answers.js";
+import {
+  checkAnswerInputs,
+  readAnswerInputs,
+  resolveAnswers,
+  type AnswerFlags,
+  type AnswerInputs,
+  type Answers,
+} from "./answers.js";
 import { isReady, waitHealthy } from "./health.js";
 import {
   ImageLoader,
@@ -75,6 +82,7 @@ import { extractTarSafely, moveTree } from "./safe-extract.js";
 import { filesUnder, rollback, saveRollbackPoint } from "./rollback.js";
 import { ReadChecks, membersChecked } from "./read-checks.js";
 import { fillVolumes, placedData, planData, type DataPlan } from "./data.js";
+import { checkFolderFree, lockFolder, type FolderLock } from "./folder-lock.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
@@ -484,14 +492,36 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   const started = performance.now();
   // Without a terminal and without --yes/--answers the questions cannot be asked: say so at once.
   if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt()) throw noTerminal();
+  // Every input is checked before anything moves: the answers file and --set now (exit 2), their
+  // names against the bundle's settings once its head is read, all before the engine is asked.
+  const inputs = readAnswerInputs(options);
   const { step, stepsMs } = stepTimer();
   const source = await locateBundle(options.bundle);
   const verified = await step("verify", () =>
     verify(source, options.reporter, options.signal, options.signature, options.verifyOnly),
   );
+  checkAnswerInputs(verified.manifest, inputs, options.answersFile);
   if (options.verifyOnly) return { verified };
-  const plan = await step("preflight", () => preflight(verified, options));
-  const loaded = await step("load", () => loadStep(verified, plan, options));
+  const plan = await step("preflight", () => preflight(verified, options, inputs));
+  // One command at a time on the folder: a second install, rebuild, rollback or uninstall is refused.
+  const lock = await lockFolder(plan.answers.dir, "install");
+  try {
+    return await installLocked(source, verified, plan, lock, options, { step, stepsMs, started });
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The install's steps after preflight, holding the folder's lock. */
+async function installLocked(
+  source: BundleSource,
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  lock: FolderLock,
+  options: InstallOptions,
+  { step, stepsMs, started }: ReturnType<typeof stepTimer> & { started: number },
+): Promise<InstallResult> {
+  const loaded = await step("load", () => loadStep(verified, plan, lock, options));
   stepsMs.loadRegister = loaded.registerMs;
   // A re-install that would change nothing (same release, settings and files, running): done.
   const running =
@@ -573,7 +603,11 @@ interface InstallPlan {
  * The host checks, the questions, the checks that need the answers (the project as this host's
  * compose reads it: ports, host access), the confirmation. Changes nothing on the host.
  */
-async function preflight(verified: VerifiedBundle, options: InstallOptions): Promise<InstallPlan> {
+async function preflight(
+  verified: VerifiedBundle,
+  options: InstallOptions,
+  inputs: AnswerInputs,
+): Promise<InstallPlan> {
   const { reporter, signal } = options;
   const manifest = verified.manifest;
   reporter.info(
@@ -593,12 +627,17 @@ async function preflight(verified: VerifiedBundle, options: InstallOptions): Pro
   reporter.info(checksTable(checks).join("\n"));
   enforce(checks, options.force);
 
-  const answers = await resolveAnswers(options, {
-    manifest,
-    hasCache: !!manifest.cache && manifest.cache.images.length + manifest.cache.mounts.length > 0,
-    existingEnv,
-    io: options.io,
-  });
+  const answers = await resolveAnswers(
+    options,
+    {
+      manifest,
+      hasCache: !!manifest.cache && manifest.cache.images.length + manifest.cache.mounts.length > 0,
+      existingEnv,
+      io: options.io,
+    },
+    inputs,
+  );
+  checkFolderFree(answers.dir);
   const envText = await envToInstall(answers.dir, answers, verified);
   const asInstalled = await runningAsInstalled(host, verified, answers, envText, images, signal);
   // Installed and running as it would be: the checks on the project passed when it was, its
@@ -802,13 +841,13 @@ interface Loaded {
 async function loadStep(
   verified: VerifiedBundle,
   plan: InstallPlan,
+  lock: FolderLock,
   options: InstallOptions,
 ): Promise<Loaded> {
   const { reporter, signal } = options;
   const manifest = verified.manifest;
   const dir = plan.answers.dir;
-  const created = !existsSync(dir);
-  await fs.mkdir(path.join(dir, RECORD_DIR), { recursive: true });
+  const created = lock.created;
   const staging = path.join(dir, RECORD_DIR, "staging");
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging);

@@ -1,0 +1,186 @@
+/**
+ * Fat fingers and hostile files, through both CLIs as users run them (the compiled installer with
+ * no Node, sealift with Node): every bad value of every command gets its documented exit code, a
+ * message that says what is wrong and a hint, once, never a stack trace, `INTERNAL` or commander's
+ * raw words; with --json, one JSON line on stdout. Inputs are checked before the engine is asked:
+ * these run with DOCKER_HOST pointing at nothing, and still get their usage error (exit 2, not 4).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { writeBundle } from "../helpers/bundles.js";
+import { INSTALLER, installer, sealift, type Outcome } from "../helpers/run.js";
+
+const NO_ENGINE = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
+
+function assertUsage(outcome: Outcome, code: number, message: RegExp, what: string): void {
+  assert.equal(outcome.code, code, `${what}: exit ${outcome.code}\n${outcome.stderr}`);
+  assert.match(outcome.stderr, message, what);
+  assert.match(outcome.stderr, /^hint: /m, `${what}: a hint`);
+  assert.doesNotMatch(outcome.stderr, /INTERNAL|\n\s+at .*\(.*:\d+:\d+\)/, `${what}: no stack trace`);
+  assert.equal(outcome.stderr.match(/^error/gm)?.length, 1, `${what}: said once`);
+}
+
+describe("every command, a bad value for each option: a documented exit code and message, no stack trace", () => {
+  const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-usage-"));
+  const bundle = path.join(workdir, "demo-complete-20260101.tar.gz");
+  const inventory = path.join(workdir, "hosts.ini");
+  after(() => rmSync(workdir, { recursive: true, force: true }));
+
+  before(async () => {
+    await writeBundle(bundle);
+    writeFileSync(inventory, "[edge]\nh1 ansible_host=10.77.0.99\n");
+    writeFileSync(path.join(workdir, "junk.yaml"), "just a string\n");
+    writeFileSync(path.join(workdir, "big.yaml"), `env:\n  KEY: "${"x".repeat(2 * 1024 * 1024)}"\n`);
+    mkdirSync(path.join(workdir, "dir.tar.gz.sha256"), { recursive: true });
+    writeFileSync(path.join(workdir, "dir.tar.gz"), "");
+  });
+
+  const installerCases: Array<[string, string[], number, RegExp]> = [
+    [
+      "install --timeout -5",
+      ["--timeout", "-5", "x.tar.gz"],
+      2,
+      /error\[USAGE\]: option '--timeout <seconds>' argument '-5' is invalid/,
+    ],
+    ["install --bogus", ["--bogus"], 2, /error\[USAGE\]: unknown option '--bogus'/],
+    [
+      "install --verify-only with a junk answers file",
+      ["BUNDLE", "--verify-only", "--answers", "WORK/junk.yaml"],
+      2,
+      /error\[ANSWERS_INVALID\]: .*junk\.yaml: \(top level\)/,
+    ],
+    [
+      "install --verify-only --set broken",
+      ["BUNDLE", "--verify-only", "--set", "broken"],
+      2,
+      /error\[ANSWERS_INVALID\]: --set broken: expected KEY=VALUE/,
+    ],
+    [
+      "install --set of an unknown setting, no engine",
+      ["BUNDLE", "--yes", "--set", "TYPO_PORT=1"],
+      2,
+      /error\[ANSWERS_INVALID\]: --set: TYPO_PORT is not a setting of demo/,
+    ],
+    [
+      "install --set of a 100 KB value",
+      ["BUNDLE", "--yes", "--set", `K=${"v".repeat(100 * 1024)}`],
+      2,
+      /--set: K is 102400 bytes long; a setting is at most 64 KiB/,
+    ],
+    [
+      "install --answers of 2 MB",
+      ["BUNDLE", "--yes", "--answers", "WORK/big.yaml"],
+      2,
+      /big\.yaml is \d+ bytes; an answers file is at most 1024 KiB/,
+    ],
+    [
+      "install with a .sha256 that is a folder",
+      ["WORK/dir.tar.gz", "--verify-only"],
+      3,
+      /dir\.tar\.gz\.sha256 does not hold a sha256 digest/,
+    ],
+    ["status --bogus", ["status", "--bogus"], 2, /unknown option '--bogus'/],
+    ["rebuild --timeout x", ["rebuild", "--timeout", "x"], 2, /argument 'x' is invalid/],
+    ["rollout without a bundle", ["rollout"], 2, /error\[USAGE\]: missing required argument 'bundle'/],
+    ["rollout --nope", ["rollout", "x.tar.gz", "--nope"], 2, /unknown option '--nope'/],
+    [
+      "rollout --parallel 0",
+      ["rollout", "x.tar.gz", "--hosts", "WORK/hosts.ini", "--parallel", "0"],
+      2,
+      /'--parallel <n>' argument '0' is invalid/,
+    ],
+    [
+      "rollout --serial abc",
+      ["rollout", "x.tar.gz", "--hosts", "WORK/hosts.ini", "--serial", "abc"],
+      2,
+      /'--serial <n\|p%>' argument 'abc' is invalid/,
+    ],
+    [
+      "rollout --max-fail 200%",
+      ["rollout", "x.tar.gz", "--hosts", "WORK/hosts.ini", "--max-fail", "200%"],
+      2,
+      /argument '200%' is invalid/,
+    ],
+    [
+      "rollout --limit ''",
+      ["rollout", "BUNDLE", "--hosts", "WORK/hosts.ini", "--limit", ""],
+      2,
+      /--limit is empty/,
+    ],
+    [
+      "rollout --limit of an unknown host",
+      ["rollout", "BUNDLE", "--hosts", "WORK/hosts.ini", "--limit", "h1,nosuch"],
+      2,
+      /no hosts matched "nosuch"/,
+    ],
+    [
+      "rollout --set of an unknown setting: refused before anything is sent",
+      ["rollout", "BUNDLE", "--hosts", "WORK/hosts.ini", "--set", "TYPO_PORT=1"],
+      2,
+      /TYPO_PORT is not a setting of demo/,
+    ],
+    [
+      "rollout status without --dir",
+      ["rollout", "status", "--hosts", "WORK/hosts.ini"],
+      2,
+      /required option '-d, --dir <dir>' not specified/,
+    ],
+  ];
+  for (const [what, args, code, message] of installerCases)
+    test(`installer: ${what}`, async () => {
+      const argv = args.map((a) => (a === "BUNDLE" ? bundle : a.replace("WORK/", `${workdir}/`)));
+      assertUsage(await installer(INSTALLER, argv, { env: NO_ENGINE }), code, message, what);
+    });
+
+  test("installer: rejects-ssh-option-injection: an inventory host that ssh would read as an option runs nothing", async () => {
+    const marker = path.join(workdir, "injected");
+    const hostile = path.join(workdir, "hostile.ini");
+    writeFileSync(hostile, `[edge]\nh1 ansible_host='-oProxyCommand=touch ${marker}'\n`);
+    const outcome = await installer(INSTALLER, ["rollout", bundle, "--hosts", hostile], { env: NO_ENGINE });
+    assertUsage(outcome, 2, /hostile\.ini:2: host h1: ansible_host .* begins with "-"/, "hostile inventory");
+    assert.equal(existsSync(marker), false);
+  });
+
+  test("installer: --json gives one JSON line on stdout for a usage error", async () => {
+    const outcome = await installer(INSTALLER, [
+      "rollout",
+      "x.tar.gz",
+      "--hosts",
+      inventory,
+      "--parallel",
+      "0",
+      "--json",
+    ]);
+    assert.equal(outcome.code, 2);
+    const lines = outcome.stdout.trim().split("\n");
+    assert.equal(lines.length, 1);
+    const json = JSON.parse(lines[0]!) as {
+      ok: boolean;
+      error: { code: string; exitCode: number; hint: string };
+    };
+    assert.deepEqual([json.ok, json.error.code, json.error.exitCode], [false, "USAGE", 2]);
+    assert.ok(json.error.hint);
+  });
+
+  const sealiftCases: Array<[string, string[], number, RegExp]> = [
+    [
+      "pack --gzip-level 12",
+      ["pack", "--gzip-level", "12"],
+      2,
+      /'--gzip-level <n>' argument '12' is invalid/,
+    ],
+    ["pack --split 1", ["pack", "--split", "1"], 2, /"1" is not a part size sealift can use/],
+    ["pack --bogus", ["pack", "--bogus"], 2, /unknown option '--bogus'/],
+    ["verify without a bundle", ["verify"], 2, /missing required argument/],
+    ["verify of a file that is not there", ["verify", "WORK/none.tar.gz"], 3, /none\.tar\.gz/],
+    ["keygen --bogus", ["keygen", "--bogus"], 2, /unknown option/],
+  ];
+  for (const [what, args, code, message] of sealiftCases)
+    test(`sealift: ${what}`, async () => {
+      const argv = args.map((a) => a.replace("WORK/", `${workdir}/`));
+      assertUsage(await sealift(argv, { env: NO_ENGINE }), code, message, what);
+    });
+});
