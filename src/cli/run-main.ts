@@ -23,7 +23,7 @@ function toSealiftError(error: unknown): SealiftError {
       cause: error,
     });
   }
-  if (code === "ENOENT" || code === "ENOTDIR") {
+  if (code === "ENOENT" || code === "ENOTDIR" || code === "EEXIST" || code === "EISDIR") {
     return new SealiftError("USAGE", `no such file or folder: ${(error as Error).message}`, {
       hint: "check the paths given on the command line",
       cause: error,

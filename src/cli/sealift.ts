@@ -2,6 +2,7 @@
  * `sealift`: the packager's command table. Each command reads its flags and calls the core.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { SealiftError } from "../errors.js";
 import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { parseSize } from "../bundle/parts.js";
@@ -242,6 +243,10 @@ export function sealiftProgram(): Command {
     .action(async (flags) => {
       await runMain(
         async () => {
+          if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(flags.name))
+            throw new SealiftError("USAGE", `--name ${JSON.stringify(flags.name)} is not a file name`, {
+              hint: "give a name of letters, digits, . _ and - (the folder goes in --out)",
+            });
           const privatePath = path.resolve(flags.out, `${flags.name}.key`);
           const publicPath = path.resolve(flags.out, `${flags.name}.pub`);
           const id = await generateKeys(privatePath, publicPath);

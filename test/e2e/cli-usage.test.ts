@@ -10,6 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { Command } from "commander";
+import { installProgram } from "../../src/cli/install.js";
+import { sealiftProgram } from "../../src/cli/sealift.js";
 import { writeBundle } from "../helpers/bundles.js";
 import { INSTALLER, installer, sealift, type Outcome } from "../helpers/run.js";
 
@@ -183,4 +186,38 @@ describe("every command, a bad value for each option: a documented exit code and
       const argv = args.map((a) => a.replace("WORK/", `${workdir}/`));
       assertUsage(await sealift(argv, { env: NO_ENGINE }), code, message, what);
     });
+});
+
+/** Every command of a program with its path, its required arguments and the options that take a value. */
+function walk(
+  command: Command,
+  trail: string[] = [],
+): Array<{ path: string[]; args: number; options: string[] }> {
+  const here = {
+    path: trail,
+    args: command.registeredArguments.filter((a) => a.required).length,
+    options: command.options.filter((o) => o.required || o.optional).map((o) => o.long ?? o.short!),
+  };
+  return [here, ...command.commands.flatMap((c) => walk(c, [...trail, c.name()]))];
+}
+
+describe("every option that takes a value, given a bad one, in every command: no stack trace", () => {
+  // Under a file: no command can read it, and none can make it.
+  const bad = "/dev/null/sealift-bad-value";
+  for (const [name, program, runIt] of [
+    ["install", installProgram(), (argv: string[]) => installer(INSTALLER, argv, { env: NO_ENGINE })],
+    ["sealift", sealiftProgram(), (argv: string[]) => sealift(argv, { env: NO_ENGINE })],
+  ] as const)
+    for (const command of walk(program))
+      test(`${name} ${command.path.join(" ")}: ${command.options.join(" ") || "(no value options)"}`, async () => {
+        for (const option of command.options) {
+          const argv = [...command.path, ...Array(command.args).fill(bad), option, bad];
+          const outcome = await runIt(argv);
+          const what = `${name} ${argv.join(" ")}`;
+          assert.ok([1, 2, 3, 4].includes(outcome.code), `${what}: exit ${outcome.code}\n${outcome.stderr}`);
+          assert.match(outcome.stderr, /^error\[[A-Z_]+\]: /m, what);
+          assert.match(outcome.stderr, /^hint: /m, `${what}: a hint`);
+          assert.doesNotMatch(outcome.stderr, /INTERNAL|\n\s+at .*:\d+:\d+\)?$/m, `${what}: no stack trace`);
+        }
+      });
 });
