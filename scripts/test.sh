@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Unit tests alone need no engine: `npm run test:unit`, or this script with only test/unit files.
+if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qv '^test/unit/'; then
+  [ -d node_modules ] || npm ci --no-audit --no-fund
+  exec node --import tsx --test --test-reporter=spec "$@"
+fi
+
 bash scripts/ensure-docker.sh
 # The build machine on today's Docker and the offline field hosts the bundles are installed on
 # (test/helpers/field-host.ts names them). Idempotent: running ones are left as they are.

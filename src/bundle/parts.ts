@@ -13,6 +13,7 @@ import { createReadStream, existsSync, promises as fs, readFileSync, readdirSync
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { z } from "zod";
+import { sha256File } from "../util/sha256-file.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 import { readExactly } from "../util/read-exactly.js";
@@ -295,12 +296,7 @@ function damagedPart(name: string, expected: string, got: string): SealiftError 
 /** After a read failed part-way: the first part whose checksum is wrong, if any (names it). */
 export async function findDamagedPart(dir: string, index: PartsIndex): Promise<SealiftError | undefined> {
   for (const part of index.parts) {
-    const hash = createHash("sha256");
-    for await (const chunk of createReadStream(path.join(dir, part.name), {
-      highWaterMark: READ_CHUNK,
-    }) as AsyncIterable<Buffer>)
-      hash.update(chunk);
-    const digest = hash.digest("hex");
+    const digest = await sha256File(path.join(dir, part.name));
     if (digest !== part.sha256) return damagedPart(part.name, part.sha256, digest);
   }
   return undefined;

@@ -4,7 +4,7 @@
  * the fan-out around it runs batches (Ansible's serial), a few hosts at once, stops past --max-fail
  * or when a batch fails, and reports every host, the ones not attempted as such.
  */
-import { createHash } from "node:crypto";
+import { sha256File } from "../util/sha256-file.js";
 import { createReadStream, existsSync, promises as fs, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -86,12 +86,6 @@ function parseJsonOutput<T>(stdout: string): T | null {
   return null;
 }
 
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(file), hash);
-  return hash.digest("hex");
-}
-
 /**
  * Makes sure `remote` on the host holds `local` (digest `sha256`): nothing is sent when it does; an
  * interrupted copy (REMOTE.partial) resumes where it stopped; the file takes its name only once
@@ -163,7 +157,7 @@ async function compressedInstaller(installer: string): Promise<{ file: string; s
     createGzip({ level: 6 }),
     (await fs.open(file, "w")).createWriteStream(),
   );
-  return { file, sha256: await sha256Of(file) };
+  return { file, sha256: await sha256File(file) };
 }
 
 /** The gzip'd installer, made the first time a host needs it sent, once per rollout. */
@@ -480,15 +474,15 @@ export async function prepareRollout(
     signal: options.signal,
     ...(options.signature ? { signature: options.signature } : {}),
   });
-  const installerSha256 = await sha256Of(process.execPath);
+  const installerSha256 = await sha256File(process.execPath);
   if (source.kind === "parts") {
     // The parts as they are, with their index and sums: each host joins them as the installer reads.
     const { index, dir } = readPartsIndex(source.location);
     const sums = `${path.join(dir, index.archive)}${PARTS_SUMS_SUFFIX}`;
     const files = [
       ...index.parts.map((p) => ({ local: path.join(dir, p.name), sha256: p.sha256 })),
-      { local: source.location, sha256: await sha256Of(source.location) },
-      ...(existsSync(sums) ? [{ local: sums, sha256: await sha256Of(sums) }] : []),
+      { local: source.location, sha256: await sha256File(source.location) },
+      ...(existsSync(sums) ? [{ local: sums, sha256: await sha256File(sums) }] : []),
     ];
     return {
       archive: source.location,
@@ -500,7 +494,7 @@ export async function prepareRollout(
       installerInArchive: null, // the parts are joined only as the installer reads them
     };
   }
-  const sha256 = verified.sidecarChecked ? source.expectedDigest()! : await sha256Of(source.location);
+  const sha256 = verified.sidecarChecked ? source.expectedDigest()! : await sha256File(source.location);
   const shipped = verified.manifest.installer.path;
   // Only the very binary that runs this rollout is cut out of the bundle (the JSON it prints).
   const same =

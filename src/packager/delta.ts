@@ -134,7 +134,6 @@ export function baseFileSha256(base: Manifest, bundlePath: string | null): strin
   return bundlePath ? base.files.find((f) => f.path === bundlePath)?.sha256 : undefined;
 }
 
-export { sha256File } from "../util/sha256-file.js";
 
 /**
  * sha256 of a tar's content, whatever its entries' order and times: names, types, modes, owners,

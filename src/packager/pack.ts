@@ -55,7 +55,8 @@ import {
 } from "./build-cache.js";
 import { checkDockerfiles, resolveImages, targetArchitecture, type ResolvedService } from "./images.js";
 import { lintProject } from "./lint.js";
-import { baseFileSha256, blobsInBase, checkBase, readBase, sha256File, tarContentSha256 } from "./delta.js";
+import { baseFileSha256, blobsInBase, checkBase, readBase, tarContentSha256 } from "./delta.js";
+import { sha256File } from "../util/sha256-file.js";
 import {
   OCI_INDEX,
   SAVE_MANIFEST,
