@@ -1,6 +1,38 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * The layers of src/, lowest first: what each folder may import besides node: and its own files.
+ * Dependencies point down; the core never imports the command layer (cli/), whose Reporter it
+ * receives (report.ts). A new folder goes in here with its place in the stack.
+ */
+const LAYERS = {
+  util: [],
+  process: ["util"],
+  bundle: ["util"],
+  docker: ["process", "util"],
+  compose: ["docker", "process", "util"],
+  packager: ["bundle", "compose", "docker", "process", "util"],
+  installer: ["bundle", "compose", "docker", "process", "util"],
+  fleet: ["bundle", "installer", "process", "util"],
+};
+const FOLDERS = [...Object.keys(LAYERS), "cli", "bin"];
+
+const boundaries = Object.entries(LAYERS).map(([folder, allowed]) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: FOLDERS.filter((f) => f !== folder && !allowed.includes(f)).map((f) => ({
+          group: [`../${f}/*`, `../../${f}/*`],
+          message: `src/${folder} may import only ${allowed.length ? allowed.join(", ") : "node:"} (and errors, report, version): see LAYERS in eslint.config.js`,
+        })),
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ["node_modules/", "build/", "dist/", "coverage/", "examples/", "bin/"] },
   js.configs.recommended,
@@ -12,4 +44,5 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
     },
   },
+  ...boundaries,
 );

@@ -169,3 +169,16 @@ export function contextSources(instruction: Instruction): string[] {
   } else parts = (args.split("\n")[0] ?? "").split(/\s+/).filter(Boolean);
   return parts.slice(0, -1).filter((p) => !p.startsWith("<<"));
 }
+
+/** The mount options to write in a helper Dockerfile: as written, less what only made sense there. */
+export function mountSpec(mount: { id: string; options: Record<string, string> }, target: string): string {
+  const keep = Object.entries(mount.options).filter(
+    ([key]) => key !== "from" && key !== "source" && key !== "src",
+  );
+  return [
+    "type=cache",
+    `id=${mount.id}`,
+    `target=${target}`,
+    ...keep.map(([k, v]) => (v ? `${k}=${v}` : k)),
+  ].join(",");
+}

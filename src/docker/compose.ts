@@ -4,7 +4,7 @@
 import { parse as parseYaml } from "yaml";
 import { SealiftError } from "../errors.js";
 import type { DockerHost, ComposeTool } from "./docker-host.js";
-import { runCommand, type CommandResult, type RunOptions } from "./run-command.js";
+import { runCommand, type CommandResult, type RunOptions } from "../process/run-command.js";
 
 export interface ComposeProject {
   name: string;

@@ -5,7 +5,7 @@
 import { realpathSync, accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
 import { SealiftError } from "../errors.js";
-import { runCommand } from "./run-command.js";
+import { runCommand } from "../process/run-command.js";
 
 export type Builder = "buildx" | "buildkit" | "legacy";
 

@@ -4,11 +4,10 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import type { ServiceBuild } from "../compose/compose-model.js";
 import { SealiftError } from "../errors.js";
 import type { DockerHost } from "./docker-host.js";
 import { normaliseArch } from "./docker-host.js";
-import { runCommand, streamCommand, type StreamingCommand } from "./run-command.js";
+import { runCommand, streamCommand, type StreamingCommand } from "../process/run-command.js";
 
 export interface ImageInfo {
   /** The host's own ID: the config digest on the classic store, a manifest digest on containerd's. */
@@ -162,24 +161,6 @@ export async function buildImage(host: DockerHost, request: BuildRequest) {
       });
     throw error;
   }
-}
-
-/** The build compose would run for a service: context, Dockerfile, target, args, cache, contexts. */
-export function buildRequestFor(build: ServiceBuild, tag?: string): BuildRequest {
-  return {
-    context: build.context,
-    ...(build.dockerfileInline !== null
-      ? { dockerfileInline: build.dockerfileInline }
-      : build.dockerfile
-        ? { dockerfile: build.dockerfile }
-        : {}),
-    ...(Object.keys(build.additionalContexts).length ? { additionalContexts: build.additionalContexts } : {}),
-    ...(tag ? { tag } : {}),
-    ...(build.target ? { target: build.target } : {}),
-    cacheFrom: build.cacheFrom,
-    // Inline cache metadata lets another host reuse these layers with --cache-from.
-    args: { BUILDKIT_INLINE_CACHE: "1", ...build.args },
-  };
 }
 
 /** BuildKit's error when a cache record outlived its snapshot on disk (moby/buildkit#5469). */

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
-import { runCommand, type CommandResult } from "../docker/run-command.js";
+import { runCommand, type CommandResult } from "../process/run-command.js";
 import type { InventoryHost } from "./inventory.js";
 
 export interface SshOptions {

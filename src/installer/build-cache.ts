@@ -27,16 +27,11 @@ import { contextSources, parseDockerfile } from "../compose/dockerfile.js";
 import { imageDescriptors, OCI_INDEX, OCI_LAYOUT_FILE } from "../bundle/image-archive.js";
 import type { ServiceModel } from "../compose/compose-project.js";
 import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
-import {
-  buildImage,
-  buildRequestFor,
-  inspectImage,
-  saveImages,
-  type BuildRequest,
-} from "../docker/docker.js";
+import { buildImage, inspectImage, saveImages, type BuildRequest } from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand } from "../docker/run-command.js";
-import { mountSpec } from "../packager/build-cache.js";
+import { runCommand } from "../process/run-command.js";
+import { buildRequestFor } from "../compose/build-request.js";
+import { mountSpec } from "../compose/dockerfile.js";
 import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
 

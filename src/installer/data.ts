@@ -10,7 +10,7 @@ import tar from "tar-stream";
 import { dataBundlePath, type Manifest } from "../bundle/manifest.js";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand, streamCommand } from "../docker/run-command.js";
+import { runCommand, streamCommand } from "../process/run-command.js";
 import { SealiftError } from "../errors.js";
 import { sha256File } from "../util/sha256-file.js";
 import type { Reporter } from "../report.js";

@@ -66,7 +66,7 @@ import {
   writeRecord,
   type InstallRecord,
 } from "./install-record.js";
-import { runCommand } from "../docker/run-command.js";
+import { runCommand } from "../process/run-command.js";
 import {
   checksTable,
   diskCheck,

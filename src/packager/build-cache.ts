@@ -10,9 +10,10 @@ import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Reporter } from "../report.js";
 import type { ComposeModel } from "../compose/compose-project.js";
-import { dockerfileCache, type CacheMount } from "../compose/dockerfile.js";
+import { dockerfileCache, mountSpec, type CacheMount } from "../compose/dockerfile.js";
 import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
-import { buildImage, buildRequestFor, inspectImage, type ImageInfo } from "../docker/docker.js";
+import { buildImage, inspectImage, type ImageInfo } from "../docker/docker.js";
+import { buildRequestFor } from "../compose/build-request.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
@@ -54,19 +55,6 @@ export function mountFileName(id: string, taken: Set<string>): string {
   for (let i = 2; taken.has(name); i++) name = `${base}-${i}.tar`;
   taken.add(name);
   return name;
-}
-
-/** The mount options to write in a helper Dockerfile: as written, less what only made sense there. */
-export function mountSpec(mount: { id: string; options: Record<string, string> }, target: string): string {
-  const keep = Object.entries(mount.options).filter(
-    ([key]) => key !== "from" && key !== "source" && key !== "src",
-  );
-  return [
-    "type=cache",
-    `id=${mount.id}`,
-    `target=${target}`,
-    ...keep.map(([k, v]) => (v ? `${k}=${v}` : k)),
-  ].join(",");
 }
 
 /** Builds every intermediate stage with inline cache and tags it; the final stage is the service image. */

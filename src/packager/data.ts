@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand, streamCommand } from "../docker/run-command.js";
+import { runCommand, streamCommand } from "../process/run-command.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 

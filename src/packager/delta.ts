@@ -134,7 +134,6 @@ export function baseFileSha256(base: Manifest, bundlePath: string | null): strin
   return bundlePath ? base.files.find((f) => f.path === bundlePath)?.sha256 : undefined;
 }
 
-
 /**
  * sha256 of a tar's content, whatever its entries' order and times: names, types, modes, owners,
  * link targets and data. Two exports of an unchanged cache mount have the same one even when the

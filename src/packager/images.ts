@@ -7,7 +7,8 @@ import path from "node:path";
 import type { Reporter } from "../report.js";
 import type { ComposeModel, ServiceModel } from "../compose/compose-project.js";
 import { dockerfilePath } from "../compose/compose-model.js";
-import { buildImage, buildRequestFor, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";
+import { buildImage, inspectImage, pullImage, type ImageInfo } from "../docker/docker.js";
+import { buildRequestFor } from "../compose/build-request.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { SealiftError } from "../errors.js";
-import { runCommand, streamCommand } from "../docker/run-command.js";
+import { runCommand, streamCommand } from "../process/run-command.js";
 
 export interface GitState {
   /** null when the project is not in a git repository. */
