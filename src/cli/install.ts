@@ -3,7 +3,8 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
-import { install, installSummary, serviceRows } from "../installer/install.js";
+import { install } from "../installer/install.js";
+import { installSummary, serviceRows } from "./install-summary.js";
 import { describeCacheStatus } from "../installer/build-cache.js";
 import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
 import { formatTable } from "../util/format.js";

@@ -272,7 +272,7 @@ describe("sealift pack on bad input", () => {
       files: { "README.md": "x" },
       code: 2,
       error: /error\[COMPOSE_NOT_FOUND\]: no compose file in /,
-      hint: /compose\.yaml, compose\.yml, docker-compose\.yaml, docker-compose\.yml/,
+      hint: /looked for (compose\.yaml, compose\.yml, docker-compose\.yml, docker-compose\.yaml|docker-compose\.yml, docker-compose\.yaml, compose\.yml, compose\.yaml)/,
     },
     {
       name: "invalid YAML",

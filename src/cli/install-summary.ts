@@ -1,0 +1,51 @@
+/** What the installer prints for a person when an install ends: the summary and the services table. */
+import type { InstallResult } from "../installer/steps/types.js";
+import { selfCommand } from "../installer/install.js";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { type ContainerState } from "../docker/docker.js";
+import { formatBytes, formatDuration, formatTable } from "../util/format.js";
+import { RECORD_DIR } from "../installer/install-record.js";
+
+export function serviceRows(containers: ContainerState[]): string[] {
+  return formatTable([
+    ["SERVICE", "STATE", "ANSWERS AT"],
+    ...containers
+      .sort((a, b) => a.service.localeCompare(b.service))
+      .map((c) => [
+        c.service,
+        `${c.status}${c.health ? ` (${c.health})` : ""}`,
+        [
+          ...new Set(
+            c.ports.map(
+              (p) =>
+                `http://${["0.0.0.0", "::", ""].includes(p.hostIp) ? "127.0.0.1" : p.hostIp}:${p.hostPort}`,
+            ),
+          ),
+        ].join(" ") || "-",
+      ]),
+  ]);
+}
+
+export function installSummary(result: InstallResult): string {
+  const m = result.verified.manifest;
+  const i = result.installed;
+  if (!i) {
+    return `ok: ${m.project.name} release ${m.project.release}: ${result.verified.filesChecked} files verified (${formatBytes(result.verified.bytesChecked)}); nothing was changed\n`;
+  }
+  // The copy the install keeps, by its absolute path: the lines work from any folder, tomorrow too.
+  const kept = path.join(i.dir, RECORD_DIR, "install");
+  const self = existsSync(kept) ? kept : selfCommand();
+  return (
+    [
+      i.unchanged
+        ? `${m.project.name} release ${i.release} was already installed in ${i.dir} and is healthy; nothing changed (checked in ${formatDuration(i.durationMs)})`
+        : `${m.project.name} release ${i.release} is installed in ${i.dir} and healthy (${formatDuration(i.durationMs)})`,
+      ...serviceRows(i.containers).map((l) => `  ${l}`),
+      `record:    ${i.record}`,
+      `status:    ${self} status --dir ${i.dir}`,
+      `rebuild:   ${self} rebuild --dir ${i.dir}`,
+      `uninstall: ${self} uninstall --dir ${i.dir}`,
+    ].join("\n") + "\n"
+  );
+}

@@ -1,0 +1,133 @@
+/**
+ * The extract step: the staged files into the install folder (after saving, on an upgrade, what
+ * they replace), the .env, the data, the cache override, the kept installer; the record to write.
+ */
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { isSea } from "node:sea";
+import { type BundleSource } from "../../bundle/bundle-reader.js";
+import { CACHE_OVERRIDE_FILE, DATA_FILES_DIR, OVERRIDE_FILE } from "../../bundle/layout.js";
+import { type VerifiedBundle } from "../../bundle/verify.js";
+import { recordSourceHashes, writeCacheOverride } from "../build-cache.js";
+import { installedModel, RECORD_DIR } from "../install-record.js";
+import { moveTree } from "../safe-extract.js";
+import { filesUnder, saveRollbackPoint } from "../rollback.js";
+import { placedData } from "../data.js";
+import { stagedPlacements } from "./installed-state.js";
+import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./types.js";
+
+/**
+ * The installer keeps a copy of itself in DIR/.sealift/install: updates that leave the installer
+ * to their base release, status, rebuild and uninstall run it from there.
+ */
+export async function keepInstaller(dir: string): Promise<void> {
+  if (!isSea()) return;
+  const target = path.join(dir, RECORD_DIR, "install");
+  if (path.resolve(process.execPath) === target) return;
+  await fs.copyFile(process.execPath, `${target}.tmp`);
+  await fs.chmod(`${target}.tmp`, 0o755);
+  await fs.rename(`${target}.tmp`, target);
+}
+
+/** Writes .env (see envToInstall), readable by its owner only. */
+export async function writeEnv(dir: string, text: string): Promise<void> {
+  const file = path.join(dir, ".env");
+  await fs.writeFile(`${file}.tmp`, text, { mode: 0o600 });
+  await fs.rename(`${file}.tmp`, file);
+}
+
+/**
+ * The staged files into the install folder (on an upgrade, after saving what they replace), the
+ * .env, the cache override, the source hashes, the kept installer; the record to write.
+ */
+export async function extractStep(
+  source: BundleSource,
+  verified: VerifiedBundle,
+  plan: InstallPlan,
+  loaded: Loaded,
+  { hostIds, cache }: Cached,
+  options: InstallOptions,
+): Promise<Placed> {
+  const manifest = verified.manifest;
+  const { answers } = plan;
+  const { staging, previous } = loaded;
+  const dir = answers.dir;
+  // An upgrade: save what the new release's files replace, so that the running one can come back.
+  const rollbackPoint =
+    previous?.status === "installed" && previous.manifestSha256 !== verified.manifestDigest
+      ? await saveRollbackPoint(dir, previous, manifest.project.release, [
+          ...(await filesUnder(path.join(staging, "src"))),
+          ...(existsSync(path.join(staging, DATA_FILES_DIR))
+            ? await filesUnder(path.join(staging, DATA_FILES_DIR))
+            : []),
+          ...manifest.project.composeFiles,
+          OVERRIDE_FILE,
+          CACHE_OVERRIDE_FILE,
+          ".env",
+        ])
+      : undefined;
+  await moveTree(path.join(staging, "src"), dir);
+  // The data after the source: a Git LFS file's content replaces its pointer.
+  if (existsSync(path.join(staging, DATA_FILES_DIR))) await moveTree(path.join(staging, DATA_FILES_DIR), dir);
+  for (const [staged, placed] of stagedPlacements(manifest, staging, dir)) await fs.rename(staged, placed);
+  await fs.rm(staging, { recursive: true, force: true });
+  await writeEnv(dir, plan.envText);
+  if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
+
+  const project = {
+    name: manifest.project.name,
+    dir,
+    files: [...manifest.project.composeFiles, OVERRIDE_FILE, ...(cache ? [CACHE_OVERRIDE_FILE] : [])],
+    profiles: manifest.project.profiles,
+  };
+  const model = await installedModel(
+    plan.host,
+    dir,
+    { composeFiles: project.files, profiles: project.profiles },
+    options.signal,
+  );
+  await recordSourceHashes(dir, model);
+  await keepInstaller(dir);
+  const record = {
+    project: manifest.project.name,
+    release: manifest.project.release,
+    manifestSha256: verified.manifestDigest,
+    installedAt: new Date().toISOString(),
+    bundle: source.location,
+    dir,
+    composeFiles: project.files,
+    profiles: project.profiles,
+    composeFlavour: plan.host.compose ? `${plan.host.compose.flavour} ${plan.host.compose.version}` : "none",
+    services: manifest.services.map((s) => ({
+      name: s.name,
+      image: s.image,
+      imageId: s.imageId,
+      hostId: hostIds.get(s.image),
+      built: s.built,
+    })),
+    answers: {
+      importCache: answers.importCache,
+      env: Object.fromEntries(
+        Object.entries(answers.env).map(([k, v]) => [
+          k,
+          manifest.project.variables.find((x) => x.name === k)?.secret ? "(secret)" : v,
+        ]),
+      ),
+    },
+    ...(cache ? { cache } : {}),
+    ...(manifest.data ? { data: { files: await placedData(manifest, dir) } } : {}),
+    previous: [
+      ...(previous?.previous ?? []),
+      ...(previous && previous.manifestSha256 !== verified.manifestDigest
+        ? [
+            {
+              release: previous.release,
+              manifestSha256: previous.manifestSha256,
+              installedAt: previous.installedAt,
+            },
+          ]
+        : []),
+    ],
+  };
+  return { project, model, record, rollbackPoint };
+}

@@ -1,0 +1,92 @@
+/**
+ * What the install's steps pass along (installer/install.ts runs them in order): the options, the
+ * plan preflight makes, what the load and cache steps leave, what extract places. Each step imports
+ * these from here, never from the orchestrator.
+ */
+import { type VerifiedBundle, type VerifyOptions } from "../../bundle/verify.js";
+import type { Reporter } from "../../report.js";
+import { type ComposeModel } from "../../compose/compose-project.js";
+import { type ContainerState } from "../../docker/docker.js";
+import { type DockerHost } from "../../docker/docker-host.js";
+import { type AnswerFlags, type Answers } from "../answers.js";
+import type { planImages } from "../image-loader.js";
+import { type InstallRecord } from "../install-record.js";
+import { type PromptIO } from "../prompts.js";
+import type { saveRollbackPoint } from "../rollback.js";
+import { type DataPlan } from "../data.js";
+
+export interface InstallOptions extends AnswerFlags {
+  /** The archive or folder; default: the folder this installer binary sits in. */
+  bundle?: string;
+  verifyOnly: boolean;
+  /** Signature policy and trusted keys. */
+  signature: NonNullable<VerifyOptions["signature"]>;
+  force: boolean;
+  timeoutMs: number;
+  reporter: Reporter;
+  signal: AbortSignal;
+  io: PromptIO;
+}
+
+export interface InstallResult {
+  verified: VerifiedBundle;
+  installed?: {
+    dir: string;
+    release: string;
+    record: string;
+    containers: ContainerState[];
+    imagesLoaded: string[];
+    imagesPresent: string[];
+    durationMs: number;
+    /**
+     * Milliseconds per step: verify, preflight (with the questions), load (loadRegister: of it, what
+     * docker load took after its input ended), compare (a re-install), cache, extract, up, fit.
+     */
+    stepsMs: Record<string, number>;
+    /**
+     * The release was installed and running with these settings, its files as the bundle has them:
+     * nothing was changed (no compose up), the record kept.
+     */
+    unchanged: boolean;
+  };
+}
+
+/** What preflight decided: the host, which images to load, the answers and the .env they make. */
+export interface InstallPlan {
+  host: DockerHost;
+  images: Awaited<ReturnType<typeof planImages>>;
+  answers: Answers;
+  envText: string;
+  /** The data files to place and the volumes to fill (the rest is in place). */
+  data: DataPlan;
+  /**
+   * This release is installed in the folder with the same settings and runs from the same images:
+   * a re-install that changes nothing if the files match too (see keptAsIs). Its record.
+   */
+  asInstalled: InstallRecord | null;
+}
+
+/** What the load step leaves: the staged files, the images loaded, the record it found. */
+export interface Loaded {
+  staging: string;
+  loaded: string[];
+  previous: InstallRecord | null;
+  /** A re-install of the installed release: its cache mounts are in the builder already. */
+  reuseMounts: boolean;
+  /** Of the step's time, what docker load took after its input ended (registering the layers). */
+  registerMs: number;
+}
+
+/** What the extract step leaves: the project compose runs, its model, the record to write. */
+export interface Placed {
+  project: { name: string; dir: string; files: string[]; profiles: string[] };
+  model: ComposeModel;
+  record: Omit<InstallRecord, "status">;
+  rollbackPoint: Awaited<ReturnType<typeof saveRollbackPoint>> | undefined;
+}
+
+/** What the cache step leaves: each image's ID on this host, and the build cache as recorded. */
+export interface Cached {
+  hostIds: Map<string, string>;
+  cache: InstallRecord["cache"] | undefined;
+}
