@@ -132,3 +132,8 @@ export async function resolveImages(
   }
   return resolved;
 }
+
+/** The images' sizes as Docker reports them, each image once (layers shared between images count twice). */
+export function imagesSize(images: ReadonlyArray<{ image: ImageInfo }>): number {
+  return [...new Map(images.map((r) => [r.image.id, r.image.size])).values()].reduce((a, b) => a + b, 0);
+}
