@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install } from "../installer/install.js";
+import type { InstallJson } from "../installer/install-json.js";
 import { installSummary, serviceRows } from "./install-summary.js";
 import { describeCacheStatus } from "../installer/build-cache.js";
 import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
@@ -32,7 +33,7 @@ function timeoutOption(): Option {
 }
 
 /** --json: one JSON document on one line of stdout (the shape the README documents). */
-function printJson(value: unknown): void {
+function printJson<T = unknown>(value: T): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
 
@@ -118,7 +119,7 @@ ${EXIT_CODES_HELP}`,
           });
           if (flags.json) {
             const m = result.verified.manifest;
-            printJson({
+            printJson<InstallJson>({
               ok: true,
               project: m.project.name,
               release: m.project.release,

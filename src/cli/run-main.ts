@@ -5,6 +5,7 @@
  */
 import { CommanderError, type Command } from "commander";
 import { ExitCode, SealiftError, isSealiftError } from "../errors.js";
+import type { FailureJson } from "../installer/install-json.js";
 
 export interface MainContext {
   signal: AbortSignal;
@@ -65,7 +66,8 @@ export function reportError(raw: unknown, options: { json: boolean; cancelled?: 
   process.stderr.write(formatError(error));
   if (options.json) {
     const { code, message, hint, exitCode } = error;
-    process.stdout.write(JSON.stringify({ ok: false, error: { code, message, hint, exitCode } }) + "\n");
+    const failure: FailureJson = { ok: false, error: { code, message, ...(hint ? { hint } : {}), exitCode } };
+    process.stdout.write(JSON.stringify(failure) + "\n");
   }
   process.exitCode = error.exitCode;
 }

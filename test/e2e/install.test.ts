@@ -4,6 +4,7 @@
  * and every bad input and fault the installer issue lists.
  */
 import assert from "node:assert/strict";
+import { installJsonSchema } from "../../src/installer/install-json.js";
 import {
   copyFileSync,
   cpSync,
@@ -22,16 +23,6 @@ import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, removeProject } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, interrupt, run, sealift } from "../helpers/run.js";
-
-interface InstallJson {
-  ok: boolean;
-  installed: {
-    dir: string;
-    imagesLoaded: string[];
-    imagesAlreadyPresent: string[];
-    services: Array<{ service: string; status: string; health: string | null }>;
-  } | null;
-}
 
 describe("the installer", () => {
   let example: ExampleProject;
@@ -225,7 +216,7 @@ describe("the installer", () => {
     const beside = readdirSync(dirOf("dist")).sort();
     const result = await installer(binary, [archive, "--yes", "--dir", dir, ...answers(), "--json"]);
     assert.equal(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as InstallJson;
+    const report = installJsonSchema.parse(JSON.parse(result.stdout));
     assert.equal(report.installed?.imagesLoaded.length, 5, "3 services and 2 build-cache stage images");
     assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
     assert.equal(

@@ -10,6 +10,7 @@
  * (the shipped cache, fitted at install where the engine is not the build machine's).
  */
 import assert from "node:assert/strict";
+import { installJsonSchema } from "../../src/installer/install-json.js";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -41,12 +42,6 @@ interface RebuildJson {
 const DEPENDENCY_STEP =
   /WORKDIR|COPY requirements\.txt|fake-pip|COPY package\.json|build\.sh deps|COPY --from=deps/;
 const APP_STEP = /COPY app\/|COPY src\//;
-
-interface InstallJson {
-  ok: boolean;
-  release: string;
-  installed: { imagesLoaded: string[]; services: Array<{ service: string; health: string | null }> };
-}
 
 /** The bundle's payload: every file it carries but the installer (a Node runtime). */
 function payloadBytes(manifest: Manifest): number {
@@ -134,9 +129,9 @@ for (const packer of PACKERS) {
             timeoutMs: 300_000,
           });
           assert.equal(result.code, 0, result.stderr);
-          const json = JSON.parse(result.stdout) as InstallJson;
+          const json = installJsonSchema.parse(JSON.parse(result.stdout));
           assert.equal(json.release, v1.manifest.project.release);
-          assert.deepEqual(json.installed.services.map((s) => [s.service, s.health]).sort(), [
+          assert.deepEqual(json.installed!.services.map((s) => [s.service, s.health]).sort(), [
             ["backend", "healthy"],
             ["frontend", "healthy"],
             ["model", "healthy"],
@@ -168,7 +163,10 @@ for (const packer of PACKERS) {
             timeoutMs: 300_000,
           });
           assert.equal(result.code, 0, result.stderr);
-          assert.equal((JSON.parse(result.stdout) as InstallJson).release, delta.manifest.project.release);
+          assert.equal(
+            installJsonSchema.parse(JSON.parse(result.stdout)).release,
+            delta.manifest.project.release,
+          );
           const reply = JSON.parse(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=hello")) as {
             reply: string;
           };

@@ -1,0 +1,144 @@
+/**
+ * What a rollout does on one host, over its ssh connection: send a file (resumable, checked there),
+ * put the installer in place, ask what is installed.
+ */
+import { sha256File } from "../util/sha256-file.js";
+import { createReadStream, promises as fs, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import { SealiftError } from "../errors.js";
+import type { SshConnection } from "./ssh.js";
+import { shellQuote } from "./ssh.js";
+import { type InstallerCopy, type RolloutBundle } from "./rollout-types.js";
+
+/** The installer's --json output: one JSON document (pretty-printed, or one line after others). */
+export function parseJsonOutput<T>(stdout: string): T | null {
+  const text = stdout.trim();
+  for (const candidate of [text, text.split("\n").pop() ?? ""]) {
+    try {
+      return JSON.parse(candidate) as T;
+    } catch {
+      // try the next form
+    }
+  }
+  return null;
+}
+
+/**
+ * Makes sure `remote` on the host holds `local` (digest `sha256`): nothing is sent when it does; an
+ * interrupted copy (REMOTE.partial) resumes where it stopped; the file takes its name only once
+ * its digest matches there.
+ */
+export async function sendFile(
+  ssh: SshConnection,
+  local: string,
+  sha256: string,
+  remote: string,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+): Promise<number> {
+  const q = shellQuote(remote);
+  const state = await ssh.run(
+    `mkdir -p "$(dirname ${q})" && { [ -f ${q} ] && sha256sum ${q} | cut -c1-64 || echo none; } && { stat -c %s ${q}.partial 2>/dev/null || echo 0; }`,
+    { signal },
+  );
+  const [have, partial] = state.stdout.trim().split("\n");
+  if (have === sha256) return 0;
+  const size = statSync(local).size;
+  let offset = Number(partial ?? 0);
+  if (!(offset <= size)) offset = 0;
+  if (offset === 0) await ssh.run(`rm -f ${q}.partial`, { signal });
+  const sent = await ssh.append(local, offset, `${remote}.partial`, signal);
+  onBytes(sent);
+  const check = await ssh.run(`sha256sum ${q}.partial | cut -c1-64`, { signal });
+  if (check.stdout.trim() !== sha256) {
+    await ssh.run(`rm -f ${q}.partial`, { signal });
+    throw new SealiftError(
+      "ROLLOUT_FAILED",
+      `${ssh.host.name}: ${path.basename(remote)} arrived damaged (its sha256 differs there)`,
+      {
+        hint: "run the rollout again: the copy starts over",
+      },
+    );
+  }
+  await ssh.run(`mv -f ${q}.partial ${q}`, { signal });
+  return sent;
+}
+
+export interface RemoteStatus {
+  release: string | null;
+  healthy: boolean;
+}
+
+export async function installedStatus(
+  ssh: SshConnection,
+  dir: string,
+  signal: AbortSignal,
+): Promise<RemoteStatus> {
+  const installer = shellQuote(`${dir}/.sealift/install`);
+  const result = await ssh.run(
+    `[ -x ${installer} ] && ${installer} status --dir ${shellQuote(dir)} --json || true`,
+    {
+      signal,
+    },
+  );
+  const parsed = parseJsonOutput<{ record?: { release?: string; status?: string }; healthy?: boolean }>(
+    result.stdout,
+  );
+  return {
+    release: parsed?.record?.status === "installed" ? (parsed.record.release ?? null) : null,
+    healthy: !!parsed?.healthy,
+  };
+}
+
+/** The installer's gzip'd copy (about a third of its size on the wire). */
+export async function compressedInstaller(installer: string): Promise<{ file: string; sha256: string }> {
+  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "sealift-rollout-")), "install.gz");
+  await pipeline(
+    createReadStream(installer),
+    createGzip({ level: 6 }),
+    (await fs.open(file, "w")).createWriteStream(),
+  );
+  return { file, sha256: await sha256File(file) };
+}
+
+export function installerCopy(installer: string): InstallerCopy {
+  let made: Promise<{ file: string; sha256: string }> | undefined;
+  return {
+    get: () => (made ??= compressedInstaller(installer)),
+    async dispose() {
+      const copy = await made?.catch(() => undefined);
+      if (copy) await fs.rm(path.dirname(copy.file), { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The installer on the host at `remote`: cut out of the archive the host holds when that has it
+ * whole (checked against its sha256 there), else sent gzip'd (resumable like the bundle).
+ */
+export async function placeInstaller(
+  ssh: SshConnection,
+  bundle: RolloutBundle,
+  remoteArchive: string,
+  remote: string,
+  copy: InstallerCopy,
+  signal: AbortSignal,
+  count: (bytes: number) => void,
+): Promise<void> {
+  const q = shellQuote(remote);
+  const place = `[ "$(sha256sum < ${q}.tmp | cut -d' ' -f1)" = ${bundle.installerSha256} ] && chmod 755 ${q}.tmp && mv -f ${q}.tmp ${q}`;
+  const stored = bundle.installerInArchive;
+  if (stored) {
+    const cut = await ssh.run(
+      `tail -c +${stored.offset + 1} ${shellQuote(remoteArchive)} | head -c ${stored.length} | gunzip -c > ${q}.tmp && ${place}`,
+      { signal, allowFailure: true },
+    );
+    if (cut.exitCode === 0) return;
+  }
+  const gz = await copy.get();
+  await sendFile(ssh, gz.file, gz.sha256, `${remote}.gz`, signal, count);
+  await ssh.run(`gunzip -c ${q}.gz > ${q}.tmp && ${place} && rm -f ${q}.gz`, { signal });
+}

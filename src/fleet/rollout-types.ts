@@ -1,0 +1,63 @@
+/** What a rollout passes along: the bundle as prepared, the options, each host's result. */
+import { type Manifest } from "../bundle/manifest.js";
+import { type SshOptions } from "./ssh.js";
+
+export type HostOutcome = "installed" | "already" | "failed" | "refused" | "unreachable" | "not-attempted";
+
+export interface HostResult {
+  host: string;
+  address: string;
+  outcome: HostOutcome;
+  release: string | null;
+  exitCode: number | null;
+  error: { code: string; message: string; hint?: string } | null;
+  bytesSent: number;
+  durationMs: number;
+  step: string;
+}
+
+export interface RolloutBundle {
+  /** The archive (or a split bundle's index) on this machine; checked once before anything is sent. */
+  archive: string;
+  /** The archive's sha256 (the .sha256 line written beside it on each host). */
+  sha256: string;
+  /** The files each host is sent, as they are: the archive, or the parts with their index and sums. */
+  files: Array<{ local: string; sha256: string }>;
+  manifest: Manifest;
+  /** This installer binary, to run on the hosts, and its sha256. */
+  installer: string;
+  installerSha256: string;
+  /**
+   * Where the archive holds this very installer as whole gzip members (manifest.storedMembers): a
+   * host that has the archive cuts it out with tail, head and gunzip instead of being sent it.
+   */
+  installerInArchive: { offset: number; length: number } | null;
+}
+
+export interface RolloutOptions {
+  /** Install folder on the hosts (default /opt/NAME). */
+  dir: string | null;
+  /** Folder on the hosts where bundles are kept (relative: under the login's home). */
+  staging: string;
+  parallel: number;
+  /** Batch sizes: numbers or "N%"; the last repeats (Ansible's serial). */
+  serial: string[];
+  /** Stop when more hosts than this have failed (a number or "N%"). */
+  maxFail: string | null;
+  /** Settings for every host (--set, --answers), under the host's own. */
+  settings: Record<string, string>;
+  /** The answers file's importCache and keepEnv (null: the installer's default). */
+  importCache: boolean | null;
+  keepEnv: boolean | null;
+  ssh: SshOptions;
+  timeoutSeconds: number;
+  onProgress?: (host: string, step: string, bytesSent: number) => void;
+  /** Ctrl-C: no new host is started; the ones running finish (or roll back) and are reported. */
+  signal: AbortSignal;
+}
+
+/** The gzip'd installer, made the first time a host needs it sent, once per rollout. */
+export interface InstallerCopy {
+  get(): Promise<{ file: string; sha256: string }>;
+  dispose(): Promise<void>;
+}
