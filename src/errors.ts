@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   INSTALLER_MISSING: ExitCode.failed,
   // runtime failures
   IMAGE_MISSING: ExitCode.failed,
+  IMAGE_SAVE_UNREADABLE: ExitCode.failed,
   BUILD_FAILED: ExitCode.failed,
   COMMAND_FAILED: ExitCode.failed,
   LOAD_FAILED: ExitCode.failed,

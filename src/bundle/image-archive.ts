@@ -6,6 +6,7 @@
  * sides read the layout through here: the packer to name images and layers independently of the
  * store, the installer to hand `docker load` what the host's store can import.
  */
+import { SealiftError } from "../errors.js";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -13,6 +14,13 @@ import tar from "tar-stream";
 import type { Manifest } from "./manifest.js";
 
 /** One image in `manifest.json` of a docker-archive. */
+/** docker save's output that sealift cannot read: the engine's doing, said as such (not a bug of ours). */
+export function saveUnreadable(message: string): SealiftError {
+  return new SealiftError("IMAGE_SAVE_UNREADABLE", message, {
+    hint: "docker save wrote what sealift cannot read; check the engine (docker version, its log) and pack again, or report it with the engine's version",
+  });
+}
+
 export interface SavedImage {
   Config: string;
   RepoTags: string[] | null;
@@ -25,7 +33,7 @@ export const OCI_LAYOUT_FILE = "oci-layout";
 
 export function parseSaveManifest(content: Buffer | string): SavedImage[] {
   const parsed = JSON.parse(content.toString()) as SavedImage[];
-  if (!Array.isArray(parsed)) throw new Error("docker save's manifest.json is not a list");
+  if (!Array.isArray(parsed)) throw saveUnreadable("docker save's manifest.json is not a list");
   return parsed;
 }
 
@@ -133,7 +141,7 @@ export function ociLayoutFor(
   for (const image of saved) {
     const config = files.get(image.Config);
     if (!config)
-      throw new Error(`docker save's manifest.json names ${image.Config}, which is not in the bundle`);
+      throw saveUnreadable(`docker save's manifest.json names ${image.Config}, which is not in the bundle`);
     const layers = diffIds(image) ?? [];
     const manifest = Buffer.from(
       JSON.stringify({
@@ -143,7 +151,7 @@ export function ociLayoutFor(
         layers: image.Layers.map((file, i) => {
           const carried = files.get(file);
           const blob = carried ?? blobs?.[layers[i] ?? ""];
-          if (!blob) throw new Error(`layer ${file} is neither in the bundle nor named in its manifest`);
+          if (!blob) throw saveUnreadable(`layer ${file} is neither in the bundle nor named in its manifest`);
           return { mediaType: DOCKER_LAYER, digest: `sha256:${blob.sha256}`, size: blob.size };
         }),
       }),
@@ -213,7 +221,7 @@ export async function imageDescriptors(
     else if (content[0] === 0x7b) candidates.set(digest!, content);
   }
   if (!index?.manifests)
-    throw new Error("docker save wrote no index.json (an OCI layout: Docker 25 or newer writes one)");
+    throw saveUnreadable("docker save wrote no index.json (an OCI layout: Docker 25 or newer writes one)");
   const found = new Map<string, ImageDescriptors>();
   for (const ref of refs) {
     const entry = index.manifests.find((m) => {
@@ -221,12 +229,12 @@ export async function imageDescriptors(
       return annotations[IMAGE_NAME_ANNOTATION] === fullReference(ref);
     });
     if (!entry || typeof entry.digest !== "string")
-      throw new Error(`docker save wrote no index.json entry for ${ref}`);
+      throw saveUnreadable(`docker save wrote no index.json entry for ${ref}`);
     const blobs = new Map<string, Buffer>();
     const take = (digest: unknown) => {
       if (typeof digest !== "string" || blobs.has(digest)) return;
       const blob = candidates.get(digest);
-      if (!blob) throw new Error(`docker save of ${ref} lacks its descriptor ${digest}`);
+      if (!blob) throw saveUnreadable(`docker save of ${ref} lacks its descriptor ${digest}`);
       blobs.set(digest, blob);
       const parsed = JSON.parse(blob.toString()) as {
         manifests?: Array<{ digest?: unknown }>;

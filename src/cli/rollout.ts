@@ -233,7 +233,7 @@ export function rolloutCommand(): Command {
                 ]),
               ]).join("\n") + "\n",
             );
-          return found.every((s) => s.reachable && s.healthy) ? 0 : 1;
+          return found.every((s) => s.reachable && s.healthy) ? ExitCode.ok : ExitCode.failed;
         },
         { json: () => flags.json },
       );

@@ -4,6 +4,7 @@
  * the fan-out around it runs batches (Ansible's serial), a few hosts at once, stops past --max-fail
  * or when a batch fails, and reports every host, the ones not attempted as such.
  */
+import { ExitCode } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
 import { withControlDir } from "./ssh.js";
 import { batches, count, fanOut } from "./batches.js";
@@ -77,7 +78,8 @@ async function rolloutIn(
 
 /** The rollout's exit code: 0 all healthy on the release, 4 none reached, 1 otherwise. */
 export function rolloutExitCode(results: readonly HostResult[]): number {
-  if (results.every((r) => r.outcome === "installed" || r.outcome === "already")) return 0;
-  if (results.every((r) => r.outcome === "unreachable" || r.outcome === "not-attempted")) return 4;
-  return 1;
+  if (results.every((r) => r.outcome === "installed" || r.outcome === "already")) return ExitCode.ok;
+  if (results.every((r) => r.outcome === "unreachable" || r.outcome === "not-attempted"))
+    return ExitCode.preflight;
+  return ExitCode.failed;
 }

@@ -20,6 +20,7 @@ import {
   layersByTag,
   parseSaveManifest,
   type LayerBlob,
+  saveUnreadable,
 } from "../../bundle/image-archive.js";
 import { imagesSize } from "../images.js";
 
@@ -76,7 +77,7 @@ export async function addImages(
         continue;
       }
       if (entry.header.type !== "file")
-        throw new Error(`docker save wrote a ${entry.header.type} entry: ${name}`);
+        throw saveUnreadable(`docker save wrote a ${entry.header.type} entry: ${name}`);
       const stream = entry as unknown as Readable;
       const size = entry.header.size ?? 0;
       sizes.set(name, size);
@@ -127,7 +128,7 @@ export async function addImages(
         ? ` (${omitted.length} layers, ${formatBytes(omittedBytes)}, left to the base release)`
         : ""),
   );
-  if (!saveManifest) throw new Error("docker save wrote no manifest.json");
+  if (!saveManifest) throw saveUnreadable("docker save wrote no manifest.json");
   const saved = parseSaveManifest(saveManifest);
   const configs = new Map<string, string>();
   for (const image of saved) {
