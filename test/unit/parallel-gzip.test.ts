@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { createParallelGzip } from "../../src/bundle/parallel-gzip.js";
+import { createParallelGzip, looksIncompressible } from "../../src/bundle/parallel-gzip.js";
 import { run } from "../helpers/run.js";
 
 async function compress(data: Buffer, options: Parameters<typeof createParallelGzip>[0]): Promise<Buffer> {
@@ -93,6 +93,32 @@ test("a precompressed stretch is spliced in: its members are copied as they are,
     written.slice(0, first).reduce((sum, [, u]) => sum + u, 0),
     before.length,
   );
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sealift-gz-"));
+  try {
+    writeFileSync(path.join(dir, "x.gz"), gz);
+    assert.equal((await run("gzip", ["-t", path.join(dir, "x.gz")])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("bytes that do not compress (weights, media) are stored, text is deflated: each member as it fits, still one standard gzip", async () => {
+  const text = Buffer.from("layer line of text with some words 12345\n".repeat(50_000));
+  const weights = randomBytes(3 * 1024 * 1024);
+  assert.equal(looksIncompressible(weights.subarray(0, 1024 * 1024)), true);
+  assert.equal(looksIncompressible(text.subarray(0, 1024 * 1024)), false);
+  const data = Buffer.concat([text, weights]);
+  const sizes: Array<[number, number]> = [];
+  const gz = await compress(data, { level: 6, onMember: (c, u) => sizes.push([c, u]) });
+  // The random megabytes are stored: a member a few bytes larger than its input, not a deflate try.
+  const stored = sizes.filter(([c, u]) => c > u);
+  assert.ok(stored.length >= 3, `stored members: ${JSON.stringify(sizes)}`);
+  for (const [c, u] of stored) assert.ok(c - u < 200, `a stored member costs ${c - u} bytes more`);
+  assert.ok(
+    sizes.some(([c, u]) => c < u / 10),
+    "the text is deflated",
+  );
+  assert.deepEqual(gunzipSync(gz), data);
   const dir = mkdtempSync(path.join(os.tmpdir(), "sealift-gz-"));
   try {
     writeFileSync(path.join(dir, "x.gz"), gz);
