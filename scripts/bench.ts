@@ -4,7 +4,9 @@
  * bench-results/latest.json. Sections (default all): pack, install, rebuild, rollout.
  *
  * pack/install: a fixture of four images sharing a base layer, made of real files copied from this
- * machine (about 600 MB; BENCH_SCALE=small for about 250 MB). pack against `docker save | gzip -6`
+ * machine (about 600 MB; BENCH_SCALE=small for about 250 MB; BENCH_SCALE=large adds a model image with
+ * BENCH_WEIGHTS_MIB, default 1536, of random "weights": about 2.1 GB, the users' size and shape).
+ * pack against `docker save | gzip -6`
  * (and bare `docker save`, the floor); a first install on a host without the images against
  * `sha256sum` + `gunzip -c | docker load` (and bare `docker load -i` of the plain tar); a re-install
  * and an upgrade where one small layer changed against the same users' way. Peak RSS by /usr/bin/time.
@@ -28,7 +30,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const sections = process.argv.slice(2).length
   ? process.argv.slice(2)
   : ["pack", "install", "rebuild", "rollout"];
-const SCALE = process.env.BENCH_SCALE === "small" ? "small" : "full";
+const SCALE: "small" | "full" | "large" =
+  process.env.BENCH_SCALE === "small" ? "small" : process.env.BENCH_SCALE === "large" ? "large" : "full";
+/** The large fixture's model weights: random bytes, which do not compress (BENCH_WEIGHTS_MIB). */
+const WEIGHTS_MIB = Number(process.env.BENCH_WEIGHTS_MIB ?? 1536);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -140,7 +145,17 @@ async function benchRebuild(): Promise<Row[]> {
 }
 
 // Real directories of this kind of machine; the first that exists of each list is used.
+const FULL = {
+  base: ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/x86_64-linux-gnu"],
+  apps: [
+    ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/scipy", "/usr/lib/gcc"],
+    ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/sympy", "/usr/share/doc"],
+    ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/cfnlint", "/usr/share/perl"],
+    ["/usr/lib/gcc", "/usr/share/locale"],
+  ],
+};
 const FIXTURE = {
+  large: FULL,
   full: {
     base: ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/x86_64-linux-gnu"],
     apps: [
@@ -203,6 +218,18 @@ async function buildFixture(engine?: Record<string, string>, suffix = ""): Promi
   for (const [i, candidates] of spec.apps.entries()) {
     await layer(`${name}-app${i + 1}:1`, `${name}-base:1`, pick(candidates), `/opt/app${i + 1}`);
     images.push(`${name}-app${i + 1}:1`);
+  }
+  if (SCALE === "large") {
+    // A model server's image: the shared base and a layer of weights that do not compress.
+    const weights = path.join(workdir, "weights");
+    mkdirSync(weights);
+    await must(
+      run("sh", ["-c", `head -c ${WEIGHTS_MIB * 1024 * 1024} /dev/urandom > ${weights}/model.safetensors`]),
+      "weights",
+    );
+    await layer(`${name}-model:1`, `${name}-base:1`, weights, "/models");
+    rmSync(weights, { recursive: true, force: true });
+    images.push(`${name}-model:1`);
   }
   writeFileSync(
     path.join(dir, "compose.yaml"),

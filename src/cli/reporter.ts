@@ -50,11 +50,13 @@ export class Reporter implements CoreReporter {
     return {
       update: (done: number) => {
         current = done;
-        if (!this.tty) return;
+        if (this.quiet) return;
         const now = performance.now();
-        if (now - last < 100) return;
+        // A terminal redraws the line; a log (a pipe, a rollout's ssh) gets a line every 10 s of a long step.
+        if (now - last < (this.tty ? 100 : 10_000)) return;
+        if (!this.tty && now - started < 10_000) return;
         last = now;
-        this.stream.write(`\r\x1b[2K${line()}`);
+        this.stream.write(this.tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
       },
       finish: (summary?: string) => {
         if (this.quiet) return;
