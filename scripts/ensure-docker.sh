@@ -17,9 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   log "installing ${need_apt[*]} from Debian's packages (about a minute)"
-  export DEBIAN_FRONTEND=noninteractive
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
   apt-get update -qq >/dev/null
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt-get install -y -qq "${need_apt[@]}" >/tmp/sealift-apt.log 2>&1 || { tail -n 20 /tmp/sealift-apt.log >&2; exit 1; }
 fi
 
 if docker info >/dev/null 2>&1; then

@@ -51,9 +51,9 @@ fetch() {
   command -v tmux >/dev/null 2>&1 || need+=(tmux)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]} from Debian's packages"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
     apt-get update -qq >/dev/null
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get install -y -qq "${need[@]}" >/tmp/sealift-apt.log 2>&1 || { tail -n 20 /tmp/sealift-apt.log >&2; exit 1; }
   fi
   if [ ! -f "$D26/.complete" ]; then
     local state=$ROOT/apt-trixie uri

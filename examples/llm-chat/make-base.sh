@@ -22,5 +22,9 @@ RUN mkdir -p /tmp /root /etc /var/www && chmod 1777 /tmp \
 CMD ["sh"]
 DOCKERFILE
 if [ -n "$label" ]; then echo "LABEL sealift.example=\"$label\"" >> "$ctx/Dockerfile"; fi
-docker build -q ${PLATFORM:+--platform "$PLATFORM"} -t "$tag" "$ctx" >/dev/null
+# Quiet unless it fails (a client without buildx says the legacy builder is deprecated: not ours to say).
+if ! docker build -q ${PLATFORM:+--platform "$PLATFORM"} -t "$tag" "$ctx" >"$ctx/build.log" 2>&1; then
+  cat "$ctx/build.log" >&2
+  exit 1
+fi
 echo "make-base: built $tag"
