@@ -91,9 +91,25 @@ describe("the installer under a real terminal", () => {
       const summary = await term.waitFor("Go ahead?");
       assert.match(summary, new RegExp(`Install ${example.name} .* into ${dir}`));
       assert.match(summary, /API_TOKEN=\*{8}/);
+      // The screen reads top to bottom: the questions, then the checks as one aligned table, then
+      // what the install will do; nothing interleaved.
+      const lines = summary.split("\n");
+      const header = lines.findIndex((l) => /^CHECK +RESULT +DETAIL/.test(l));
+      const lastQuestion = lines.findLastIndex((l) => l.includes("API_TOKEN (Enter keeps the default)"));
+      const plan = lines.findIndex((l) => l.startsWith(`Install ${example.name} `));
+      assert.ok(lastQuestion < header && header < plan, summary);
+      assert.equal(lines.filter((l) => /^CHECK +RESULT/.test(l)).length, 1, "one table");
+      const column = lines[header]!.indexOf("RESULT");
+      const rows = lines.slice(header + 1, lines.indexOf("", header));
+      assert.ok(rows.length >= 8, summary);
+      for (const row of rows) assert.match(row.slice(column), /^(ok|warn|FAIL) /, `aligned: ${row}`);
+      assert.match(summary, /images: +(load \d+ \(|all \d+ already here, nothing to load)/);
+      assert.match(summary, /data: +place 2 files/);
       await term.type("y");
       await term.press("Enter");
-      await term.waitFor(/is installed in .* and healthy/, 120_000);
+      const done = await term.waitFor(/is installed in .* and healthy/, 120_000);
+      // The commands it names run from any folder, tomorrow too: the installer the install keeps.
+      assert.match(done, new RegExp(`status: +${dir}/\\.sealift/install status --dir ${dir}`));
       const screen = await term.screen();
       assert.doesNotMatch(screen, /s3cr3t-value/, "the secret never shows on the screen");
       await new Promise((r) => setTimeout(r, 300));

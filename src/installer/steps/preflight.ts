@@ -2,6 +2,7 @@
  * The preflight step: the host checks, the questions, the checks that need the answers (the project
  * as this host's compose reads it), the confirmation. Changes nothing on the host.
  */
+import { formatBytes } from "../../util/format.js";
 import { existsSync, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -160,8 +161,12 @@ export async function preflight(
       images.missing.length ? manifest.requirements.dockerDataBytes : 0,
     ),
   );
-  reporter.info(checksTable(checks).join("\n"));
-  enforce(checks, options.force);
+  // A host that cannot take the bundle is said before any question; else the questions come first
+  // and the checks are drawn once, aligned, when the ones that need the answers are known too.
+  if (checks.some((c) => c.status === "fail" && !(options.force && c.overridable))) {
+    reporter.info(checksTable(checks).join("\n"));
+    enforce(checks, options.force);
+  }
 
   const answers = await resolveAnswers(
     options,
@@ -193,32 +198,11 @@ export async function preflight(
         )
       : []),
   ];
-  reporter.info(
-    checksTable(planChecks)
-      .join("\n")
-      .replace(/^CHECK.*\n/, ""),
-  );
-  enforce(planChecks, options.force);
+  reporter.info(checksTable([...checks, ...planChecks]).join("\n"));
+  enforce([...checks, ...planChecks], options.force);
 
   if (!options.yes && !options.answersFile) {
-    reporter.info(
-      [
-        "",
-        `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
-        `  images: ${images.missing.length ? `load ${images.missing.join(", ")}` : "all present"}${images.present.length && images.missing.length ? `; present: ${images.present.join(", ")}` : ""}`,
-        ...(asInstalled
-          ? [
-              "  already installed and running with these settings: nothing changes where its files match the bundle's",
-            ]
-          : []),
-        `  settings: ${Object.entries(answers.env)
-          .map(
-            ([k, v]) =>
-              `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`,
-          )
-          .join(" ")}`,
-      ].join("\n"),
-    );
+    reporter.info(confirmation(manifest, answers, images, data, !!asInstalled));
     if (!(await askYesNo("Go ahead?", true, options.io))) {
       throw new SealiftError("CANCELLED", "not confirmed; nothing was installed", {
         hint: "run the installer again when ready",
@@ -230,4 +214,37 @@ export async function preflight(
       `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
     );
   return { host, images, answers, envText, data, asInstalled };
+}
+
+/** What the install will do, in words an operator reads at a glance before saying yes. */
+function confirmation(
+  manifest: VerifiedBundle["manifest"],
+  answers: Answers,
+  images: InstallPlan["images"],
+  data: InstallPlan["data"],
+  asInstalled: boolean,
+): string {
+  const settings = Object.entries(answers.env).map(
+    ([k, v]) => `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`,
+  );
+  const dataFiles = (manifest.data?.files ?? []).filter((f) => data.files.has(`data/files/${f.path}`));
+  return [
+    "",
+    `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
+    images.missing.length
+      ? `  images:   load ${images.missing.length} (${images.missing.join(", ")})${images.present.length ? `; ${images.present.length} already here` : ""}`
+      : `  images:   all ${images.present.length} already here, nothing to load`,
+    ...(dataFiles.length
+      ? [
+          `  data:     place ${dataFiles.length} files (${formatBytes(dataFiles.reduce((n, f) => n + f.size, 0))})`,
+        ]
+      : []),
+    ...(data.volumes.size ? [`  volumes:  fill ${data.volumes.size} that are missing or empty here`] : []),
+    ...(asInstalled
+      ? [
+          "  already installed and running with these settings: nothing changes where its files match the bundle's",
+        ]
+      : []),
+    `  settings: ${settings.length ? settings.join(" ") : "none"}`,
+  ].join("\n");
 }
