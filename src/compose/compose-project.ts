@@ -313,3 +313,28 @@ export function composeInputs(dir: string, files: readonly string[]): string[] {
   for (const file of files) visit(file);
   return [...found].sort();
 }
+
+/**
+ * With Compose v1, which cannot list the variables its files use: the names the compose files
+ * refer to (`${NAME...}`, `$NAME`) that `.env` does not set, so they are not offered as settings.
+ * A plain reading of the files, only to say what is missing; v2 makes it unnecessary.
+ */
+export function variablesNotOffered(
+  dir: string,
+  files: readonly string[],
+  offered: readonly ProjectVariable[],
+): string[] {
+  const known = new Set(offered.map((v) => v.name));
+  const found = new Set<string>();
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(path.resolve(dir, file), "utf8");
+    } catch {
+      continue;
+    }
+    for (const m of text.replace(/\$\$/g, "").matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g))
+      if (!known.has(m[1]!) && !m[1]!.startsWith("COMPOSE_")) found.add(m[1]!);
+  }
+  return [...found].sort();
+}

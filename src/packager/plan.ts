@@ -8,6 +8,7 @@ import { dockerfileText } from "../compose/compose-model.js";
 import {
   composeInputs,
   projectVariables,
+  variablesNotOffered,
   resolveComposeProject,
   type ComposeModel,
   type ProjectVariable,
@@ -57,6 +58,8 @@ export interface Plan {
   /** The build cache pack ships: each built service's intermediate stages and cache mount ids. */
   cache: { stages: Array<{ service: string; stage: string }>; mounts: string[] };
   variables: ProjectVariable[];
+  /** With Compose v1 only: variables the compose files use that are not offered (not in .env). */
+  settingsNotOffered: string[];
   lint: LintFinding[];
 }
 
@@ -134,6 +137,14 @@ export async function plan(
     save: model.services.filter((s) => !s.build && s.image).map((s) => s.image!),
     cache: { stages, mounts: [...mounts] },
     variables,
+    settingsNotOffered:
+      tool.flavour === "v1"
+        ? variablesNotOffered(
+            model.dir,
+            [...model.files, ...composeInputs(model.dir, model.files)],
+            variables,
+          )
+        : [],
     lint: lintProject(model),
   };
 }
@@ -172,6 +183,10 @@ export function describePlan(p: Plan): string {
     `data not in git: ${p.data.files.length ? `${p.data.files.length} files, ${formatBytes(p.data.bytes)} (${summariseData(p.data.files)})` : "none"}; volumes with their content: ${p.data.volumes.map((v) => `${v.key} (${v.engineName})`).join(", ") || "none"}`,
     `settings the installer asks for: ${p.variables.map((v) => `${v.name}${v.default ? `=${v.secret ? "********" : v.default}` : ""}`).join(" ") || "none"}`,
   );
+  if (p.settingsNotOffered.length)
+    lines.push(
+      `warning[SETTINGS_NOT_LISTED] Compose v1 here cannot list the variables the compose files use: ${p.settingsNotOffered.join(", ")} will not be offered as settings; install Compose v2 on this machine, or give each a line in .env`,
+    );
   for (const u of p.data.unshipped) lines.push(`warning[DATA_NOT_SHIPPED] ${describeUnshipped(u)}`);
   for (const f of p.lint) lines.push(`warning[${f.code}] ${f.where}: ${f.message}`);
   return lines.join("\n") + "\n";

@@ -470,3 +470,27 @@ describe("compose's file rules agree with Compose v1 (docker-compose 1.29, this 
     });
   }
 });
+
+describe("variables Compose v1 cannot list", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-plan-v1vars-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  test("plan on a Compose v1 machine names the variables of the compose files that will not be offered", async () => {
+    const dir = path.join(root, "app");
+    mkdirSync(dir);
+    writeFileSync(
+      path.join(dir, "docker-compose.yml"),
+      "services:\n  api:\n    image: busybox:1.36\n    ports: ['${API_PORT:-18181}:80']\n    environment: {NAME: $$LITERAL, TOKEN: '${TOKEN}'}\n",
+    );
+    writeFileSync(path.join(dir, ".env"), "TOKEN=abc\n");
+    const env = { DOCKER_HOST: "unix:///nonexistent.sock", PATH: "/usr/bin:/bin" };
+    const planned = await sealift(["plan", dir], { env, cwd: dir });
+    assert.equal(planned.code, 0, planned.stderr);
+    assert.match(
+      planned.stdout,
+      /warning\[SETTINGS_NOT_LISTED\] Compose v1 here cannot list the variables the compose files use: API_PORT will not be offered as settings; install Compose v2 on this machine, or give each a line in .env/,
+    );
+    const json = JSON.parse((await sealift(["plan", dir, "--json"], { env, cwd: dir })).stdout) as PlanJson;
+    assert.deepEqual(json.settingsNotOffered, ["API_PORT"]);
+  });
+});
