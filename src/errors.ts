@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   NOT_INSTALLED: ExitCode.failed,
   NO_ROLLBACK: ExitCode.failed,
   UPGRADE_ROLLED_BACK: ExitCode.failed,
+  INSTALL_INTERRUPTED: ExitCode.failed,
   CANCELLED: ExitCode.cancelled,
   INTERNAL: ExitCode.failed,
 } as const satisfies Record<string, ExitCode>;

@@ -1,6 +1,7 @@
 /**
  * `install`: the installer's command table (compiled into the single binary shipped in bundles).
  */
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install } from "../installer/install.js";
@@ -35,6 +36,11 @@ function timeoutOption(): Option {
 /** --json: one JSON document on one line of stdout (the shape the README documents). */
 function printJson<T = unknown>(value: T): void {
   process.stdout.write(JSON.stringify(value) + "\n");
+}
+
+/** The installer an install keeps (DIR/.sealift/install), by its absolute path, as hints name it. */
+function keptInstaller(dir: string): string {
+  return path.join(dir, ".sealift", "install");
 }
 
 /** --dir of the commands for an installed app, with where it defaults to. */
@@ -113,6 +119,9 @@ ${EXIT_CODES_HELP}`,
             },
             force: flags.force,
             timeoutMs: flags.timeout * 1000,
+            ...(process.env.SEALIFT_TEST_HOLD_STAGE
+              ? { testHoldStage: process.env.SEALIFT_TEST_HOLD_STAGE }
+              : {}),
             reporter,
             signal,
             io: { signal },
@@ -162,14 +171,22 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const report = await status(resolveDir(flags.dir), signal);
+          const dir = resolveDir(flags.dir);
+          const report = await status(dir, signal, keptInstaller(dir));
           if (flags.json) printJson({ ok: true, ...report });
           else {
             const r = report.record;
             process.stdout.write(
               [
                 `${r.project} release ${r.release}: ${r.status}, ${report.healthy ? "healthy" : "NOT healthy"} (installed ${r.installedAt} in ${r.dir})`,
+                ...(report.busy ? [`IN USE: ${report.busy}`] : []),
+                ...(report.interrupted
+                  ? [`INTERRUPTED: ${report.interrupted.message}`, `  fix: ${report.interrupted.hint}`]
+                  : []),
                 ...serviceRows(report.containers).map((l) => `  ${l}`),
+                ...report.replaced.map(
+                  (c) => `  (${c.service}: container ${c.name}, ${c.status}, is one compose was replacing)`,
+                ),
                 ...formatTable([
                   ["IMAGE", "ID", "PRESENT"],
                   ...report.images.map((i) => [i.image, i.imageId.slice(7, 19), i.present ? "yes" : "NO"]),

@@ -228,7 +228,13 @@ export function rolloutCommand(): Command {
                 ...found.map((s) => [
                   s.host,
                   s.reachable ? (s.release ?? "none") : `unreachable (${s.error?.code})`,
-                  s.reachable ? (s.healthy ? "healthy" : "NOT healthy") : "-",
+                  s.reachable
+                    ? s.interrupted
+                      ? `INTERRUPTED: ${s.interrupted}`
+                      : s.healthy
+                        ? "healthy"
+                        : "NOT healthy"
+                    : "-",
                   s.bundles.join(", ") || "-",
                 ]),
               ]).join("\n") + "\n",

@@ -70,6 +70,8 @@ export async function sendFile(
 export interface RemoteStatus {
   release: string | null;
   healthy: boolean;
+  /** An install cut off there (a power cut, a kill): what it was doing. */
+  interrupted: string | null;
 }
 
 export async function installedStatus(
@@ -84,12 +86,18 @@ export async function installedStatus(
       signal,
     },
   );
-  const parsed = parseJsonOutput<{ record?: { release?: string; status?: string }; healthy?: boolean }>(
-    result.stdout,
-  );
+  const parsed = parseJsonOutput<{
+    record?: { release?: string; status?: string };
+    healthy?: boolean;
+    interrupted?: { message?: string } | null;
+    error?: { code?: string; message?: string };
+  }>(result.stdout);
   return {
     release: parsed?.record?.status === "installed" ? (parsed.record.release ?? null) : null,
     healthy: !!parsed?.healthy,
+    interrupted:
+      parsed?.interrupted?.message ??
+      (parsed?.error?.code === "INSTALL_INTERRUPTED" ? (parsed.error.message ?? null) : null),
   };
 }
 

@@ -10,6 +10,8 @@ export interface FleetStatus {
   reachable: boolean;
   release: string | null;
   healthy: boolean;
+  /** An install cut off there (a power cut, a kill of the rollout): what it was doing. */
+  interrupted: string | null;
   bundles: string[];
   error: { code: string; message: string; hint?: string } | null;
 }
@@ -40,6 +42,7 @@ export async function fleetStatus(
             reachable: true,
             release: status.release,
             healthy: status.healthy,
+            interrupted: status.interrupted,
             bundles: listing.stdout.split("\n").filter(Boolean),
             error: null,
           });
@@ -50,6 +53,7 @@ export async function fleetStatus(
             reachable: false,
             release: null,
             healthy: false,
+            interrupted: null,
             bundles: [],
             error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) },
           });

@@ -5,6 +5,9 @@
  * compose up -> wait healthy -> record. A failed check leaves no image and the folder as found; the
  * install record says "installed" only once every service is healthy.
  */
+import { journalFor, type Journal, type JournalStage } from "./journal.js";
+import { readRecordQuietly } from "./steps/installed-state.js";
+import { rollback } from "./rollback.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
@@ -83,53 +86,113 @@ async function installLocked(
   options: InstallOptions,
   { step, stepsMs, started }: ReturnType<typeof stepTimer> & { started: number },
 ): Promise<InstallResult> {
-  const loaded = await step("load", () => loadStep(verified, plan, lock, options));
-  stepsMs.loadRegister = loaded.registerMs;
-  // A re-install that would change nothing (same release, settings and files, running): done.
-  const running =
-    plan.asInstalled && (await step("compare", () => keptAsIs(verified, plan, loaded, options)));
-  if (running)
+  const dir = plan.answers.dir;
+  const manifest = verified.manifest;
+  // Before the first change to the host: the journal says what is under way (journal.ts).
+  const previous = readRecordQuietly(dir);
+  const journal = journalFor(dir, {
+    from:
+      previous?.status === "installed"
+        ? { release: previous.release, manifestSha256: previous.manifestSha256 }
+        : (plan.interrupted?.from ?? null),
+    to: { release: manifest.project.release, manifestSha256: verified.manifestDigest },
+    bundle: source.location,
+  });
+  const stage = async (name: JournalStage) => {
+    await journal.stage(name);
+    await holdForTest(name, options);
+  };
+  // Back to the release the cut upgrade came from: its files and images first (rollback.ts).
+  if (
+    plan.interrupted &&
+    plan.interrupted.to.manifestSha256 !== verified.manifestDigest &&
+    previous?.manifestSha256 === verified.manifestDigest
+  )
+    await step("rollback", () => finishInterrupted(dir, plan.interrupted!, options));
+  await stage("loading");
+  try {
+    const loaded = await step("load", () => loadStep(verified, plan, lock, options));
+    stepsMs.loadRegister = loaded.registerMs;
+    // A re-install that would change nothing (same release, settings and files, running): done.
+    const running =
+      plan.asInstalled && (await step("compare", () => keptAsIs(verified, plan, loaded, options)));
+    if (running) {
+      await journal.done();
+      return {
+        verified,
+        installed: {
+          dir,
+          release: manifest.project.release,
+          record: recordPath(dir),
+          containers: running,
+          imagesLoaded: [],
+          imagesPresent: plan.images.present,
+          stepsMs,
+          durationMs: Math.round(performance.now() - started),
+          unchanged: true,
+        },
+      };
+    }
+    const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
+    await step("volumes", () =>
+      fillVolumes(plan.host, manifest, plan.data, loaded.staging, options.reporter, options.signal),
+    );
+    const placed = await step("extract", () =>
+      extractStep(source, verified, plan, loaded, cached, options, () => stage("placing")),
+    );
+    await stage("starting");
+    const containers = await step("up", () => upStep(verified, plan.host, placed, options));
+    await stage("fitting");
+    const fitted = await step("fit", async () =>
+      cached.cache
+        ? fitCache(plan.host, manifest, placed.model, options.reporter, options.signal)
+        : undefined,
+    );
+    const record = { ...placed.record, status: "installed" as const };
+    if (fitted && record.cache) record.cache = { ...record.cache, fitted };
+    const written = await writeRecord(dir, record);
+    await journal.done();
     return {
       verified,
       installed: {
-        dir: plan.answers.dir,
-        release: verified.manifest.project.release,
-        record: recordPath(plan.answers.dir),
-        containers: running,
-        imagesLoaded: [],
+        dir,
+        release: manifest.project.release,
+        record: written,
+        containers,
+        imagesLoaded: loaded.loaded,
         imagesPresent: plan.images.present,
         stepsMs,
         durationMs: Math.round(performance.now() - started),
-        unchanged: true,
+        unchanged: false,
       },
     };
-  const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
-  await step("volumes", () =>
-    fillVolumes(plan.host, verified.manifest, plan.data, loaded.staging, options.reporter, options.signal),
+  } catch (error) {
+    // Said and recorded (the folder as found, a failed record, a rollback done): not interrupted.
+    await journal.done();
+    throw error;
+  }
+}
+
+/**
+ * A test's hold (SEALIFT_TEST_HOLD_STAGE=placing): the installer waits there, so that a test can
+ * cut it with SIGKILL in that very stage as a power cut would. Never set in use.
+ */
+async function holdForTest(stage: JournalStage, options: InstallOptions): Promise<void> {
+  if (options.testHoldStage !== stage) return;
+  options.reporter.info(`holding at ${stage} (SEALIFT_TEST_HOLD_STAGE)`);
+  await new Promise((resolve) => setTimeout(resolve, 120_000));
+}
+
+/**
+ * Installing the release an interrupted upgrade came from: the upgrade is undone first, as
+ * `install rollback` would (its files put back, the ones it added removed, its images re-tagged).
+ */
+async function finishInterrupted(dir: string, interrupted: Journal, options: InstallOptions): Promise<void> {
+  if (interrupted.stage === "loading") return; // nothing of the folder was touched
+  options.reporter.info(
+    `an upgrade to ${interrupted.to.release} was interrupted here: putting ${interrupted.from?.release} back first`,
   );
-  const placed = await step("extract", () => extractStep(source, verified, plan, loaded, cached, options));
-  const containers = await step("up", () => upStep(verified, plan.host, placed, options));
-  const fitted = await step("fit", async () =>
-    cached.cache
-      ? fitCache(plan.host, verified.manifest, placed.model, options.reporter, options.signal)
-      : undefined,
-  );
-  const record = { ...placed.record, status: "installed" as const };
-  if (fitted && record.cache) record.cache = { ...record.cache, fitted };
-  return {
-    verified,
-    installed: {
-      dir: plan.answers.dir,
-      release: verified.manifest.project.release,
-      record: await writeRecord(plan.answers.dir, record),
-      containers,
-      imagesLoaded: loaded.loaded,
-      imagesPresent: plan.images.present,
-      stepsMs,
-      durationMs: Math.round(performance.now() - started),
-      unchanged: false,
-    },
-  };
+  await rollback(dir, { ...options, reason: `interrupted upgrade to ${interrupted.to.release}` });
 }
 
 /** Runs named steps and keeps how long each took (the --json result's stepsMs). */

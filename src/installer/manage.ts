@@ -2,6 +2,8 @@
  * The installer's commands for an installed app: status, rebuild, uninstall. They work from the
  * install record in DIR/.sealift/install.json.
  */
+import { describeInterrupted, readJournal } from "./journal.js";
+import { checkFolderFree } from "./folder-lock.js";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
@@ -17,6 +19,7 @@ import {
   RECORD_DIR,
   keptInstallerDir,
   recordPath,
+  readRecord,
   requireRecord,
   type InstallRecord,
 } from "./install-record.js";
@@ -42,15 +45,39 @@ export function resolveDir(given: string | undefined): string {
 
 export interface StatusReport {
   record: InstallRecord;
+  /** One container per service: the one that runs (or the newest). */
   containers: ContainerState[];
+  /** Other containers of a service: ones compose was replacing when it was cut off. */
+  replaced: ContainerState[];
   images: Array<{ service: string; image: string; imageId: string; present: boolean }>;
   healthy: boolean;
+  /** An install that was cut off (a power cut, kill -9): what it was doing, and the fix. */
+  interrupted: { message: string; hint: string; stage: string; from: string | null; to: string } | null;
+  /** An install, rebuild, rollback or uninstall running on the folder now. */
+  busy: string | null;
 }
 
-export async function status(dir: string, signal: AbortSignal): Promise<StatusReport> {
+/**
+ * The installed release, its services' state (each service once), its images, and any install that
+ * was cut off there (its journal), said with the fix. `installer` is how hints name this installer.
+ */
+export async function status(dir: string, signal: AbortSignal, installer = "install"): Promise<StatusReport> {
+  let busy: string | null = null;
+  try {
+    checkFolderFree(dir);
+  } catch (error) {
+    if (!(error instanceof SealiftError)) throw error;
+    busy = error.message;
+  }
+  const journal = busy ? null : readJournal(dir);
+  const said = journal ? describeInterrupted(journal, dir, installer) : null;
+  const found = readRecord(dir);
+  if (!found && said) throw new SealiftError("INSTALL_INTERRUPTED", said.message, { hint: said.hint });
   const record = requireRecord(dir);
   const host = await detectDockerHost(signal);
-  const containers = await projectContainers(host, record.project, signal);
+  const { current: containers, replaced } = onePerService(
+    await projectContainers(host, record.project, signal),
+  );
   const images = [];
   for (const s of record.services) {
     images.push({
@@ -61,9 +88,34 @@ export async function status(dir: string, signal: AbortSignal): Promise<StatusRe
     });
   }
   const healthy =
+    !said &&
     record.status === "installed" &&
     record.services.every((s) => containers.some((c) => c.service === s.name && isReady(c)));
-  return { record, containers, images, healthy };
+  return {
+    record,
+    containers,
+    replaced,
+    images,
+    healthy,
+    interrupted:
+      journal && said
+        ? { ...said, stage: journal.stage, from: journal.from?.release ?? null, to: journal.to.release }
+        : null,
+    busy,
+  };
+}
+
+/** Each service's container that runs (else the newest); the others are being replaced. */
+function onePerService(all: ContainerState[]): { current: ContainerState[]; replaced: ContainerState[] } {
+  const current: ContainerState[] = [];
+  const replaced: ContainerState[] = [];
+  for (const service of [...new Set(all.map((c) => c.service))]) {
+    const mine = all.filter((c) => c.service === service);
+    const chosen = mine.find(isReady) ?? mine.find((c) => c.status === "running") ?? mine[0]!;
+    current.push(chosen);
+    replaced.push(...mine.filter((c) => c !== chosen));
+  }
+  return { current, replaced };
 }
 
 export async function uninstall(

@@ -6,16 +6,17 @@
  * N's compose files and waits until N is healthy. Named volumes are never touched, and nothing
  * the app wrote outside the bundle's files is either.
  */
+import { clearJournal, readJournal } from "./journal.js";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { Reporter } from "../report.js";
 import { composeUp } from "../docker/compose.js";
-import { inspectImage, tagImage, type ContainerState } from "../docker/docker.js";
+import { inspectImage, projectContainers, tagImage, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { waitHealthy } from "./health.js";
-import { RECORD_DIR, recordSchema, writeRecord, type InstallRecord } from "./install-record.js";
+import { RECORD_DIR, readRecord, recordSchema, writeRecord, type InstallRecord } from "./install-record.js";
 
 const ROLLBACK_DIR = "rollback";
 const FILES_DIR = "files";
@@ -110,6 +111,26 @@ export async function rollback(
   options: { timeoutMs: number; reporter: Reporter; signal: AbortSignal; reason?: string },
 ): Promise<RollbackResult> {
   const plan = readRollbackPlan(dir);
+  const interrupted = readJournal(dir);
+  if (interrupted?.stage === "loading" && interrupted.from) {
+    // Cut before it changed anything: the release before still runs as it was; only the journal goes.
+    await clearJournal(dir);
+    const host = await detectDockerHost(options.signal);
+    options.reporter.info(
+      `the upgrade to ${interrupted.to.release} was cut while loading images, before it changed anything: release ${interrupted.from.release} is in place`,
+    );
+    return {
+      release: interrupted.from.release,
+      from: interrupted.to.release,
+      containers: await projectContainers(host, readRecord(dir)?.project ?? "", options.signal),
+    };
+  }
+  if (interrupted && plan && plan.replacedBy !== interrupted.to.release)
+    throw new SealiftError(
+      "NO_ROLLBACK",
+      `the rollback point in ${dir} is not the one of the interrupted upgrade to ${interrupted.to.release}`,
+      { hint: `install release ${interrupted.from?.release ?? "the earlier one"}'s bundle again instead` },
+    );
   if (!plan)
     throw new SealiftError("NO_ROLLBACK", `there is no earlier release to roll back to in ${dir}`, {
       hint: "a rollback point is saved when one release is installed over another; install the earlier bundle again instead",
@@ -162,5 +183,6 @@ export async function rollback(
     },
   });
   await fs.rm(rollbackDir(dir), { recursive: true, force: true });
+  await clearJournal(dir);
   return { release: previous.release, from: plan.replacedBy, containers };
 }

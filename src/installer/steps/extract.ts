@@ -2,6 +2,7 @@
  * The extract step: the staged files into the install folder (after saving, on an upgrade, what
  * they replace), the .env, the data, the cache override, the kept installer; the record to write.
  */
+import { readRollbackPlan } from "../rollback.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
@@ -47,25 +48,38 @@ export async function extractStep(
   loaded: Loaded,
   { hostIds, cache }: Cached,
   options: InstallOptions,
+  /** Called once the files it replaces are saved, before the first is replaced. */
+  beforePlacing: () => Promise<void>,
 ): Promise<Placed> {
   const manifest = verified.manifest;
   const { answers } = plan;
   const { staging, previous } = loaded;
   const dir = answers.dir;
   // An upgrade: save what the new release's files replace, so that the running one can come back.
+  // Finishing an upgrade that was cut while placing files: the point saved before it is the one.
+  const resumed = readRollbackPlan(dir);
+  const resuming =
+    !!plan.interrupted &&
+    plan.interrupted.stage !== "loading" &&
+    plan.interrupted.to.manifestSha256 === verified.manifestDigest &&
+    resumed?.replacedBy === manifest.project.release &&
+    resumed.record.manifestSha256 === previous?.manifestSha256;
   const rollbackPoint =
     previous?.status === "installed" && previous.manifestSha256 !== verified.manifestDigest
-      ? await saveRollbackPoint(dir, previous, manifest.project.release, [
-          ...(await filesUnder(path.join(staging, "src"))),
-          ...(existsSync(path.join(staging, DATA_FILES_DIR))
-            ? await filesUnder(path.join(staging, DATA_FILES_DIR))
-            : []),
-          ...manifest.project.composeFiles,
-          OVERRIDE_FILE,
-          CACHE_OVERRIDE_FILE,
-          ".env",
-        ])
+      ? resuming
+        ? resumed!
+        : await saveRollbackPoint(dir, previous, manifest.project.release, [
+            ...(await filesUnder(path.join(staging, "src"))),
+            ...(existsSync(path.join(staging, DATA_FILES_DIR))
+              ? await filesUnder(path.join(staging, DATA_FILES_DIR))
+              : []),
+            ...manifest.project.composeFiles,
+            OVERRIDE_FILE,
+            CACHE_OVERRIDE_FILE,
+            ".env",
+          ])
       : undefined;
+  await beforePlacing();
   await moveTree(path.join(staging, "src"), dir);
   // The data after the source: a Git LFS file's content replaces its pointer.
   if (existsSync(path.join(staging, DATA_FILES_DIR))) await moveTree(path.join(staging, DATA_FILES_DIR), dir);

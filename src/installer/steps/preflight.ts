@@ -2,6 +2,7 @@
  * The preflight step: the host checks, the questions, the checks that need the answers (the project
  * as this host's compose reads it), the confirmation. Changes nothing on the host.
  */
+import { readJournal } from "../journal.js";
 import { formatBytes } from "../../util/format.js";
 import { existsSync, promises as fs } from "node:fs";
 import os from "node:os";
@@ -213,7 +214,7 @@ export async function preflight(
     reporter.info(
       `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
     );
-  return { host, images, answers, envText, data, asInstalled };
+  return { host, images, answers, envText, data, asInstalled, interrupted: readJournal(answers.dir) };
 }
 
 /** What the install will do, in words an operator reads at a glance before saying yes. */

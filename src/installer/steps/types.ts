@@ -3,6 +3,7 @@
  * plan preflight makes, what the load and cache steps leave, what extract places. Each step imports
  * these from here, never from the orchestrator.
  */
+import type { Journal } from "../journal.js";
 import { type VerifiedBundle, type VerifyOptions } from "../../bundle/verify.js";
 import type { Reporter } from "../../report.js";
 import { type ComposeModel } from "../../compose/compose-project.js";
@@ -16,6 +17,8 @@ import type { saveRollbackPoint } from "../rollback.js";
 import { type DataPlan } from "../data.js";
 
 export interface InstallOptions extends AnswerFlags {
+  /** Tests only: wait at this journal stage (SEALIFT_TEST_HOLD_STAGE) so that a kill lands in it. */
+  testHoldStage?: string;
   /** The archive or folder; default: the folder this installer binary sits in. */
   bundle?: string;
   verifyOnly: boolean;
@@ -57,6 +60,8 @@ export interface InstallPlan {
   images: Awaited<ReturnType<typeof planImages>>;
   answers: Answers;
   envText: string;
+  /** The journal an interrupted install of this folder left (see journal.ts), or null. */
+  interrupted: Journal | null;
   /** The data files to place and the volumes to fill (the rest is in place). */
   data: DataPlan;
   /**
