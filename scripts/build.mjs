@@ -158,3 +158,8 @@ for (const arch of ARCHES) {
     log(`compressed ${path.relative(root, target)} for pack (${path.relative(root, target)}.gz)`);
   }
 }
+
+// The Ansible collection sealift.airgap, for teams that roll releases out with Ansible itself.
+const { buildCollection } = await import(pathToFileURL(path.join(root, "scripts/build-collection.mjs")).href);
+const collection = await buildCollection(path.join(root, "ansible/sealift/airgap"), out, version);
+log(`packed the Ansible collection ${path.relative(root, collection)}`);

@@ -30,6 +30,8 @@ export function serviceRows(containers: ContainerState[]): string[] {
 export function installSummary(result: InstallResult): string {
   const m = result.verified.manifest;
   const i = result.installed;
+  if (result.check)
+    return `ok: ${m.project.name} release ${m.project.release}: verified, preflight passed; an install ${result.check.changes ? "would change this host" : "would change nothing (installed and running as the bundle has it)"}; nothing was changed\n`;
   if (!i) {
     return `ok: ${m.project.name} release ${m.project.release}: ${result.verified.filesChecked} files verified (${formatBytes(result.verified.bytesChecked)}); nothing was changed\n`;
   }

@@ -76,6 +76,11 @@ export function installProgram(): Command {
     .option("--no-cache-import", "do not import the bundle's build cache")
     .option("--verify-only", "check the bundle and stop; change nothing", false)
     .option(
+      "--check",
+      "verify the bundle and run the preflight (host checks, settings, the project as this host's compose reads it), say whether an install would change anything, and change nothing (Ansible's check mode)",
+      false,
+    )
+    .option(
       "--trust <public-key>",
       `a public key (sealift keygen) whose signature is accepted (repeatable)${bakedKeys().length ? `; ${bakedKeys().length} built in` : ""}`,
       collect,
@@ -113,6 +118,7 @@ ${EXIT_CODES_HELP}`,
             keepEnv: flags.replaceEnv ? false : flags.keepEnv ? true : undefined,
             importCache: flags.cacheImport === false ? false : undefined,
             verifyOnly: flags.verifyOnly,
+            check: flags.check,
             signature: {
               mode: flags.verify,
               trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
@@ -138,6 +144,7 @@ ${EXIT_CODES_HELP}`,
                 bytes: result.verified.bytesChecked,
                 archiveSidecar: result.verified.sidecarChecked,
               },
+              ...(result.check ? { check: result.check } : {}),
               installed: result.installed
                 ? {
                     dir: result.installed.dir,

@@ -28,6 +28,8 @@ export interface Answers {
   importCache: boolean;
   keepEnv: boolean;
   env: Record<string, string>;
+  /** The settings given by --set or the answers file (they win over a kept .env's lines). */
+  given: Record<string, string>;
 }
 
 export interface AnswerFlags {
@@ -210,5 +212,10 @@ export async function resolveAnswers(
       );
     } else env[variable.name] = variable.default;
   }
-  return { dir, importCache, keepEnv: !!existing && keepEnv, env };
+  const given: Record<string, string> = {};
+  for (const variable of ctx.manifest.project.variables) {
+    const value = setEnv[variable.name] ?? fileEnv[variable.name];
+    if (value !== undefined) given[variable.name] = value;
+  }
+  return { dir, importCache, keepEnv: !!existing && keepEnv, env, given };
 }

@@ -17,7 +17,9 @@ export const installJsonSchema = z.object({
   release: z.string(),
   manifestSha256: z.string(),
   verified: z.object({ files: z.number(), bytes: z.number(), archiveSidecar: z.boolean() }),
-  /** null with --verify-only. */
+  /** With --check: whether an install would change anything (nothing was changed). */
+  check: z.object({ changes: z.boolean() }).optional(),
+  /** null with --verify-only and --check. */
   installed: z
     .object({
       dir: z.string(),

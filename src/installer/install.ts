@@ -68,6 +68,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   checkAnswerInputs(verified.manifest, inputs, options.answersFile);
   if (options.verifyOnly) return { verified };
   const plan = await step("preflight", () => preflight(verified, options, inputs));
+  if (options.check) return { verified, check: { changes: !plan.asInstalled || !!plan.interrupted } };
   // One command at a time on the folder: a second install, rebuild, rollback or uninstall is refused.
   const lock = await lockFolder(plan.answers.dir, "install");
   try {

@@ -122,11 +122,20 @@ export async function envToInstall(dir: string, answers: Answers, verified: Veri
   const file = path.join(dir, ".env");
   const values = project.variables.map((v) => ({ name: v.name, value: answers.env[v.name] ?? v.default }));
   if (answers.keepEnv && existsSync(file)) {
-    const text = await fs.readFile(file, "utf8");
+    let text = await fs.readFile(file, "utf8");
     const current = envToRecord(parseEnvFile(text));
-    const added = values.filter((v) => !(v.name in current));
+    // A setting given now (--set, the answers file) replaces the kept line; the others stay as written.
+    const changed = Object.entries(answers.given).filter(
+      ([name, value]) => name in current && current[name] !== value,
+    );
+    for (const [name] of changed)
+      text = text.replace(new RegExp(`^[ \\t]*(export[ \\t]+)?${name}[ \\t]*=.*(\\r?\\n|$)`, "gm"), "");
+    const added = [
+      ...changed.map(([name, value]) => ({ name, value })),
+      ...values.filter((v) => !(v.name in current)),
+    ];
     return added.length
-      ? `${text}${text.endsWith("\n") ? "" : "\n"}${formatEnvFile(added, `added by sealift for release ${project.release}`)}`
+      ? `${text}${text.endsWith("\n") || !text ? "" : "\n"}${formatEnvFile(added, `set by sealift for release ${project.release}`)}`
       : text;
   }
   const template = verified.composeFiles.get(ENV_TEMPLATE_PATH)?.toString("utf8") ?? null;

@@ -22,6 +22,8 @@ export interface InstallOptions extends AnswerFlags {
   /** The archive or folder; default: the folder this installer binary sits in. */
   bundle?: string;
   verifyOnly: boolean;
+  /** Check only (Ansible's check mode): verify and preflight, say whether the install would change anything, change nothing. */
+  check?: boolean;
   /** Signature policy and trusted keys. */
   signature: NonNullable<VerifyOptions["signature"]>;
   force: boolean;
@@ -33,6 +35,8 @@ export interface InstallOptions extends AnswerFlags {
 
 export interface InstallResult {
   verified: VerifiedBundle;
+  /** With check: whether an install would change anything here (false: installed and running as it would be). */
+  check?: { changes: boolean };
   installed?: {
     dir: string;
     release: string;
