@@ -26,7 +26,7 @@ bash scripts/ensure-arm64.sh >/dev/null
 # Debian's ansible-core, for the Ansible collection's tests (test/e2e/ansible.test.ts).
 if ! command -v ansible-playbook >/dev/null 2>&1; then
   echo "test: installing ansible-core from Debian's packages" >&2
-  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq ansible-core >/tmp/sealift-apt.log 2>&1 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq ansible-core; } >/tmp/sealift-apt.log 2>&1 ||
     { tail -n 20 /tmp/sealift-apt.log >&2; exit 1; }
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
