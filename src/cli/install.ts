@@ -38,6 +38,11 @@ function printJson<T = unknown>(value: T): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
 
+/** Questions can be asked: stdin and stdout are a terminal (the one place this is decided). */
+function onTerminal(): boolean {
+  return !!process.stdin.isTTY && !!process.stdout.isTTY;
+}
+
 /** The installer an install keeps (DIR/.sealift/install), by its absolute path, as hints name it. */
 function keptInstaller(dir: string): string {
   return path.join(dir, ".sealift", "install");
@@ -130,7 +135,7 @@ ${EXIT_CODES_HELP}`,
               : {}),
             reporter,
             signal,
-            io: { signal },
+            io: { signal, terminal: onTerminal() },
           });
           if (flags.json) {
             const m = result.verified.manifest;
@@ -316,7 +321,7 @@ ${EXIT_CODES_HELP}`,
               yes: flags.yes,
               reporter: new Reporter(process.stderr, flags.json),
               signal,
-              io: { signal },
+              io: { signal, terminal: onTerminal() },
             }),
           );
           if (flags.json)

@@ -171,7 +171,7 @@ export async function resolveAnswers(
   const { file, fileEnv, setEnv } = inputs;
   checkAnswerInputs(ctx.manifest, inputs, flags.answersFile);
   const interactive = !flags.yes && !flags.answersFile;
-  if (interactive && !canPrompt()) throw noTerminal();
+  if (interactive && !canPrompt(ctx.io)) throw noTerminal();
   const io = ctx.io;
 
   const defaultDir = keptInstallerDir() ?? `/opt/${ctx.manifest.project.name}`;

@@ -56,7 +56,8 @@ export async function locateBundle(given?: string): Promise<BundleSource> {
 export async function install(options: InstallOptions): Promise<InstallResult> {
   const started = performance.now();
   // Without a terminal and without --yes/--answers the questions cannot be asked: say so at once.
-  if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt()) throw noTerminal();
+  if (!options.verifyOnly && !options.yes && !options.answersFile && !canPrompt(options.io))
+    throw noTerminal();
   // Every input is checked before anything moves: the answers file and --set now (exit 2), their
   // names against the bundle's settings once its head is read, all before the engine is asked.
   const inputs = readAnswerInputs(options);

@@ -124,7 +124,7 @@ export async function uninstall(
 ): Promise<InstallRecord> {
   const record = requireRecord(dir);
   if (options.volumes && !options.yes) {
-    if (!canPrompt()) throw noTerminal();
+    if (!canPrompt(options.io)) throw noTerminal();
     const sure = await askYesNo(
       `Delete ${record.project}'s volumes and all the data in them? This cannot be undone.`,
       false,

@@ -1,7 +1,7 @@
 /**
  * The installer's only door to the terminal. Every prompt takes injectable I/O and a signal;
  * Ctrl-C at a prompt becomes a CANCELLED error (exit 130). Nothing here runs without a terminal:
- * callers check `canPrompt()` first (a prompt on a pipe would hang or read garbage).
+ * callers check `canPrompt(io)` first (a prompt on a pipe would hang or read garbage).
  */
 import { confirm, input, password } from "@inquirer/prompts";
 import { SealiftError, cancelled } from "../errors.js";
@@ -10,10 +10,13 @@ export interface PromptIO {
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
   signal?: AbortSignal;
+  /** Whether there is a terminal to ask on (the command layer knows: stdin and stdout are TTYs). */
+  terminal: boolean;
 }
 
-export function canPrompt(): boolean {
-  return !!process.stdin.isTTY && !!process.stdout.isTTY;
+/** Questions only where there is a terminal: without one they would hang or read garbage. */
+export function canPrompt(io: PromptIO): boolean {
+  return io.terminal;
 }
 
 function context(io: PromptIO) {

@@ -106,6 +106,7 @@ describe("power lost mid-upgrade", () => {
     [FIELD_HOSTS.containerd26, "starting", { hold: false, afterMs: 1500 }, "finish"],
     [FIELD_HOSTS.docker26, "loading", { hold: true }, "rollback"],
     [FIELD_HOSTS.docker26, "starting", { hold: false, afterMs: 1500 }, "rollback"],
+    [FIELD_HOSTS.docker26, "fitting", { hold: true }, "finish"],
   ] as const)
     test(`on ${which}: cut while ${stage}; status says so; ${then === "finish" ? "the next install of N+1 finishes it" : "rollback returns to N, its volume data intact"}`, async () => {
       const host = hosts.find((h) => h.name === which)!;
