@@ -4,8 +4,10 @@
  * terminal or for --json (cli/reporter.ts), a test may implement it to collect what was said.
  */
 
+import type { WarningCode } from "./warnings.js";
+
 export interface Warning {
-  code: string;
+  code: WarningCode;
   message: string;
 }
 
@@ -26,7 +28,7 @@ export interface Reporter {
   /** The warnings said so far (the --json result lists them). */
   readonly warnings: readonly Warning[];
   info(message: string): void;
-  warn(code: string, message: string): void;
+  warn(code: WarningCode, message: string): void;
   /** A step with a known (or unknown: 0) total of bytes. */
   progress(label: string, total?: number): Progress;
   status(label: string): Status;

@@ -5,6 +5,7 @@
  * elsewhere it prints a line when a step ends.
  */
 import type { Progress, Reporter as CoreReporter, Status, Warning } from "../report.js";
+import type { WarningCode } from "../warnings.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 
 export type { Progress, Warning } from "../report.js";
@@ -29,7 +30,7 @@ export class Reporter implements CoreReporter {
     if (!this.quiet) this.stream.write(`${message}\n`);
   }
 
-  warn(code: string, message: string): void {
+  warn(code: WarningCode, message: string): void {
     this.warnings.push({ code, message });
     this.stream.write(`warning[${code}]: ${message}\n`);
   }

@@ -4,6 +4,7 @@
  * asks for (`pack --data` / `--volume`, or `x-sealift: {data, volumes}` in its compose file); what a
  * bind mount needs and is not shipped is named in a warning.
  */
+import type { WarningCode } from "../warnings.js";
 import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -140,7 +141,7 @@ async function ignoredFiles(dir: string, source: string, signal?: AbortSignal): 
 export async function selectData(
   model: ComposeModel,
   asked: { data: readonly string[]; volumes: readonly string[]; inGit: boolean },
-  warn: (code: string, message: string) => void,
+  warn: (code: WarningCode, message: string) => void,
   signal?: AbortSignal,
 ): Promise<DataSelection> {
   const dir = model.dir;

@@ -4,13 +4,14 @@
  * at different versions across Dockerfiles (halves cache hits), ADD from a URL, RUN steps that
  * fetch from the network without a cache mount.
  */
+import type { WarningCode } from "../warnings.js";
 import path from "node:path";
 import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
 import type { ComposeModel } from "../compose/compose-project.js";
 import { cacheMounts, parseDockerfile, runCommandText, type Dockerfile } from "../compose/dockerfile.js";
 
 export interface LintFinding {
-  code: string;
+  code: WarningCode;
   /** file:line, relative to the project. */
   where: string;
   message: string;
