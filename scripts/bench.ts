@@ -156,15 +156,7 @@ const FULL = {
 };
 const FIXTURE = {
   large: FULL,
-  full: {
-    base: ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/x86_64-linux-gnu"],
-    apps: [
-      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/scipy", "/usr/lib/gcc"],
-      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/sympy", "/usr/share/doc"],
-      ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/cfnlint", "/usr/share/perl"],
-      ["/usr/lib/gcc", "/usr/share/locale"],
-    ],
-  },
+  full: FULL,
   small: {
     base: ["/usr/lib/gcc", "/usr/share/doc"],
     apps: [

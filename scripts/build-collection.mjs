@@ -15,7 +15,8 @@ function walk(root, rel = "") {
   const found = [];
   for (const name of readdirSync(path.join(root, rel)).sort()) {
     const child = rel ? `${rel}/${name}` : name;
-    if (statSync(path.join(root, child)).isDirectory()) found.push({ name: child, dir: true }, ...walk(root, child));
+    if (statSync(path.join(root, child)).isDirectory())
+      found.push({ name: child, dir: true }, ...walk(root, child));
     else if (child !== "galaxy.yml") found.push({ name: child, dir: false });
   }
   return found;

@@ -5,6 +5,7 @@
  * compose up -> wait healthy -> record. A failed check leaves no image and the folder as found; the
  * install record says "installed" only once every service is healthy.
  */
+import type { ContainerState } from "../docker/docker.js";
 import { journalFor, type Journal, type JournalStage } from "./journal.js";
 import { readRecordQuietly } from "./steps/installed-state.js";
 import { rollback } from "./rollback.js";
@@ -118,22 +119,29 @@ async function installLocked(
     // A re-install that would change nothing (same release, settings and files, running): done.
     const running =
       plan.asInstalled && (await step("compare", () => keptAsIs(verified, plan, loaded, options)));
+    // What the result says of this install, given what it did.
+    const result = (
+      record: string,
+      containers: ContainerState[],
+      imagesLoaded: string[],
+      unchanged: boolean,
+    ) => ({
+      verified,
+      installed: {
+        dir,
+        release: manifest.project.release,
+        record,
+        containers,
+        imagesLoaded,
+        imagesPresent: plan.images.present,
+        stepsMs,
+        durationMs: Math.round(performance.now() - started),
+        unchanged,
+      },
+    });
     if (running) {
       await journal.done();
-      return {
-        verified,
-        installed: {
-          dir,
-          release: manifest.project.release,
-          record: recordPath(dir),
-          containers: running,
-          imagesLoaded: [],
-          imagesPresent: plan.images.present,
-          stepsMs,
-          durationMs: Math.round(performance.now() - started),
-          unchanged: true,
-        },
-      };
+      return result(recordPath(dir), running, [], true);
     }
     const cached = await step("cache", () => cacheStep(verified, plan, loaded, options));
     await step("volumes", () =>
@@ -154,20 +162,7 @@ async function installLocked(
     if (fitted && record.cache) record.cache = { ...record.cache, fitted };
     const written = await writeRecord(dir, record);
     await journal.done();
-    return {
-      verified,
-      installed: {
-        dir,
-        release: manifest.project.release,
-        record: written,
-        containers,
-        imagesLoaded: loaded.loaded,
-        imagesPresent: plan.images.present,
-        stepsMs,
-        durationMs: Math.round(performance.now() - started),
-        unchanged: false,
-      },
-    };
+    return result(written, containers, loaded.loaded, false);
   } catch (error) {
     // Said and recorded (the folder as found, a failed record, a rollback done): not interrupted.
     await journal.done();

@@ -134,14 +134,7 @@ describe("data not in git: model weights and a named volume, on field hosts of b
       const weights = served.models.find((m) => m.file === "tiny-llm.gguf")!;
       assert.equal(weights.sha256, sha256(path.join(example.dir, "models/tiny-llm.gguf")));
       assert.equal(weights.bytes, MODEL_MIB * 1024 * 1024);
-      const store = await host.docker([
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-        "--filter",
-        "label=com.docker.compose.service=store",
-      ]);
+      const store = await host.container(example.name, "store");
       assert.equal(
         await host.docker(["exec", store, "cat", "/data/seed/hello.txt"]),
         "from the build machine",
@@ -154,14 +147,7 @@ describe("data not in git: model weights and a named volume, on field hosts of b
       });
       assert.equal(upgrade.code, 0, upgrade.stderr);
       assert.match(upgrade.stderr, /volume store-data .*kept as it is \(it holds data\)/);
-      const after = await host.docker([
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-        "--filter",
-        "label=com.docker.compose.service=store",
-      ]);
+      const after = await host.container(example.name, "store");
       assert.equal(await host.docker(["exec", after, "cat", "/data/app-wrote.txt"]), "mine");
       assert.equal(
         await host.docker(["exec", after, "cat", "/data/seed/hello.txt"]),

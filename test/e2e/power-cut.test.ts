@@ -85,14 +85,7 @@ describe("power lost mid-upgrade", () => {
       timeoutMs: 300_000,
     });
     assert.equal(first.code, 0, first.stderr);
-    const store = await host.docker([
-      "ps",
-      "-q",
-      "--filter",
-      `label=com.docker.compose.project=${example.name}`,
-      "--filter",
-      "label=com.docker.compose.service=store",
-    ]);
+    const store = await host.container(example.name, "store");
     await host.docker(["exec", store, "sh", "-c", "echo written-by-the-app > /data/marker"]);
     return { archiveN, archiveN1 };
   }
@@ -157,14 +150,7 @@ describe("power lost mid-upgrade", () => {
       const final = await statusOf(host);
       assert.equal(final.code, 0, final.stdout);
       assert.match(final.stdout, new RegExp(`release ${n.release}: installed, healthy`));
-      const store = await host.docker([
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-        "--filter",
-        "label=com.docker.compose.service=store",
-      ]);
+      const store = await host.container(example.name, "store");
       assert.equal(await host.docker(["exec", store, "cat", "/data/marker"]), "written-by-the-app");
       const reply = JSON.parse(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=back")) as {
         reply: string;

@@ -49,6 +49,8 @@ export interface FieldHost {
   get(url: string): Promise<string>;
   /** Its engine: docker ARGS on the host; throws on failure. */
   docker(args: string[]): Promise<string>;
+  /** The ID of the running container of a compose project's service there. */
+  container(project: string, service: string): Promise<string>;
   /** Removes every container, volume, image and build record: a fresh host. */
   reset(): Promise<void>;
 }
@@ -67,6 +69,15 @@ export function fieldHost(name: string): FieldHost {
     root,
     exec,
     docker,
+    container: (project, service) =>
+      docker([
+        "ps",
+        "-q",
+        "--filter",
+        `label=com.docker.compose.project=${project}`,
+        "--filter",
+        `label=com.docker.compose.service=${service}`,
+      ]),
     deliver(file) {
       const dir = path.join(root, "tmp", "delivered");
       mkdirSync(dir, { recursive: true, mode: 0o755 });
