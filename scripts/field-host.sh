@@ -110,6 +110,11 @@ bridge_up() {
     ip addr add "$BRIDGE_ADDR" dev "$BRIDGE"
   fi
   ip link set "$BRIDGE" up
+  # Hosts on the bridge reach each other, as servers on one LAN do: this machine's own Docker sets the
+  # FORWARD policy to DROP, which bridged traffic meets when br_netfilter is loaded.
+  if command -v iptables >/dev/null 2>&1 && ! iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; then
+    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+  fi
 }
 
 start() {
@@ -222,7 +227,7 @@ ListenAddress $ip
 Port 22
 HostKey $d/ssh/host_ed25519_key
 PidFile /run/sshd.pid
-AuthorizedKeysFile $d/ssh/authorized_keys
+AuthorizedKeysFile $d/ssh/authorized_keys .ssh/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no

@@ -44,17 +44,20 @@ function sshOptions(flags: { acceptNewHostKeys: boolean }) {
 function printResults(results: HostResult[]): void {
   process.stdout.write(
     formatTable([
-      ["HOST", "RESULT", "RELEASE", "SENT", "TIME", "ERROR"],
+      ["HOST", "RESULT", "RELEASE", "COPY FROM", "SENT", "TIME", "ERROR"],
       ...results.map((r) => [
         r.host,
         r.outcome,
         r.release ?? "-",
+        r.copiedFrom ?? "-",
         formatBytes(r.bytesSent),
         r.durationMs ? formatDuration(r.durationMs) : "-",
         r.error ? `${r.error.code}: ${r.error.message}` : "",
       ]),
     ]).join("\n") + "\n",
   );
+  const sent = results.reduce((sum, r) => sum + r.bytesSent, 0);
+  process.stdout.write(`the operator sent ${formatBytes(sent)} in all\n`);
   for (const r of results.filter((x) => x.error?.hint))
     process.stdout.write(`hint for ${r.host}: ${r.error!.hint}\n`);
 }
@@ -127,6 +130,14 @@ export function rolloutCommand(): Command {
       collect,
       [],
     )
+    .addOption(
+      new Option(
+        "--relay <on|off>",
+        "hosts that hold the bundle pass it on to the others over their own network, with a key made for this rollout that can only read it (removed afterwards), so the operator's link carries it about once; off: the operator sends every copy",
+      )
+        .choices(["on", "off"])
+        .default("on"),
+    )
     .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
     .option("--trust <public-key-file>", "accept bundles signed by this key (repeatable)", collect, [])
     .addOption(verifyModeOption())
@@ -175,6 +186,7 @@ export function rolloutCommand(): Command {
             maxFail: flags.maxFail ?? null,
             settings,
             ssh: sshOptions(flags),
+            relay: flags.relay !== "off",
             timeoutSeconds: flags.timeout,
             signal,
             onProgress: progress,

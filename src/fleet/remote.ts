@@ -39,6 +39,41 @@ export async function sendFile(
   signal: AbortSignal,
   onBytes: (n: number) => void,
 ): Promise<number> {
+  const size = statSync(local).size;
+  return ensureFile(
+    ssh,
+    sha256,
+    remote,
+    signal,
+    async (offset, partial) => {
+      const sent = await ssh.append(local, offset, partial, signal);
+      onBytes(sent);
+      return sent;
+    },
+    size,
+  );
+}
+
+/** Whether the host holds `remote` with this sha256 already (then nothing needs to come). */
+export async function holds(ssh: SshConnection, sha256: string, remote: string, signal: AbortSignal) {
+  const q = shellQuote(remote);
+  const state = await ssh.run(`[ -f ${q} ] && sha256sum ${q} | cut -c1-64 || echo none`, { signal });
+  return state.stdout.trim() === sha256;
+}
+
+/**
+ * Makes sure `remote` on the host holds the file of digest `sha256`: nothing comes when it does;
+ * else `transfer` appends to REMOTE.partial from the offset an interrupted copy reached, and the
+ * copy takes its name only when its sha256 matches there. Returns the bytes that came.
+ */
+export async function ensureFile(
+  ssh: SshConnection,
+  sha256: string,
+  remote: string,
+  signal: AbortSignal,
+  transfer: (offset: number, partial: string) => Promise<number>,
+  size?: number,
+): Promise<number> {
   const q = shellQuote(remote);
   const state = await ssh.run(
     `mkdir -p "$(dirname ${q})" && { [ -f ${q} ] && sha256sum ${q} | cut -c1-64 || echo none; } && { stat -c %s ${q}.partial 2>/dev/null || echo 0; }`,
@@ -46,12 +81,10 @@ export async function sendFile(
   );
   const [have, partial] = state.stdout.trim().split("\n");
   if (have === sha256) return 0;
-  const size = statSync(local).size;
   let offset = Number(partial ?? 0);
-  if (!(offset <= size)) offset = 0;
+  if (!(offset >= 0) || (size !== undefined && offset > size)) offset = 0;
   if (offset === 0) await ssh.run(`rm -f ${q}.partial`, { signal });
-  const sent = await ssh.append(local, offset, `${remote}.partial`, signal);
-  onBytes(sent);
+  const sent = await transfer(offset, `${remote}.partial`);
   const check = await ssh.run(`sha256sum ${q}.partial | cut -c1-64`, { signal });
   if (check.stdout.trim() !== sha256) {
     await ssh.run(`rm -f ${q}.partial`, { signal });

@@ -3,7 +3,8 @@ import path from "node:path";
 import { SealiftError } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
 import { shellQuote, SshConnection } from "./ssh.js";
-import { installedStatus, placeInstaller, sendFile } from "./remote.js";
+import { ensureFile, holds, installedStatus, placeInstaller, sendFile } from "./remote.js";
+import { prepareHolder, relayCopy, type RelayKey, type RelayPool } from "./relay.js";
 import { parseInstallJson } from "../installer/install-json.js";
 import {
   type HostResult,
@@ -20,6 +21,8 @@ export async function rolloutHost(
   options: RolloutOptions,
   /** The rollout's private folder for ssh's control sockets (withControlDir). */
   controlDir: string,
+  /** Hosts that hold the bundle and pass it on (relay.ts); none: the operator sends every copy. */
+  relay?: Relay,
 ): Promise<HostResult> {
   const started = performance.now();
   const { manifest } = bundle;
@@ -32,6 +35,7 @@ export async function rolloutHost(
     exitCode: null,
     error: null,
     bytesSent: 0,
+    copiedFrom: null,
     durationMs: 0,
     step: "connect",
   };
@@ -74,15 +78,20 @@ export async function rolloutHost(
       result.bytesSent += n;
       options.onProgress?.(host.name, "send", result.bytesSent);
     };
-    for (const file of bundle.files)
-      await sendFile(
-        ssh,
-        file.local,
-        file.sha256,
-        `${staging}/${path.basename(file.local)}`,
-        options.signal,
-        count,
-      );
+    if (relay && bundle.files.length === 1)
+      result.copiedFrom = await copyArchive(ssh, bundle, remoteArchive, relay, options.signal, count);
+    else {
+      for (const file of bundle.files)
+        await sendFile(
+          ssh,
+          file.local,
+          file.sha256,
+          `${staging}/${path.basename(file.local)}`,
+          options.signal,
+          count,
+        );
+      result.copiedFrom = result.bytesSent ? "operator" : "held already";
+    }
     if (bundle.files.length === 1)
       await ssh.run(
         `printf '%s  %s\\n' ${bundle.sha256} ${shellQuote(path.basename(remoteArchive))} > ${shellQuote(`${remoteArchive}.sha256`)}`,
@@ -142,5 +151,67 @@ export async function rolloutHost(
   } finally {
     result.durationMs = Math.round(performance.now() - started);
     await ssh.close();
+  }
+}
+
+/** The rollout's relay: the pool of hosts that hold the bundle, and the key made for it. */
+export interface Relay {
+  pool: RelayPool;
+  key: RelayKey;
+}
+
+/**
+ * The archive onto the host: kept where it is there already, else copied from a host that holds it
+ * (over the hosts' network), else sent by the operator; then this host holds it and serves others.
+ * A relay that fails is said in the report and the operator sends instead. Returns where it came from.
+ */
+async function copyArchive(
+  ssh: SshConnection,
+  bundle: RolloutBundle,
+  remote: string,
+  relay: Relay,
+  signal: AbortSignal,
+  count: (n: number) => void,
+): Promise<string> {
+  const local = bundle.files[0]!.local;
+  if (await holds(ssh, bundle.sha256, remote, signal)) {
+    await serve(ssh, remote, relay, signal);
+    return "held already";
+  }
+  const source = await relay.pool.acquire(signal);
+  try {
+    let from: string;
+    if (source.kind === "operator") {
+      await sendFile(ssh, local, bundle.sha256, remote, signal, count);
+      from = "operator";
+    } else {
+      try {
+        await ensureFile(ssh, bundle.sha256, remote, signal, (offset, partial) =>
+          relayCopy(ssh, source.host, relay.key, partial, offset, signal),
+        );
+        from = source.host.name;
+      } catch (error) {
+        // That holder could not serve this host (another subnet, a firewall): the operator does.
+        relay.pool.drop(source.host);
+        await sendFile(ssh, local, bundle.sha256, remote, signal, count);
+        from = `operator (relay from ${source.host.name} failed: ${(error as Error).message.split("\n")[0]})`;
+      }
+    }
+    // A holder now, before the slot it used is freed: the hosts waiting copy from it, not the operator.
+    await serve(ssh, remote, relay, signal);
+    return from;
+  } finally {
+    relay.pool.release(source);
+  }
+}
+
+/** This host holds the bundle: it serves the others (a host that cannot still installs). */
+async function serve(ssh: SshConnection, remote: string, relay: Relay, signal: AbortSignal): Promise<void> {
+  try {
+    await prepareHolder(ssh, relay.key, remote, signal);
+    relay.pool.prepared.add(ssh.host.name);
+    relay.pool.add(ssh.host);
+  } catch {
+    // No writable ~/.ssh there: the others take their copy elsewhere.
   }
 }

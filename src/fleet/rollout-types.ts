@@ -11,7 +11,10 @@ export interface HostResult {
   release: string | null;
   exitCode: number | null;
   error: { code: string; message: string; hint?: string } | null;
+  /** Bytes the operator sent this host (a copy relayed from another host costs the operator none). */
   bytesSent: number;
+  /** Where its copy of the bundle came from: "operator", another host's name, or "held already". */
+  copiedFrom: string | null;
   durationMs: number;
   step: string;
 }
@@ -50,6 +53,8 @@ export interface RolloutOptions {
   importCache: boolean | null;
   keepEnv: boolean | null;
   ssh: SshOptions;
+  /** Hosts that hold the bundle pass it on to the others (relay.ts); false: the operator sends every copy. */
+  relay: boolean;
   timeoutSeconds: number;
   onProgress?: (host: string, step: string, bytesSent: number) => void;
   /** Ctrl-C: no new host is started; the ones running finish (or roll back) and are reported. */

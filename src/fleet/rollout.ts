@@ -4,6 +4,8 @@
  * the fan-out around it runs batches (Ansible's serial), a few hosts at once, stops past --max-fail
  * or when a batch fails, and reports every host, the ones not attempted as such.
  */
+import { cleanHolder, makeRelayKey, RelayPool } from "./relay.js";
+import { SshConnection } from "./ssh.js";
 import { ExitCode } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
 import { withControlDir } from "./ssh.js";
@@ -33,6 +35,11 @@ async function rolloutIn(
 ): Promise<HostResult[]> {
   const installerGz = installerCopy(bundle.installer);
   const results = new Map<string, HostResult>();
+  // The release crosses the operator's link about once: hosts that hold it pass it on (relay.ts).
+  const relay =
+    options.relay && bundle.files.length === 1
+      ? { pool: new RelayPool(true), key: await makeRelayKey(controlDir) }
+      : undefined;
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
   const failed = () =>
     [...results.values()].filter((r) => !["installed", "already"].includes(r.outcome)).length;
@@ -47,7 +54,7 @@ async function rolloutIn(
         async (host) => {
           // Not cancelled with the rollout: a host once started finishes (a second Ctrl-C leaves at once).
           const running = { ...options, signal: new AbortController().signal };
-          results.set(host.name, await rolloutHost(host, bundle, installerGz, running, controlDir));
+          results.set(host.name, await rolloutHost(host, bundle, installerGz, running, controlDir, relay));
         },
       );
       // A batch with a failure stops the rollout (a canary of 1 first, then the rest), as does --max-fail.
@@ -59,6 +66,14 @@ async function rolloutIn(
     }
   } finally {
     await installerGz.dispose();
+    // Nothing of the relay stays: its key's lines and scripts leave every host that served.
+    if (relay)
+      for (const name of relay.pool.prepared) {
+        const host = hosts.find((h) => h.name === name)!;
+        const ssh = new SshConnection(host, options.ssh, controlDir);
+        await cleanHolder(ssh, relay.key, options.staging.replace(/\/+$/, ""));
+        await ssh.close();
+      }
   }
   return hosts.map(
     (h) =>
@@ -70,6 +85,7 @@ async function rolloutIn(
         exitCode: null,
         error: null,
         bytesSent: 0,
+        copiedFrom: null,
         durationMs: 0,
         step: "-",
       },

@@ -28,6 +28,7 @@ interface HostJson {
   outcome: string;
   release: string | null;
   bytesSent: number;
+  copiedFrom: string | null;
   error: { code: string; message: string; hint?: string } | null;
 }
 
@@ -68,7 +69,8 @@ describe("install rollout over SSH to three offline field hosts", () => {
   const roll = async (archive: string, hostsFile: string, extra: string[] = []) => {
     const outcome = await installer(
       INSTALLER,
-      ["rollout", archive, "--hosts", hostsFile, "--staging", STAGING, "--json", ...extra],
+      // The operator sends every copy here (--relay off): these tests count what each host is sent.
+      ["rollout", archive, "--hosts", hostsFile, "--staging", STAGING, "--json", "--relay", "off", ...extra],
       { timeoutMs: 600_000 },
     );
     const records = outcome.stdout
@@ -318,5 +320,52 @@ describe("install rollout over SSH to three offline field hosts", () => {
     ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /error\[INVENTORY_INVALID\]: .*bad\.ini:2: "ansible_host" is not KEY=VALUE/);
+  });
+
+  test("relayed: the operator sends one copy, the hosts pass it on with a key made for the rollout, and nothing of it stays", async () => {
+    for (const host of hosts) {
+      await host.reset();
+      await host.exec("rm", ["-rf", STAGING]);
+    }
+    const outcome = await installer(
+      INSTALLER,
+      [
+        "rollout",
+        v1.archive,
+        "--hosts",
+        inventory("hosts.ini", ini()),
+        "--staging",
+        STAGING,
+        "--json",
+        "--parallel",
+        "3",
+      ],
+      { timeoutMs: 600_000 },
+    );
+    assert.equal(outcome.code, 0, outcome.stderr);
+    const records = outcome.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as HostJson);
+    const fromOperator = records.filter((r) => r.copiedFrom === "operator");
+    assert.equal(fromOperator.length, 1, JSON.stringify(records));
+    const relayed = records.filter((r) => ROLLOUT_HOSTS.some((h) => h.name === r.copiedFrom));
+    assert.equal(relayed.length, 2, JSON.stringify(records));
+    for (const r of relayed)
+      assert.ok(r.bytesSent < 1024 * 1024, `${r.host} cost the operator ${r.bytesSent} bytes`);
+    const operatorBytes = records.reduce((sum, r) => sum + r.bytesSent, 0);
+    assert.ok(
+      operatorBytes < 1.1 * v1.bytes + 1024 * 1024,
+      `the operator sent ${operatorBytes} for a ${v1.bytes}-byte bundle`,
+    );
+    const expected = createHash("sha256").update(readFileSync(v1.archive)).digest("hex");
+    for (const host of hosts) {
+      assert.equal(await reply(host, 8080), "echo: hi");
+      const held = await host.exec("sha256sum", [`${STAGING}/${path.basename(v1.archive)}`]);
+      assert.equal(held.stdout.split(" ")[0], expected, `${host.name} holds it byte-identical`);
+      // Nothing of the relay stays: no key line, no script, no key file, nothing listening.
+      const left = await host.exec("sh", ["-c", `cat ~/.ssh/authorized_keys 2>/dev/null; ls -a ${STAGING}`]);
+      assert.doesNotMatch(left.stdout, /sealift-relay/, `${host.name}: ${left.stdout}`);
+    }
   });
 });
