@@ -103,7 +103,13 @@ writeFileSync(
     useSnapshot: false,
   }),
 );
-execFileSync(generator, ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "inherit"] });
+// Node says "Wrote single executable preparation blob" on stderr: shown only if it fails.
+try {
+  execFileSync(generator, ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "pipe"] });
+} catch (error) {
+  process.stderr.write(String(error.stderr ?? ""));
+  throw error;
+}
 const blobHash = createHash("sha256").update(readFileSync(blob)).digest("hex");
 
 for (const arch of ARCHES) {
