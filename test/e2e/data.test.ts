@@ -12,28 +12,12 @@ import { createHash } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker } from "../helpers/docker.js";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, type ExampleProject, exampleProject, packed } from "../helpers/example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
 
 const MODEL_MIB = 8;
-
-async function packed(example: ExampleProject, out: string, args: string[]) {
-  const result = await sealift([
-    "pack",
-    example.dir,
-    "--out",
-    path.join(example.workdir, out),
-    "--json",
-    ...args,
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  const archive = (JSON.parse(result.stdout) as { archive: string }).archive;
-  const manifest = await run("tar", ["xzOf", archive, `${path.basename(archive, ".tar.gz")}/manifest.json`]);
-  return { archive, manifest: JSON.parse(manifest.stdout) as Manifest, stderr: result.stderr };
-}
 
 /** Writes FILE with TEXT into a volume of this machine's engine (as the app would have filled it). */
 async function fillBuildVolume(volume: string, project: string, image: string, file: string, text: string) {

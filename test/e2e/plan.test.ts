@@ -72,6 +72,22 @@ function expectedFrom(compose: ComposeJson) {
   };
 }
 
+/** A project folder under ROOT named after TITLE, holding FILES (paths relative to it); its path. */
+function writeProject(root: string, title: string, files: Record<string, string>): string {
+  const dir = path.join(
+    root,
+    title
+      .replace(/[^a-z0-9]+/gi, "-")
+      .slice(0, 40)
+      .toLowerCase(),
+  );
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), content);
+  }
+  return dir;
+}
+
 const FIXTURES: Record<
   string,
   {
@@ -335,17 +351,7 @@ describe("sealift plan agrees with docker compose config (v2)", () => {
 
   for (const [title, fixture] of Object.entries(FIXTURES)) {
     test(title, async () => {
-      const dir = path.join(
-        root,
-        title
-          .replace(/[^a-z0-9]+/gi, "-")
-          .slice(0, 40)
-          .toLowerCase(),
-      );
-      for (const [file, content] of Object.entries(fixture.files)) {
-        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-        writeFileSync(path.join(dir, file), content);
-      }
+      const dir = writeProject(root, title, fixture.files);
       // compose config needs no daemon: point DOCKER_HOST nowhere to show it.
       const env = { ...engine, ...fixture.env, DOCKER_HOST: "unix:///nonexistent.sock" };
       const composeArgs = (fixture.args ?? []).filter((a) => a !== "--json");
@@ -448,17 +454,7 @@ describe("compose's file rules agree with Compose v1 (docker-compose 1.29, this 
   };
   for (const [title, files] of Object.entries(cases)) {
     test(title, async () => {
-      const dir = path.join(
-        root,
-        title
-          .replace(/[^a-z0-9]+/gi, "-")
-          .slice(0, 40)
-          .toLowerCase(),
-      );
-      for (const [file, content] of Object.entries(files)) {
-        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-        writeFileSync(path.join(dir, file), content);
-      }
+      const dir = writeProject(root, title, files);
       const env = { DOCKER_HOST: "unix:///nonexistent.sock", PATH: "/usr/bin:/bin" };
       const composed = await run("docker-compose", ["config", "--services"], { env, cwd: dir });
       assert.equal(composed.code, 0, composed.stderr);

@@ -10,27 +10,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, type ExampleProject, exampleProject, packed } from "../helpers/example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
-import { sealift } from "../helpers/run.js";
-
-async function packed(
-  example: ExampleProject,
-  out: string,
-  template: string,
-): Promise<{ archive: string; release: string }> {
-  const result = await sealift([
-    "pack",
-    example.dir,
-    "--out",
-    path.join(example.workdir, out),
-    "--output-template",
-    template,
-    "--json",
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as { archive: string; release: string };
-}
 
 /**
  * Runs the installer on the host and kills it with SIGKILL once its journal says `stage` (held
@@ -64,10 +45,10 @@ describe("power lost mid-upgrade", () => {
 
   before(async () => {
     example = await exampleProject("cut");
-    n = await packed(example, "dist-n", "{name}-n-{date}");
+    n = await packed(example, "dist-n", ["--output-template", "{name}-n-{date}"]);
     const chat = path.join(example.dir, "backend/app/cgi-bin/chat");
     await commitChange(example.dir, "backend/app/cgi-bin/chat", readFileSync(chat, "utf8") + "# N+1\n");
-    next = await packed(example, "dist-n1", "{name}-n1-{date}");
+    next = await packed(example, "dist-n1", ["--output-template", "{name}-n1-{date}"]);
     for (const name of [FIELD_HOSTS.containerd26, FIELD_HOSTS.docker26]) hosts.push(fieldHost(name));
   });
 

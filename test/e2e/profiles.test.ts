@@ -10,20 +10,8 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, type ExampleProject, exampleProject, packed } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
-import { run, sealift } from "../helpers/run.js";
-
-async function packed(example: ExampleProject, out: string, args: string[]) {
-  const result = await sealift(
-    ["pack", example.dir, "--out", path.join(example.workdir, out), "--json", ...args],
-    { env: example.engine },
-  );
-  assert.equal(result.code, 0, result.stderr);
-  const archive = (JSON.parse(result.stdout) as { archive: string }).archive;
-  const manifest = await run("tar", ["xzOf", archive, `${path.basename(archive, ".tar.gz")}/manifest.json`]);
-  return { archive, manifest: JSON.parse(manifest.stdout) as Manifest };
-}
 
 describe("profiles and compose's own model, packed on Docker 26 and installed on field hosts", () => {
   let example: ExampleProject;

@@ -46,16 +46,19 @@ export async function projectImages(project: string, engine?: Engine): Promise<s
   return out.split("\n").filter((ref) => ref.startsWith(`${project}-`));
 }
 
+/** `docker ps` arguments for the running container of one compose service, by compose's labels. */
+export function serviceContainerArgs(project: string, service: string): string[] {
+  return [
+    "ps",
+    "-q",
+    "--filter",
+    `label=com.docker.compose.project=${project}`,
+    "--filter",
+    `label=com.docker.compose.service=${service}`,
+  ];
+}
+
 /** The running container of one compose service, by compose's labels ("" when there is none). */
 export async function serviceContainer(project: string, service: string): Promise<string> {
-  return (
-    await run("docker", [
-      "ps",
-      "-q",
-      "--filter",
-      `label=com.docker.compose.project=${project}`,
-      "--filter",
-      `label=com.docker.compose.service=${service}`,
-    ])
-  ).stdout.trim();
+  return (await run("docker", serviceContainerArgs(project, service))).stdout.trim();
 }

@@ -120,17 +120,31 @@ export interface PackedExample {
 }
 
 /**
+ * `sealift pack` of the example into WORKDIR/OUT with more ARGS (on its engine); throws on failure.
+ * The archive, the release, the manifest in it, and what pack said on stderr.
+ */
+export async function packed(
+  example: ExampleProject,
+  out: string,
+  args: string[] = [],
+): Promise<{ archive: string; release: string; manifest: Manifest; stderr: string }> {
+  const result = await sealift(
+    ["pack", example.dir, "--out", path.join(example.workdir, out), "--json", ...args],
+    { env: example.engine },
+  );
+  if (result.code !== 0) throw new Error(`pack failed (${result.code}):\n${result.stderr}`);
+  const { archive, release } = JSON.parse(result.stdout) as { archive: string; release: string };
+  const manifest = await run("tar", ["xzOf", archive, `${path.basename(archive, ".tar.gz")}/manifest.json`]);
+  return { archive, release, manifest: JSON.parse(manifest.stdout) as Manifest, stderr: result.stderr };
+}
+
+/**
  * `sealift pack` of the example into WORKDIR/dist, extracted into WORKDIR/usb (with a label:
  * dist-LABEL and usb-LABEL, for several releases of one day); throws on any failure.
  */
 export async function packAndExtract(example: ExampleProject, label?: string): Promise<PackedExample> {
   const suffix = label ? `-${label}` : "";
-  const packed = await sealift(
-    ["pack", example.dir, "--out", path.join(example.workdir, `dist${suffix}`), "--json"],
-    { env: example.engine },
-  );
-  if (packed.code !== 0) throw new Error(`pack failed (${packed.code}):\n${packed.stderr}`);
-  const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+  const { archive } = await packed(example, `dist${suffix}`);
   const usb = path.join(example.workdir, `usb${suffix}`);
   mkdirSync(usb, { recursive: true });
   const untar = await run("tar", ["xzf", archive, "-C", usb]);

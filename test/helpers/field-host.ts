@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
+import { serviceContainerArgs } from "./docker.js";
 import { INSTALLER, ROOT, run, type Outcome } from "./run.js";
 
 const SCRIPT = path.join(ROOT, "scripts", "field-host.sh");
@@ -69,15 +70,7 @@ export function fieldHost(name: string): FieldHost {
     root,
     exec,
     docker,
-    container: (project, service) =>
-      docker([
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${project}`,
-        "--filter",
-        `label=com.docker.compose.service=${service}`,
-      ]),
+    container: (project, service) => docker(serviceContainerArgs(project, service)),
     deliver(file) {
       const dir = path.join(root, "tmp", "delivered");
       mkdirSync(dir, { recursive: true, mode: 0o755 });
