@@ -1,11 +1,10 @@
 /** What the installer prints for a person when an install ends: the summary and the services table. */
+import { keptInstallerPath } from "../installer/install-record.js";
 import type { InstallResult } from "../installer/steps/types.js";
 import { selfCommand } from "../installer/install.js";
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { type ContainerState } from "../docker/docker.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
-import { RECORD_DIR } from "../installer/install-record.js";
 
 export function serviceRows(containers: ContainerState[]): string[] {
   return formatTable([
@@ -36,7 +35,7 @@ export function installSummary(result: InstallResult): string {
     return `ok: ${m.project.name} release ${m.project.release}: ${result.verified.filesChecked} files verified (${formatBytes(result.verified.bytesChecked)}); nothing was changed\n`;
   }
   // The copy the install keeps, by its absolute path: the lines work from any folder, tomorrow too.
-  const kept = path.join(i.dir, RECORD_DIR, "install");
+  const kept = keptInstallerPath(i.dir);
   const self = existsSync(kept) ? kept : selfCommand();
   return (
     [

@@ -1,7 +1,7 @@
 /**
  * `install`: the installer's command table (compiled into the single binary shipped in bundles).
  */
-import path from "node:path";
+import { keptInstallerPath } from "../installer/install-record.js";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install } from "../installer/install.js";
@@ -41,11 +41,6 @@ function printJson<T = unknown>(value: T): void {
 /** Questions can be asked: stdin and stdout are a terminal (the one place this is decided). */
 function onTerminal(): boolean {
   return !!process.stdin.isTTY && !!process.stdout.isTTY;
-}
-
-/** The installer an install keeps (DIR/.sealift/install), by its absolute path, as hints name it. */
-function keptInstaller(dir: string): string {
-  return path.join(dir, ".sealift", "install");
 }
 
 /** --dir of the commands for an installed app, with where it defaults to. */
@@ -184,7 +179,7 @@ ${EXIT_CODES_HELP}`,
       await runMain(
         async ({ signal }) => {
           const dir = resolveDir(flags.dir);
-          const report = await status(dir, signal, keptInstaller(dir));
+          const report = await status(dir, signal, keptInstallerPath(dir));
           if (flags.json) printJson({ ok: true, ...report });
           else {
             const r = report.record;

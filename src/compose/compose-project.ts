@@ -338,3 +338,12 @@ export function variablesNotOffered(
   }
   return [...found].sort();
 }
+
+/** The warning for variablesNotOffered's names, the same at pack and in plan. */
+export function describeNotOffered(names: readonly string[]): string {
+  return (
+    `Compose v1 here cannot list the variables the compose files use: ${names.join(", ")} will not be ` +
+    "offered as settings; install Compose v2 on this machine, or give each a line in .env (until then " +
+    "the installer refuses --set for them and they keep the defaults written in the files)"
+  );
+}

@@ -292,3 +292,38 @@ export async function localLayerChains(host: DockerHost, signal?: AbortSignal): 
   }
   return chains;
 }
+
+/** Where withVolumeContainer mounts the volume in its container. */
+export const VOLUME_MOUNT = "/sealift-volume";
+
+/**
+ * Runs `use` with a container created (never started: any image will do, even one without a shell)
+ * from `image` with volume `name` at VOLUME_MOUNT, for `docker cp` in or out; removed afterwards.
+ * `purpose` labels it (sealift.helper=...) so that a leftover one says what it was.
+ */
+export async function withVolumeContainer<T>(
+  host: DockerHost,
+  volume: { name: string; image: string; readOnly: boolean; purpose: string },
+  use: (container: string) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const created = await runCommand(
+    host.docker,
+    [
+      "create",
+      "--label",
+      `sealift.helper=${volume.purpose}`,
+      "-v",
+      `${volume.name}:${VOLUME_MOUNT}${volume.readOnly ? ":ro" : ""}`,
+      volume.image,
+      `sealift-${volume.purpose}`,
+    ],
+    { signal },
+  );
+  const container = created.stdout.trim();
+  try {
+    return await use(container);
+  } finally {
+    await runCommand(host.docker, ["rm", "-f", container], { allowFailure: true });
+  }
+}

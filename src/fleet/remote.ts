@@ -2,6 +2,7 @@
  * What a rollout does on one host, over its ssh connection: send a file (resumable, checked there),
  * put the installer in place, ask what is installed.
  */
+import { jsonDocuments } from "../util/json-output.js";
 import { sha256File } from "../util/sha256-file.js";
 import { createReadStream, promises as fs, statSync } from "node:fs";
 import os from "node:os";
@@ -15,15 +16,7 @@ import { type InstallerCopy, type RolloutBundle } from "./rollout-types.js";
 
 /** The installer's --json output: one JSON document (pretty-printed, or one line after others). */
 export function parseJsonOutput<T>(stdout: string): T | null {
-  const text = stdout.trim();
-  for (const candidate of [text, text.split("\n").pop() ?? ""]) {
-    try {
-      return JSON.parse(candidate) as T;
-    } catch {
-      // try the next form
-    }
-  }
-  return null;
+  return (jsonDocuments(stdout)[0] as T | undefined) ?? null;
 }
 
 /**

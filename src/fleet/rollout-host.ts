@@ -7,6 +7,7 @@ import { ensureFile, holds, installedStatus, placeInstaller, sendFile } from "./
 import { prepareHolder, relayCopy, type RelayKey, type RelayPool } from "./relay.js";
 import { parseInstallJson } from "../installer/install-json.js";
 import {
+  hostResult,
   type HostResult,
   type InstallerCopy,
   type RolloutBundle,
@@ -27,18 +28,7 @@ export async function rolloutHost(
   const started = performance.now();
   const { manifest } = bundle;
   const dir = options.dir ?? `/opt/${manifest.project.name}`;
-  const result: HostResult = {
-    host: host.name,
-    address: host.address,
-    outcome: "failed",
-    release: null,
-    exitCode: null,
-    error: null,
-    bytesSent: 0,
-    copiedFrom: null,
-    durationMs: 0,
-    step: "connect",
-  };
+  const result: HostResult = hostResult(host, "failed", "connect");
   const step = (name: string) => {
     result.step = name;
     options.onProgress?.(host.name, name, result.bytesSent);

@@ -66,3 +66,23 @@ export interface InstallerCopy {
   get(): Promise<{ file: string; sha256: string }>;
   dispose(): Promise<void>;
 }
+
+/** A host's result before anything happened: what a host never attempted is reported as. */
+export function hostResult(
+  host: { name: string; address: string },
+  outcome: HostOutcome,
+  step: string,
+): HostResult {
+  return {
+    host: host.name,
+    address: host.address,
+    outcome,
+    release: null,
+    exitCode: null,
+    error: null,
+    bytesSent: 0,
+    copiedFrom: null,
+    durationMs: 0,
+    step,
+  };
+}

@@ -12,7 +12,7 @@ import { withControlDir } from "./ssh.js";
 import { batches, count, fanOut } from "./batches.js";
 import { installerCopy } from "./remote.js";
 import { rolloutHost } from "./rollout-host.js";
-import { type HostResult, type RolloutBundle, type RolloutOptions } from "./rollout-types.js";
+import { hostResult, type HostResult, type RolloutBundle, type RolloutOptions } from "./rollout-types.js";
 
 export type { HostOutcome, HostResult, RolloutBundle, RolloutOptions } from "./rollout-types.js";
 export { prepareRollout } from "./prepare.js";
@@ -75,21 +75,7 @@ async function rolloutIn(
         await ssh.close();
       }
   }
-  return hosts.map(
-    (h) =>
-      results.get(h.name) ?? {
-        host: h.name,
-        address: h.address,
-        outcome: "not-attempted",
-        release: null,
-        exitCode: null,
-        error: null,
-        bytesSent: 0,
-        copiedFrom: null,
-        durationMs: 0,
-        step: "-",
-      },
-  );
+  return hosts.map((h) => results.get(h.name) ?? hostResult(h, "not-attempted", "-"));
 }
 
 /** The rollout's exit code: 0 all healthy on the release, 4 none reached, 1 otherwise. */

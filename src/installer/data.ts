@@ -4,6 +4,7 @@
  * time and recorded digest check, as rsync's); named volumes are filled only where they do not
  * exist yet or are empty, never over data the app wrote (upgrades keep it).
  */
+import { VOLUME_MOUNT, withVolumeContainer } from "../docker/docker.js";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import tar from "tar-stream";
@@ -104,7 +105,7 @@ async function volumeState(
 
 /** True when the volume holds any file, asked through a container created (not started) on it. */
 async function volumeHoldsData(host: DockerHost, container: string, signal: AbortSignal): Promise<boolean> {
-  const copy = streamCommand(host.docker, ["cp", `${container}:/sealift-volume`, "-"], { signal });
+  const copy = streamCommand(host.docker, ["cp", `${container}:${VOLUME_MOUNT}`, "-"], { signal });
   const extract = tar.extract();
   copy.stdout.pipe(extract as unknown as NodeJS.WritableStream);
   let found = false;
@@ -160,36 +161,25 @@ export async function fillVolumes(
         { signal },
       );
     const image = manifest.services[0]!.image;
-    const created = await runCommand(
-      host.docker,
-      [
-        "create",
-        "--label",
-        "sealift.helper=volume-fill",
-        "-v",
-        `${name}:/sealift-volume`,
-        image,
-        "sealift-volume-fill",
-      ],
-      { signal },
+    await withVolumeContainer(
+      host,
+      { name, image, readOnly: false, purpose: "volume-fill" },
+      async (container) => {
+        if (exists && (await volumeHoldsData(host, container, signal))) {
+          reporter.info(`volume ${volume.key} (${name}): kept as it is (it holds data)`);
+          return;
+        }
+        const status = reporter.status(`filling volume ${volume.key}`);
+        await runCommand(host.docker, ["cp", "-a", "-", `${container}:${VOLUME_MOUNT}`], {
+          input: createReadStream(path.join(staging, volume.path!)),
+          signal,
+          failureCode: "LOAD_FAILED",
+          failureHint: "check the engine's free space and log, then run the installer again",
+        });
+        status.finish(`${formatBytes(volume.bytes)} into ${name}`);
+      },
+      signal,
     );
-    const container = created.stdout.trim();
-    try {
-      if (exists && (await volumeHoldsData(host, container, signal))) {
-        reporter.info(`volume ${volume.key} (${name}): kept as it is (it holds data)`);
-        continue;
-      }
-      const status = reporter.status(`filling volume ${volume.key}`);
-      await runCommand(host.docker, ["cp", "-a", "-", `${container}:/sealift-volume`], {
-        input: createReadStream(path.join(staging, volume.path)),
-        signal,
-        failureCode: "LOAD_FAILED",
-        failureHint: "check the engine's free space and log, then run the installer again",
-      });
-      status.finish(`${formatBytes(volume.bytes)} into ${name}`);
-    } finally {
-      await runCommand(host.docker, ["rm", "-f", container], { allowFailure: true });
-    }
   }
 }
 

@@ -67,17 +67,13 @@ export async function lockFolder(dir: string, command: string): Promise<FolderLo
         created,
         release: async () => {
           // Only our own lock: a folder removed on failure took it with it.
-          const now = await fs.readFile(file, "utf8").catch(() => null);
-          if (now && (JSON.parse(now) as LockOwner).pid === process.pid) await fs.rm(file, { force: true });
+          if (readOwner(file)?.pid === process.pid) await fs.rm(file, { force: true });
         },
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    const held = await fs
-      .readFile(file, "utf8")
-      .then((text) => JSON.parse(text) as LockOwner)
-      .catch(() => null);
+    const held = readOwner(file);
     if (held && alive(held)) throw inUse(dir, held, file);
     // Stale (its process is gone) or unreadable (cut while written): taken over.
     await fs.rm(file, { force: true });
@@ -90,13 +86,17 @@ export async function lockFolder(dir: string, command: string): Promise<FolderLo
 /** Refuses at once (before any question) when a live process holds the folder's lock. */
 export function checkFolderFree(dir: string): void {
   const file = path.join(dir, ".sealift", LOCK_FILE);
-  let held: LockOwner;
+  const held = readOwner(file); // none, or one cut while written: the lock itself decides
+  if (held && alive(held)) throw inUse(dir, held, file);
+}
+
+/** Who holds the lock, or null: no lock, or one cut while it was written. */
+function readOwner(file: string): LockOwner | null {
   try {
-    held = JSON.parse(readFileSync(file, "utf8")) as LockOwner;
+    return JSON.parse(readFileSync(file, "utf8")) as LockOwner;
   } catch {
-    return; // no lock, or one cut while written: the lock itself decides
+    return null;
   }
-  if (alive(held)) throw inUse(dir, held, file);
 }
 
 function inUse(dir: string, held: LockOwner, file: string): SealiftError {

@@ -3,6 +3,7 @@
  * command layer prints it, `install rollout` reads it back from each host, the tests read it too.
  */
 import { z } from "zod";
+import { jsonDocuments } from "../util/json-output.js";
 
 const errorJson = z.object({
   code: z.string(),
@@ -50,15 +51,7 @@ export type FailureJson = z.infer<typeof failureJsonSchema>;
 
 /** The installer's answer: its success document, its failure document, or null for anything else. */
 export function parseInstallJson(stdout: string): InstallJson | FailureJson | null {
-  // One JSON document on one line; installers before 0.2 printed it pretty, over several lines.
-  const text = stdout.trim();
-  for (const candidate of [text.split("\n").at(-1) ?? "", text]) {
-    let data: unknown;
-    try {
-      data = JSON.parse(candidate);
-    } catch {
-      continue;
-    }
+  for (const data of jsonDocuments(stdout)) {
     const ok = installJsonSchema.safeParse(data);
     if (ok.success) return ok.data;
     const failed = failureJsonSchema.safeParse(data);

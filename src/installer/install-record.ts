@@ -76,6 +76,11 @@ export const recordSchema = z.object({
 });
 export type InstallRecord = z.infer<typeof recordSchema>;
 
+/** Where an install keeps its installer (DIR/.sealift/install): the one its hints and summary name. */
+export function keptInstallerPath(dir: string): string {
+  return path.join(dir, RECORD_DIR, "install");
+}
+
 /** DIR when this process is the installer's copy kept in DIR/.sealift (updates run from there). */
 export function keptInstallerDir(): string | undefined {
   if (!isSea()) return undefined;

@@ -7,7 +7,6 @@
  */
 import type { ContainerState } from "../docker/docker.js";
 import { journalFor, type Journal, type JournalStage } from "./journal.js";
-import { readRecordQuietly } from "./steps/installed-state.js";
 import { rollback } from "./rollback.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -92,7 +91,7 @@ async function installLocked(
   const dir = plan.answers.dir;
   const manifest = verified.manifest;
   // Before the first change to the host: the journal says what is under way (journal.ts).
-  const previous = readRecordQuietly(dir);
+  const previous = plan.record;
   const journal = journalFor(dir, {
     from:
       previous?.status === "installed"

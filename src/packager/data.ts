@@ -4,6 +4,8 @@
  * asks for (`pack --data` / `--volume`, or `x-sealift: {data, volumes}` in its compose file); what a
  * bind mount needs and is not shipped is named in a warning.
  */
+import { VOLUME_MOUNT, withVolumeContainer } from "../docker/docker.js";
+import { git } from "./source.js";
 import type { WarningCode } from "../warnings.js";
 import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
@@ -53,14 +55,6 @@ export interface DataSelection {
 const MAX_DATA_FILES = 50_000;
 const LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 const VOLUME_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-async function git(dir: string, args: string[], signal?: AbortSignal, input?: string) {
-  return runCommand("git", ["-C", dir, ...args], {
-    allowFailure: true,
-    signal,
-    ...(input !== undefined ? { input } : {}),
-  });
-}
 
 function insideProject(dir: string, given: string, what: string): string {
   const relative = path.relative(dir, path.resolve(dir, given)).split(path.sep).join("/");
@@ -258,30 +252,19 @@ export async function exportVolume(
         hint: "fill it on this machine first (run the app once, or copy the data in), or drop it from --volume / x-sealift.volumes",
       },
     );
-  const created = await runCommand(
-    host.docker,
-    [
-      "create",
-      "--label",
-      "sealift.helper=volume-export",
-      "-v",
-      `${volume.engineName}:/sealift-volume:ro`,
-      image,
-      "sealift-volume-export",
-    ],
-    { signal },
-  );
-  const container = created.stdout.trim();
   const file = path.join(scratch, `volume-${volume.key}.tar`);
-  try {
-    const copy = streamCommand(host.docker, ["cp", `${container}:/sealift-volume`, "-"], { signal });
-    await Promise.all([
-      rebaseTar(copy.stdout, "sealift-volume/", createWriteStream(file), signal),
-      copy.done,
-    ]);
-  } finally {
-    await runCommand(host.docker, ["rm", "-f", container], { allowFailure: true });
-  }
+  await withVolumeContainer(
+    host,
+    { name: volume.engineName, image, readOnly: true, purpose: "volume-export" },
+    async (container) => {
+      const copy = streamCommand(host.docker, ["cp", `${container}:${VOLUME_MOUNT}`, "-"], { signal });
+      await Promise.all([
+        rebaseTar(copy.stdout, `${VOLUME_MOUNT.slice(1)}/`, createWriteStream(file), signal),
+        copy.done,
+      ]);
+    },
+    signal,
+  );
   return { key: volume.key, engineName: volume.engineName, file, bytes: (await fs.stat(file)).size };
 }
 

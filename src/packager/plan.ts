@@ -8,6 +8,7 @@ import { dockerfileText } from "../compose/compose-model.js";
 import {
   composeInputs,
   projectVariables,
+  describeNotOffered,
   variablesNotOffered,
   resolveComposeProject,
   type ComposeModel,
@@ -184,9 +185,7 @@ export function describePlan(p: Plan): string {
     `settings the installer asks for: ${p.variables.map((v) => `${v.name}${v.default ? `=${v.secret ? "********" : v.default}` : ""}`).join(" ") || "none"}`,
   );
   if (p.settingsNotOffered.length)
-    lines.push(
-      `warning[SETTINGS_NOT_LISTED] Compose v1 here cannot list the variables the compose files use: ${p.settingsNotOffered.join(", ")} will not be offered as settings; install Compose v2 on this machine, or give each a line in .env`,
-    );
+    lines.push(`warning[SETTINGS_NOT_LISTED] ${describeNotOffered(p.settingsNotOffered)}`);
   for (const u of p.data.unshipped) lines.push(`warning[DATA_NOT_SHIPPED] ${describeUnshipped(u)}`);
   for (const f of p.lint) lines.push(`warning[${f.code}] ${f.where}: ${f.message}`);
   return lines.join("\n") + "\n";

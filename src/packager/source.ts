@@ -16,8 +16,13 @@ export interface GitState {
   changedFiles: string[];
 }
 
-async function git(dir: string, args: string[], signal?: AbortSignal) {
-  return runCommand("git", ["-C", dir, ...args], { allowFailure: true, signal });
+/** git in the project's folder; its exit code is the caller's to read. `input`: its stdin. */
+export async function git(dir: string, args: string[], signal?: AbortSignal, input?: string) {
+  return runCommand("git", ["-C", dir, ...args], {
+    allowFailure: true,
+    signal,
+    ...(input !== undefined ? { input } : {}),
+  });
 }
 
 export async function inspectGit(dir: string, signal?: AbortSignal): Promise<GitState> {

@@ -1,4 +1,5 @@
 /** The compare step of a re-install: nothing to change when every placed file is as the bundle has it. */
+import { keptInstallerPath } from "../install-record.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { isSea } from "node:sea";
@@ -6,7 +7,6 @@ import { CACHE_OVERRIDE_FILE } from "../../bundle/layout.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import { type ContainerState } from "../../docker/docker.js";
 import { cacheOverride } from "../build-cache.js";
-import { RECORD_DIR } from "../install-record.js";
 import { filesUnder } from "../rollback.js";
 import { runningFromFolder, stagedPlacements } from "./installed-state.js";
 import { type InstallOptions, type InstallPlan, type Loaded } from "./types.js";
@@ -50,7 +50,7 @@ export async function keptAsIs(
       path.join(dir, CACHE_OVERRIDE_FILE),
     ]);
   for (const [staged, placed] of pairs) if (!(await same(staged, placed))) return null;
-  if (isSea() && !existsSync(path.join(dir, RECORD_DIR, "install"))) return null;
+  if (isSea() && !existsSync(keptInstallerPath(dir))) return null;
   const containers = await runningFromFolder(plan.host, manifest, plan.images, dir, options.signal);
   if (!containers) return null;
   await fs.rm(staging, { recursive: true, force: true });

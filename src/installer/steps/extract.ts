@@ -2,6 +2,7 @@
  * The extract step: the staged files into the install folder (after saving, on an upgrade, what
  * they replace), the .env, the data, the cache override, the kept installer; the record to write.
  */
+import { keptInstallerPath } from "../install-record.js";
 import { readRollbackPlan } from "../rollback.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
@@ -10,7 +11,7 @@ import { type BundleSource } from "../../bundle/bundle-reader.js";
 import { CACHE_OVERRIDE_FILE, DATA_FILES_DIR, OVERRIDE_FILE } from "../../bundle/layout.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import { recordSourceHashes, writeCacheOverride } from "../build-cache.js";
-import { installedModel, RECORD_DIR } from "../install-record.js";
+import { installedModel } from "../install-record.js";
 import { moveTree } from "../safe-extract.js";
 import { filesUnder, saveRollbackPoint } from "../rollback.js";
 import { placedData } from "../data.js";
@@ -23,7 +24,7 @@ import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./type
  */
 export async function keepInstaller(dir: string): Promise<void> {
   if (!isSea()) return;
-  const target = path.join(dir, RECORD_DIR, "install");
+  const target = keptInstallerPath(dir);
   if (path.resolve(process.execPath) === target) return;
   await fs.copyFile(process.execPath, `${target}.tmp`);
   await fs.chmod(`${target}.tmp`, 0o755);

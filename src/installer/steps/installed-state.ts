@@ -31,13 +31,14 @@ export function readRecordQuietly(dir: string): InstallRecord | null {
 export async function runningAsInstalled(
   host: DockerHost,
   verified: VerifiedBundle,
+  /** The folder's install record as preflight read it (null: none, or damaged). */
+  record: InstallRecord | null,
   answers: Answers,
   envText: string,
   images: InstallPlan["images"],
   signal: AbortSignal,
 ): Promise<InstallRecord | null> {
   const manifest = verified.manifest;
-  const record = readRecordQuietly(answers.dir);
   if (
     record?.status !== "installed" ||
     record.manifestSha256 !== verified.manifestDigest ||

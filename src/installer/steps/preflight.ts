@@ -190,11 +190,12 @@ export async function preflight(
   );
   checkFolderFree(answers.dir);
   const envText = await envToInstall(answers.dir, answers, verified);
-  const asInstalled = await runningAsInstalled(host, verified, answers, envText, images, signal);
+  const record = readRecordQuietly(answers.dir);
+  const asInstalled = await runningAsInstalled(host, verified, record, answers, envText, images, signal);
   // Installed and running as it would be: the checks on the project passed when it was, its
   // containers hold its ports. Else the project as this host's compose reads it, checked.
   const model = asInstalled ? null : await bundleModel(host, verified, answers.dir, envText, signal);
-  const data = await planData(host, manifest, answers.dir, readRecordQuietly(answers.dir), model, signal);
+  const data = await planData(host, manifest, answers.dir, record, model, signal);
   const planChecks = [
     ...(model ? hostAccessChecks(manifest, model.services) : []),
     ...(model ? shippedServiceChecks(manifest, model.services) : []),
@@ -223,7 +224,7 @@ export async function preflight(
     reporter.info(
       `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
     );
-  return { host, images, answers, envText, data, asInstalled, interrupted: readJournal(answers.dir) };
+  return { host, images, answers, envText, data, record, asInstalled, interrupted: readJournal(answers.dir) };
 }
 
 /** What the install will do, in words an operator reads at a glance before saying yes. */

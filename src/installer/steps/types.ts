@@ -64,6 +64,8 @@ export interface InstallPlan {
   images: Awaited<ReturnType<typeof planImages>>;
   answers: Answers;
   envText: string;
+  /** The folder's install record when preflight read it (null: none, or damaged). */
+  record: InstallRecord | null;
   /** The journal an interrupted install of this folder left (see journal.ts), or null. */
   interrupted: Journal | null;
   /** The data files to place and the volumes to fill (the rest is in place). */

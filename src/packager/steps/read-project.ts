@@ -6,6 +6,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import {
   composeInputs,
+  describeNotOffered,
   variablesNotOffered,
   normaliseProjectName,
   projectVariables,
@@ -84,11 +85,7 @@ export async function readProject(options: PackOptions): Promise<Project> {
   const composeReads = composeInputs(projectDir, model.files);
   if (compose.flavour === "v1") {
     const missing = variablesNotOffered(projectDir, [...model.files, ...composeReads], variables);
-    if (missing.length)
-      reporter.warn(
-        "SETTINGS_NOT_LISTED",
-        `Compose v1 here cannot list the variables the compose files use: ${missing.join(", ")} will not be offered as settings (the installer refuses --set for them; they keep the defaults written in the files); install Compose v2 on this machine, or give each a line in .env`,
-      );
+    if (missing.length) reporter.warn("SETTINGS_NOT_LISTED", describeNotOffered(missing));
   }
   const git = await inspectGit(projectDir, signal);
   requireClean(projectDir, git, options.allowDirty);
