@@ -21,8 +21,9 @@ import tar from "tar-stream";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { readExactly } from "../util/read-exactly.js";
-import { IMAGES_DIR, MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
-import { memberDigests, type ArchiveIndex } from "./manifest.js";
+import { MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
+import { checkBundleLink, checkRelativePath, unsafeEntry as unsafe } from "./entry-path.js";
+import { memberDigests, memberSpans, type ArchiveIndex, type MemberSpan } from "./manifest.js";
 import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
 import { SIGNATURE_PATH } from "./signature.js";
 import {
@@ -33,6 +34,7 @@ import {
   readPartsIndex,
   readPartsRange,
 } from "./parts.js";
+import { walkTree } from "../util/walk-tree.js";
 
 const PART_NAME = /\.tar\.gz\.part\d{3,}$/;
 
@@ -102,35 +104,6 @@ export interface BundleMetadata {
   manifest: Buffer;
   sums: Buffer;
   signature?: Buffer;
-}
-
-function unsafe(name: string, why: string): SealiftError {
-  return new SealiftError("BUNDLE_UNSAFE_ENTRY", `bundle entry ${JSON.stringify(name)} ${why}`, {
-    hint: "this is not a bundle sealift wrote, or it was tampered with; do not install it, get a fresh copy",
-  });
-}
-
-/** Checks a relative entry path: no "..", ".", empty segments, absolute paths, backslashes or bad UTF-8. */
-export function checkRelativePath(name: string, original = name): string {
-  const trimmed = name.replace(/\/+$/, "");
-  if (!trimmed) throw unsafe(original, "has an empty name");
-  if (trimmed.startsWith("/")) throw unsafe(original, "is an absolute path");
-  if (/[\0\\]|\uFFFD/.test(trimmed))
-    throw unsafe(original, "has a character that is not allowed (NUL, backslash or invalid UTF-8)");
-  for (const segment of trimmed.split("/")) {
-    if (segment === "" || segment === "." || segment === "..")
-      throw unsafe(original, "leaves its folder or is not normalised");
-  }
-  return trimmed;
-}
-
-/** Symlinks are allowed only inside images/ (docker save writes some) and must stay there. */
-function checkLink(entryPath: string, target: string): void {
-  if (!entryPath.startsWith(IMAGES_DIR)) throw unsafe(entryPath, "is a link outside images/");
-  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(entryPath), target));
-  if (path.posix.isAbsolute(target) || !resolved.startsWith(IMAGES_DIR)) {
-    throw unsafe(entryPath, `links to ${target}, outside images/`);
-  }
 }
 
 /** A read error (bad gzip data, short file) while reading the bundle, as the user should see it. */
@@ -284,7 +257,7 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
           else if (header.type === "directory") type = "directory";
           else if (header.type === "symlink") {
             type = "symlink";
-            checkLink(relative, header.linkname ?? "");
+            checkBundleLink(relative, header.linkname ?? "");
           } else throw unsafe(name, `is a ${header.type}, which a bundle never holds`);
           if (want && !want(relative)) {
             entry.resume();
@@ -371,22 +344,21 @@ async function* indexedTar(
     yield* slices(data, at);
   };
 
-  let compressedAt = 0;
-  let uncompressedAt = 0;
+  const spans = memberSpans(index);
   let member = 0;
-  while (member < index.members.length && uncompressedAt < lastNeeded) {
+  while (member < spans.length && spans[member]!.at < lastNeeded) {
     if (options.signal?.aborted) throw cancelled("reading the bundle was cancelled");
     // A run of members: all of them read when hashing, else only needed ones, contiguous.
-    const run: Array<{ offset: number; c: number; u: number; at: number; needed: boolean; n: number }> = [];
+    const run: Array<MemberSpan & { needed: boolean }> = [];
     let runBytes = 0;
-    while (member < index.members.length && runBytes < READ_RUN && uncompressedAt < lastNeeded) {
-      const [c, u] = index.members[member]!;
-      const needed = ranges.some(([start, end]) => start < uncompressedAt + u && end > uncompressedAt);
+    while (member < spans.length && runBytes < READ_RUN && spans[member]!.at < lastNeeded) {
+      const m = spans[member]!;
+      const needed = ranges.some(([start, end]) => start < m.at + m.u && end > m.at);
       if (!needed && !readAll && run.length) break;
-      if (needed || readAll) run.push({ offset: compressedAt, c, u, at: uncompressedAt, needed, n: member });
-      runBytes += needed || readAll ? c : 0;
-      compressedAt += c;
-      uncompressedAt += u;
+      if (needed || readAll) {
+        run.push({ ...m, needed });
+        runBytes += m.c;
+      }
       member++;
     }
     if (!run.length) continue;
@@ -412,12 +384,7 @@ async function* indexedTar(
 }
 
 /** A member's stored bytes against the digest the manifest records; names what it holds. */
-function checkMember(
-  index: ArchiveIndex,
-  digests: readonly string[],
-  m: { offset: number; c: number; u: number; at: number; n: number },
-  stored: Buffer,
-): void {
+function checkMember(index: ArchiveIndex, digests: readonly string[], m: MemberSpan, stored: Buffer): void {
   const got = createHash("sha256").update(stored).digest("hex");
   if (got === digests[m.n]) return;
   const starts = Object.entries(index.entries).sort((a, b) => a[1] - b[1]);
@@ -436,21 +403,16 @@ function checkMember(
 export function directorySource(dir: string): BundleSource {
   const list = async () => {
     const found: Array<{ path: string; type: BundleEntry["type"]; size: number; linkTarget?: string }> = [];
-    const walk = async (relative: string) => {
-      const names = await fs.readdir(path.join(dir, relative));
-      for (const name of names.sort()) {
-        const rel = relative ? `${relative}/${name}` : name;
-        const stat = await fs.lstat(path.join(dir, rel));
-        if (stat.isDirectory()) await walk(rel);
-        else if (stat.isFile()) found.push({ path: rel, type: "file", size: stat.size });
-        else if (stat.isSymbolicLink()) {
-          const target = await fs.readlink(path.join(dir, rel));
-          checkLink(rel, target);
-          found.push({ path: rel, type: "symlink", size: 0, linkTarget: target });
-        } else throw unsafe(rel, "is neither a file, a folder nor a link");
-      }
-    };
-    await walk("");
+    for await (const { rel, dirent } of walkTree(dir)) {
+      if (dirent.isDirectory()) continue;
+      if (dirent.isFile())
+        found.push({ path: rel, type: "file", size: (await fs.stat(path.join(dir, rel))).size });
+      else if (dirent.isSymbolicLink()) {
+        const target = await fs.readlink(path.join(dir, rel));
+        checkBundleLink(rel, target);
+        found.push({ path: rel, type: "symlink", size: 0, linkTarget: target });
+      } else throw unsafe(rel, "is neither a file, a folder nor a link");
+    }
     return found.sort((a, b) => entryRank(a.path) - entryRank(b.path) || (a.path < b.path ? -1 : 1));
   };
   return {

@@ -3,16 +3,14 @@
  * the packager and the installer apply.
  */
 import { z } from "zod";
+import { entryPathProblem } from "./entry-path.js";
 import { BUNDLE_FORMAT, DELTA_FORMAT_VERSION, FORMAT_VERSION } from "./layout.js";
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
 const relativePath = z
   .string()
   .min(1)
-  .refine(
-    (p) => !p.startsWith("/") && !p.split("/").includes(".."),
-    "must be a relative path inside the bundle",
-  );
+  .refine((p) => entryPathProblem(p) === null, "must be a relative path inside the bundle");
 
 export const fileRecordSchema = z.object({
   path: relativePath,
@@ -245,22 +243,37 @@ export function storedMembers(manifest: Manifest, file: string): { offset: numbe
   const start = index?.entries[file];
   const size = manifest.files.find((f) => f.path === file)?.size;
   if (!index || start === undefined || !size) return null;
-  let compressed = 0;
-  let uncompressed = 0;
-  for (const [i, [c, u]] of index.members.entries()) {
-    // The content starts a member right after the entry's header blocks (a few at most).
-    if (uncompressed > start && uncompressed <= start + 4 * 512) {
-      let covered = 0;
-      let length = 0;
-      for (const [c2, u2] of index.members.slice(i)) {
-        if (covered >= size) break;
-        covered += u2;
-        length += c2;
-      }
-      return covered === size ? { offset: compressed, length } : null;
-    }
-    compressed += c;
-    uncompressed += u;
+  const spans = memberSpans(index);
+  // The content starts a member right after the entry's header blocks (a few at most).
+  const first = spans.findIndex((m) => m.at > start && m.at <= start + 4 * 512);
+  if (first < 0) return null;
+  let covered = 0;
+  let length = 0;
+  for (const m of spans.slice(first)) {
+    if (covered >= size) break;
+    covered += m.u;
+    length += m.c;
   }
-  return null;
+  return covered === size ? { offset: spans[first]!.offset, length } : null;
+}
+
+/** A gzip member of the archive: its number, where it starts stored (offset) and inflated (at), its sizes. */
+export interface MemberSpan {
+  n: number;
+  offset: number;
+  c: number;
+  at: number;
+  u: number;
+}
+
+/** The archive's gzip members in order, with their offsets: the one walk over the index's sizes. */
+export function memberSpans(index: ArchiveIndex): MemberSpan[] {
+  let offset = 0;
+  let at = 0;
+  return index.members.map(([c, u], n) => {
+    const span = { n, offset, c, at, u };
+    offset += c;
+    at += u;
+    return span;
+  });
 }

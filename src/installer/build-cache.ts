@@ -34,6 +34,7 @@ import { buildRequestFor } from "../compose/build-request.js";
 import { mountSpec } from "../compose/dockerfile.js";
 import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
+import { walkTree } from "../util/walk-tree.js";
 
 const SOURCE_HASHES = "source-hashes.json";
 
@@ -197,19 +198,14 @@ export async function fitBuildCache(
 /** sha256 of every file of the built services' contexts, to tell later which ones changed. */
 async function hashContexts(dir: string, model: ComposeModel): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
-  const walk = async (absolute: string) => {
-    for (const entry of await fs.readdir(absolute, { withFileTypes: true })) {
-      const full = path.join(absolute, entry.name);
-      if (entry.name === RECORD_DIR || entry.name === ".git") continue;
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile())
-        hashes[path.relative(dir, full)] = createHash("sha256")
-          .update(await fs.readFile(full))
-          .digest("hex");
-    }
-  };
   for (const context of new Set(model.services.flatMap((s) => (s.build ? [s.build.context] : []))))
-    await walk(context);
+    for await (const { rel, dirent } of walkTree(context, { skip: new Set([RECORD_DIR, ".git"]) })) {
+      if (!dirent.isFile()) continue;
+      const full = path.join(context, rel);
+      hashes[path.relative(dir, full)] = createHash("sha256")
+        .update(await fs.readFile(full))
+        .digest("hex");
+    }
   return hashes;
 }
 

@@ -5,13 +5,13 @@
  */
 import { existsSync, promises as fs, constants as fsConstants } from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import type { Manifest } from "../bundle/manifest.js";
 import type { PublishedPort } from "../compose/compose-project.js";
 import { projectContainers } from "../docker/docker.js";
 import { versionAtLeast, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes, formatTable } from "../util/format.js";
+import { freeBytes, nearestExisting } from "../util/disk.js";
 
 export interface Check {
   name: string;
@@ -20,30 +20,6 @@ export interface Check {
   hint?: string;
   /** --force lets the install go on despite this failure. */
   overridable?: boolean;
-}
-
-async function freeBytes(dir: string): Promise<number | null> {
-  try {
-    const stat = await fs.statfs(dir);
-    return stat.bavail * stat.bsize;
-  } catch {
-    return null;
-  }
-}
-
-/** The folder itself, or its nearest existing parent (the install folder may not exist yet). */
-export async function nearestExisting(dir: string): Promise<string> {
-  let current = path.resolve(dir);
-  for (;;) {
-    try {
-      await fs.stat(current);
-      return current;
-    } catch {
-      const parent = path.dirname(current);
-      if (parent === current) return current;
-      current = parent;
-    }
-  }
 }
 
 export function hostChecks(host: DockerHost, manifest: Manifest): Check[] {
@@ -184,7 +160,7 @@ export function deviceChecks(host: DockerHost, manifest: Manifest, nvidiaHook: b
 }
 
 export async function diskCheck(name: string, dir: string, needed: number): Promise<Check> {
-  const free = await freeBytes(await nearestExisting(dir));
+  const free = await freeBytes(dir);
   if (free === null) return { name, status: "warn", detail: `cannot read free space of ${dir}` };
   const detail = `${formatBytes(free)} free in ${dir}, ${formatBytes(needed)} needed`;
   return free >= needed

@@ -39,17 +39,6 @@ function rollbackDir(dir: string): string {
   return path.join(dir, RECORD_DIR, ROLLBACK_DIR);
 }
 
-/** Every file path (relative, "/"-separated) under `root`. */
-export async function filesUnder(root: string, rel = ""): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
-    const child = rel ? `${rel}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) found.push(...(await filesUnder(root, child)));
-    else found.push(child);
-  }
-  return found;
-}
-
 /**
  * Saves what installing `replacedBy` over `record`'s release will overwrite among `paths`
  * (relative to dir); replaces any earlier rollback point.

@@ -7,13 +7,12 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { checkRelativePath } from "../bundle/bundle-reader.js";
-import { SealiftError } from "../errors.js";
+import { checkRelativePath, linkStaysInside, unsafeEntry } from "../bundle/entry-path.js";
+import type { SealiftError } from "../errors.js";
+import { walkTree } from "../util/walk-tree.js";
 
 function unsafe(name: string, why: string): SealiftError {
-  return new SealiftError("BUNDLE_UNSAFE_ENTRY", `source entry ${JSON.stringify(name)} ${why}`, {
-    hint: "the source tarball is not what sealift packs; do not install this bundle, get a fresh copy",
-  });
+  return unsafeEntry(name, why, "source");
 }
 
 /** Makes root/rel's parent folders, refusing any existing component that is not a real folder. */
@@ -28,13 +27,6 @@ async function safeParent(root: string, rel: string): Promise<string> {
       throw unsafe(rel, `would be written through ${path.relative(root, current)}, which is not a folder`);
   }
   return path.join(root, rel);
-}
-
-/** True when a link at `rel` pointing to `target` stays inside the root. */
-export function linkStaysInside(rel: string, target: string): boolean {
-  if (path.posix.isAbsolute(target)) return false;
-  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-  return resolved !== ".." && !resolved.startsWith("../");
 }
 
 export async function extractTarSafely(input: Readable, root: string, signal?: AbortSignal): Promise<number> {
@@ -90,22 +82,17 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
  * replacing what is there; folders are made as needed and never followed through a symlink.
  */
 export async function moveTree(staging: string, dir: string): Promise<void> {
-  const walk = async (rel: string) => {
-    for (const entry of await fs.readdir(path.join(staging, rel), { withFileTypes: true })) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        const target = path.join(dir, child);
-        const stat = await fs.lstat(target).catch(() => null);
-        if (stat && !stat.isDirectory()) await fs.rm(target);
-        if (!stat || !stat.isDirectory()) await fs.mkdir(target);
-        await walk(child);
-      } else {
-        const target = await safeParent(dir, child);
-        const stat = await fs.lstat(target).catch(() => null);
-        if (stat?.isDirectory()) await fs.rm(target, { recursive: true });
-        await fs.rename(path.join(staging, child), target);
-      }
+  for await (const { rel, dirent } of walkTree(staging)) {
+    if (dirent.isDirectory()) {
+      const target = path.join(dir, rel);
+      const stat = await fs.lstat(target).catch(() => null);
+      if (stat && !stat.isDirectory()) await fs.rm(target);
+      if (!stat || !stat.isDirectory()) await fs.mkdir(target);
+    } else {
+      const target = await safeParent(dir, rel);
+      const stat = await fs.lstat(target).catch(() => null);
+      if (stat?.isDirectory()) await fs.rm(target, { recursive: true });
+      await fs.rename(path.join(staging, rel), target);
     }
-  };
-  await walk("");
+  }
 }

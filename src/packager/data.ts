@@ -17,6 +17,7 @@ import type { DockerHost } from "../docker/docker-host.js";
 import { runCommand, streamCommand } from "../process/run-command.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
+import { walkTree } from "../util/walk-tree.js";
 
 /** A file that travels as data: its path in the project (and in the install folder). */
 export interface DataFile {
@@ -87,9 +88,9 @@ async function filesAt(dir: string, relative: string, skipped: string[]): Promis
     return [];
   }
   const found: string[] = [];
-  for (const entry of await fs.readdir(absolute, { withFileTypes: true })) {
-    if (entry.name === ".git") continue;
-    found.push(...(await filesAt(dir, `${relative}/${entry.name}`, skipped)));
+  for await (const { rel, dirent } of walkTree(absolute, { skip: new Set([".git"]) })) {
+    if (dirent.isDirectory() || dirent.name === ".git") continue;
+    (dirent.isFile() ? found : skipped).push(`${relative}/${rel}`);
   }
   return found;
 }

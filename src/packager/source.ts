@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { SealiftError } from "../errors.js";
 import { runCommand, streamCommand } from "../process/run-command.js";
+import { filesBelow } from "../util/walk-tree.js";
 
 export interface GitState {
   /** null when the project is not in a git repository. */
@@ -74,17 +75,7 @@ async function workingTreeFiles(dir: string, state: GitState, signal?: AbortSign
     );
     return [...new Set(listed.stdout.split("\0").filter(Boolean))].sort();
   }
-  const found: string[] = [];
-  const walk = async (relative: string) => {
-    for (const entry of await fs.readdir(path.join(dir, relative), { withFileTypes: true })) {
-      const rel = relative ? `${relative}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (entry.name !== ".git") await walk(rel);
-      } else found.push(rel);
-    }
-  };
-  await walk("");
-  return found.sort();
+  return (await filesBelow(dir, { skip: new Set([".git"]) })).sort();
 }
 
 /** Writes the source tarball to `file` (small: the source, not the images). Returns its size. */

@@ -7,7 +7,7 @@ import { CACHE_OVERRIDE_FILE } from "../../bundle/layout.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import { type ContainerState } from "../../docker/docker.js";
 import { cacheOverride } from "../build-cache.js";
-import { filesUnder } from "../rollback.js";
+import { filesBelow } from "../../util/walk-tree.js";
 import { runningFromFolder, stagedPlacements } from "./installed-state.js";
 import { type InstallOptions, type InstallPlan, type Loaded } from "./types.js";
 
@@ -36,7 +36,7 @@ export async function keptAsIs(
     return !!a && !!b && a.equals(b);
   };
   const sourceFiles = existsSync(path.join(staging, "src"))
-    ? await filesUnder(path.join(staging, "src"))
+    ? await filesBelow(path.join(staging, "src"))
     : [];
   const recordCache = plan.asInstalled?.cache;
   // What the install would place (staged, or the text it would write) and where.

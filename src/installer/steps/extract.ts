@@ -13,7 +13,8 @@ import { type VerifiedBundle } from "../../bundle/verify.js";
 import { recordSourceHashes, writeCacheOverride } from "../build-cache.js";
 import { installedModel } from "../install-record.js";
 import { moveTree } from "../safe-extract.js";
-import { filesUnder, saveRollbackPoint } from "../rollback.js";
+import { saveRollbackPoint } from "../rollback.js";
+import { filesBelow } from "../../util/walk-tree.js";
 import { placedData } from "../data.js";
 import { stagedPlacements } from "./installed-state.js";
 import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./types.js";
@@ -70,9 +71,9 @@ export async function extractStep(
       ? resuming
         ? resumed!
         : await saveRollbackPoint(dir, previous, manifest.project.release, [
-            ...(await filesUnder(path.join(staging, "src"))),
+            ...(await filesBelow(path.join(staging, "src"))),
             ...(existsSync(path.join(staging, DATA_FILES_DIR))
-              ? await filesUnder(path.join(staging, DATA_FILES_DIR))
+              ? await filesBelow(path.join(staging, DATA_FILES_DIR))
               : []),
             ...manifest.project.composeFiles,
             OVERRIDE_FILE,

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import type { BundleWriter } from "../../bundle/bundle-writer.js";
-import { checkRelativePath } from "../../bundle/bundle-reader.js";
+import { checkRelativePath } from "../../bundle/entry-path.js";
 import { IMAGES_DIR } from "../../bundle/layout.js";
 import { type Manifest } from "../../bundle/manifest.js";
 import type { Reporter } from "../../report.js";

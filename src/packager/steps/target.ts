@@ -1,16 +1,15 @@
 /** Where the archive goes, and room for it there. */
-import { promises as fs } from "node:fs";
 import path from "node:path";
 import { bundleBaseName } from "../../bundle/layout.js";
 import { SealiftError } from "../../errors.js";
 import { formatBytes } from "../../util/format.js";
+import { freeBytes } from "../../util/disk.js";
 import { imagesSize } from "../images.js";
 import { type Built, type PackOptions, type Project } from "./types.js";
 
 export async function checkFreeSpace(outDir: string, needed: number): Promise<void> {
-  const stat = await fs.statfs(outDir);
-  const free = stat.bavail * stat.bsize;
-  if (free < needed) {
+  const free = await freeBytes(outDir);
+  if (free !== null && free < needed) {
     throw new SealiftError(
       "DISK_FULL",
       `not enough free space in ${outDir}: the archive needs about ${formatBytes(needed)}, ${formatBytes(free)} is free`,
