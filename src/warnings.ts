@@ -29,3 +29,33 @@ export const WARNING_CODES = {
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;
+
+/**
+ * The warnings `pack --strict` turns into errors, in the order they are checked: each rule's
+ * warnings become one error with that code, listing them. Applied in one place (packager/strict.ts).
+ */
+export const STRICT_RULES = [
+  {
+    codes: ["DATA_NOT_SHIPPED"],
+    error: "DATA_NOT_SHIPPED",
+    what: (n: number) => `${n} bind mount(s) need data that is not shipped`,
+    hint: "ship it with --data PATH or x-sealift: {data: [PATH]}, or pack without --strict",
+  },
+  {
+    codes: ["SYNTAX_DIRECTIVE", "BASE_UNPINNED", "BASE_VERSION_SKEW", "ARG_SKEW", "ADD_URL", "NETWORK_STEP"],
+    error: "LINT_FAILED",
+    what: (n: number) => `${n} Dockerfile problem(s)`,
+    hint: "fix them (see the warnings above) or pack without --strict",
+  },
+  {
+    codes: ["CACHE_MOUNTS_SKIPPED", "CACHE_MOUNT_EMPTY", "CACHE_MOUNT_FAILED"],
+    error: "BUILD_FAILED",
+    what: (n: number) => `${n} cache mount problem(s)`,
+    hint: "build the project here with BuildKit (the buildx plugin) first; helper images need sh and tar",
+  },
+] as const satisfies ReadonlyArray<{
+  codes: readonly WarningCode[];
+  error: string;
+  what: (n: number) => string;
+  hint: string;
+}>;

@@ -157,7 +157,11 @@ export function sealiftProgram(): Command {
     .option("--allow-dirty", "pack uncommitted changes (the manifest records it)", false)
     .option("--pull", "pull `image:` services missing on this machine (default: refuse)")
     .option("--no-cache", "leave the build cache out (stage images and RUN --mount=type=cache contents)")
-    .option("--strict", "Dockerfile lint warnings and cache-export problems are errors", false)
+    .option(
+      "--strict",
+      "warnings about what would not work offline are errors: Dockerfile lint, data not shipped, cache-export problems",
+      false,
+    )
     .option("--sign <key-file>", "sign manifest.json with this private key (sealift keygen)")
     .option("--installer <file>", "installer binary to ship (default: build/sealift-install-linux-ARCH)")
     .addOption(

@@ -164,19 +164,17 @@ async function exportMount(
   return { file, entries };
 }
 
-/** Exports every cache mount; a failure is a clear warning (or an error with --strict), never a silent empty cache. */
+/** Exports every cache mount; a failure is a clear warning (an error with --strict: strict.ts), never a silent empty cache. */
 export async function exportCacheMounts(
   host: DockerHost,
   resolved: ResolvedService[],
   stageImages: StageImage[],
   scratch: string,
-  options: { reporter: Reporter; signal: AbortSignal; strict: boolean },
+  options: { reporter: Reporter; signal: AbortSignal },
 ): Promise<MountArchive[]> {
   const mounts = findCacheMounts(resolved, stageImages);
   if (mounts.length && host.builder === "legacy") {
     const message = `${mounts.length} cache mount(s) cannot be exported without BuildKit (no buildx and a docker client of 23.0 or newer): left out`;
-    if (options.strict)
-      throw new SealiftError("BUILD_FAILED", message, { hint: "install the buildx plugin" });
     options.reporter.warn("CACHE_MOUNTS_SKIPPED", message);
     return [];
   }
@@ -193,10 +191,6 @@ export async function exportCacheMounts(
       // "." alone: BuildKit had nothing under that id on this machine.
       if (entries <= 1) {
         const message = `cache mount ${found.mount.id} (${path.basename(found.dockerfile)}:${found.mount.line}) is empty on this machine; the target will rebuild that step from nothing`;
-        if (options.strict)
-          throw new SealiftError("BUILD_FAILED", message, {
-            hint: "build the project here with BuildKit first",
-          });
         options.reporter.warn("CACHE_MOUNT_EMPTY", message);
       }
       const bytes = (await fs.stat(file)).size;
@@ -215,11 +209,6 @@ export async function exportCacheMounts(
     } catch (error) {
       if (options.signal.aborted || error instanceof SealiftError) throw error;
       const message = `cache mount ${found.mount.id} could not be exported: ${(error as Error).message.split("\n")[0]}`;
-      if (options.strict)
-        throw new SealiftError("BUILD_FAILED", message, {
-          hint: "the helper image needs sh and tar",
-          cause: error,
-        });
       options.reporter.warn("CACHE_MOUNT_FAILED", message);
     }
   }

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { PartsWriter } from "../bundle/parts.js";
 import { cancelled } from "../errors.js";
+import { enforceStrict } from "./strict.js";
 import { buildImages } from "./steps/build.js";
 import { buildCache, exportVolumes } from "./steps/cache.js";
 import { commitArchive } from "./steps/commit.js";
@@ -26,6 +27,7 @@ export { installerFor } from "./installer-binary.js";
 export async function pack(options: PackOptions): Promise<PackResult> {
   const started = performance.now();
   const project = await readProject(options);
+  enforceStrict(options);
   const buildStarted = performance.now();
   const built = await buildImages(project, options);
   const buildMs = performance.now() - buildStarted;
@@ -36,6 +38,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     : undefined;
   try {
     const cache = await buildCache(project, built, scratch, options);
+    enforceStrict(options);
     const volumes = await exportVolumes(project, built, scratch, options);
     const writeStarted = performance.now();
     const { written, images } = await writeArchive(

@@ -18,7 +18,6 @@ export async function buildCache(project: Project, built: Built, scratch: string
   const mounts = await exportCacheMounts(project.host, built.resolved, stageImages, scratch, {
     reporter,
     signal,
-    strict: !!options.strict,
   });
   if (project.host.builder !== "buildx") {
     reporter.info(

@@ -115,12 +115,6 @@ export async function readProject(options: PackOptions): Promise<Project> {
   }
   const findings = lintProject(model);
   for (const f of findings) reporter.warn(f.code, `${f.where}: ${f.message}`);
-  if (options.strict && findings.length) {
-    throw new SealiftError("LINT_FAILED", `${findings.length} Dockerfile problem(s) and --strict`, {
-      hint: "fix them (see the warnings above) or pack without --strict",
-      details: findings.map((f) => `${f.code} ${f.where}`),
-    });
-  }
   await checkOutDir(path.resolve(options.outDir));
   installerFor(targetArchitecture(host), options.installer); // fail before the long builds
   const base = options.base ? await readBase(options.base, reporter, signal) : undefined;
@@ -142,7 +136,7 @@ export async function readProject(options: PackOptions): Promise<Project> {
   };
 }
 
-/** The data that travels, and a warning (an error with --strict) for bind-mount data that would not. */
+/** The data that travels, and a warning for bind-mount data that would not (an error with --strict: strict.ts). */
 export async function readData(
   model: ComposeModel,
   git: Project["git"],
@@ -160,15 +154,6 @@ export async function readData(
     signal,
   );
   for (const u of data.unshipped) reporter.warn("DATA_NOT_SHIPPED", describeUnshipped(u));
-  if (options.strict && data.unshipped.length)
-    throw new SealiftError(
-      "DATA_NOT_SHIPPED",
-      `${data.unshipped.length} bind mount(s) need data that is not shipped, and --strict`,
-      {
-        hint: "ship it with --data PATH or x-sealift: {data: [PATH]}, or pack without --strict",
-        details: data.unshipped.map((u) => `${u.service}: ./${u.source}`),
-      },
-    );
   const lfs = data.files.filter((f) => f.reason === "lfs");
   if (lfs.length)
     reporter.info(`data: ${lfs.length} Git LFS file(s) travel with their content, not their pointers`);
