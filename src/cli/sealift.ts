@@ -7,6 +7,7 @@ import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { parseSize } from "../bundle/parts.js";
 import type { PackResult } from "../packager/pack.js";
+import type { PackJson } from "../packager/pack-json.js";
 import { verifyBundle } from "../bundle/verify.js";
 import { generateKeys, loadPublicKey } from "../bundle/signature.js";
 import { pack } from "../packager/pack.js";
@@ -214,20 +215,19 @@ export function sealiftProgram(): Command {
             signal,
           });
           if (flags.json) {
-            process.stdout.write(
-              JSON.stringify({
-                ok: true,
-                archive: result.archive,
-                sidecar: result.sidecar,
-                ...(result.parts ? { parts: result.parts } : {}),
-                bytes: result.bytes,
-                sha256: result.sha256,
-                release: result.release,
-                images: result.images,
-                durationsMs: result.durationsMs,
-                warnings: reporter.warnings,
-              }) + "\n",
-            );
+            const document: PackJson = {
+              ok: true,
+              archive: result.archive,
+              sidecar: result.sidecar,
+              ...(result.parts ? { parts: result.parts } : {}),
+              bytes: result.bytes,
+              sha256: result.sha256,
+              release: result.release,
+              images: result.images,
+              durationsMs: result.durationsMs,
+              warnings: [...reporter.warnings],
+            };
+            process.stdout.write(JSON.stringify(document) + "\n");
           } else {
             process.stdout.write(packSummary(result));
           }

@@ -2,7 +2,7 @@
  * What a rollout does on one host, over its ssh connection: send a file (resumable, checked there),
  * put the installer in place, ask what is installed.
  */
-import { jsonDocuments } from "../util/json-output.js";
+import { parseStatusJson } from "../installer/install-json.js";
 import { sha256File } from "../util/sha256-file.js";
 import { createReadStream, promises as fs, statSync } from "node:fs";
 import os from "node:os";
@@ -13,11 +13,6 @@ import { SealiftError } from "../errors.js";
 import type { SshConnection } from "./ssh.js";
 import { shellQuote } from "./ssh.js";
 import { type InstallerCopy, type RolloutBundle } from "./rollout-types.js";
-
-/** The installer's --json output: one JSON document (pretty-printed, or one line after others). */
-export function parseJsonOutput<T>(stdout: string): T | null {
-  return (jsonDocuments(stdout)[0] as T | undefined) ?? null;
-}
 
 /**
  * Makes sure `remote` on the host holds `local` (digest `sha256`): nothing is sent when it does; an
@@ -112,18 +107,18 @@ export async function installedStatus(
       signal,
     },
   );
-  const parsed = parseJsonOutput<{
-    record?: { release?: string; status?: string };
-    healthy?: boolean;
-    interrupted?: { message?: string } | null;
-    error?: { code?: string; message?: string };
-  }>(result.stdout);
+  const parsed = parseStatusJson(result.stdout);
+  if (!parsed) return { release: null, healthy: false, interrupted: null };
+  if (!parsed.ok)
+    return {
+      release: null,
+      healthy: false,
+      interrupted: parsed.error.code === "INSTALL_INTERRUPTED" ? parsed.error.message : null,
+    };
   return {
-    release: parsed?.record?.status === "installed" ? (parsed.record.release ?? null) : null,
-    healthy: !!parsed?.healthy,
-    interrupted:
-      parsed?.interrupted?.message ??
-      (parsed?.error?.code === "INSTALL_INTERRUPTED" ? (parsed.error.message ?? null) : null),
+    release: parsed.record.status === "installed" ? parsed.record.release : null,
+    healthy: parsed.healthy,
+    interrupted: parsed.interrupted?.message ?? null,
   };
 }
 

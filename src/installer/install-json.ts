@@ -1,9 +1,10 @@
 /**
- * `install --json`: the one JSON document the installer prints on stdout, declared once. The
- * command layer prints it, `install rollout` reads it back from each host, the tests read it too.
+ * The installer's JSON documents, declared once: `install --json` and `status --json`. The command
+ * layer prints them, `sealift rollout` reads them back from each host, the tests read them too.
  */
 import { z } from "zod";
 import { jsonDocuments } from "../util/json-output.js";
+import { recordSchema } from "./install-record.js";
 
 const errorJson = z.object({
   code: z.string(),
@@ -53,6 +54,62 @@ export type FailureJson = z.infer<typeof failureJsonSchema>;
 export function parseInstallJson(stdout: string): InstallJson | FailureJson | null {
   for (const data of jsonDocuments(stdout)) {
     const ok = installJsonSchema.safeParse(data);
+    if (ok.success) return ok.data;
+    const failed = failureJsonSchema.safeParse(data);
+    if (failed.success) return failed.data;
+  }
+  return null;
+}
+
+const portJson = z.object({ hostIp: z.string(), hostPort: z.string(), containerPort: z.string() });
+const containerJson = z.object({
+  id: z.string(),
+  name: z.string(),
+  service: z.string(),
+  image: z.string(),
+  imageId: z.string(),
+  workingDir: z.string().nullable(),
+  status: z.string(),
+  health: z.string().nullable(),
+  exitCode: z.number(),
+  ports: z.array(portJson),
+});
+
+/**
+ * `status --json`: the installed release, its services (one container each), its images, any
+ * cut-off install. Fields added after 0.1 have defaults, so an older kept installer's answer reads.
+ */
+export const statusJsonSchema = z.object({
+  ok: z.literal(true),
+  record: recordSchema,
+  /** One container per service: the one that runs (or the newest). */
+  containers: z.array(containerJson),
+  /** Other containers of a service: ones compose was replacing when it was cut off. */
+  replaced: z.array(containerJson).default([]),
+  images: z.array(
+    z.object({ service: z.string(), image: z.string(), imageId: z.string(), present: z.boolean() }),
+  ),
+  healthy: z.boolean(),
+  /** An install that was cut off (a power cut, kill -9): what it was doing, and the fix. */
+  interrupted: z
+    .object({
+      message: z.string(),
+      hint: z.string(),
+      stage: z.string(),
+      from: z.string().nullable(),
+      to: z.string(),
+    })
+    .nullable()
+    .default(null),
+  /** An install, rebuild, rollback or uninstall running on the folder now. */
+  busy: z.string().nullable().default(null),
+});
+export type StatusJson = z.infer<typeof statusJsonSchema>;
+
+/** The installer's status answer: its success document, its failure document, or null for anything else. */
+export function parseStatusJson(stdout: string): StatusJson | FailureJson | null {
+  for (const data of jsonDocuments(stdout)) {
+    const ok = statusJsonSchema.safeParse(data);
     if (ok.success) return ok.data;
     const failed = failureJsonSchema.safeParse(data);
     if (failed.success) return failed.data;

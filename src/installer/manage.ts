@@ -3,6 +3,7 @@
  * install record in DIR/.sealift/install.json.
  */
 import { describeInterrupted, readJournal } from "./journal.js";
+import type { StatusJson } from "./install-json.js";
 import { checkFolderFree } from "./folder-lock.js";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
@@ -43,19 +44,8 @@ export function resolveDir(given: string | undefined): string {
   });
 }
 
-export interface StatusReport {
-  record: InstallRecord;
-  /** One container per service: the one that runs (or the newest). */
-  containers: ContainerState[];
-  /** Other containers of a service: ones compose was replacing when it was cut off. */
-  replaced: ContainerState[];
-  images: Array<{ service: string; image: string; imageId: string; present: boolean }>;
-  healthy: boolean;
-  /** An install that was cut off (a power cut, kill -9): what it was doing, and the fix. */
-  interrupted: { message: string; hint: string; stage: string; from: string | null; to: string } | null;
-  /** An install, rebuild, rollback or uninstall running on the folder now. */
-  busy: string | null;
-}
+/** What `status` finds: the `status --json` document without its `ok` (declared once, in install-json.ts). */
+export type StatusReport = Omit<StatusJson, "ok">;
 
 /**
  * The installed release, its services' state (each service once), its images, and any install that

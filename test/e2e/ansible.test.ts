@@ -13,6 +13,8 @@ import { after, before, describe, test } from "node:test";
 import { exampleProject, type ExampleProject } from "../helpers/example.js";
 import { ROLLOUT_HOSTS, fieldHost, fieldHostScript, type FieldHost } from "../helpers/field-host.js";
 import { ROOT, run, sealift } from "../helpers/run.js";
+import { statusJsonSchema } from "../../src/installer/install-json.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 const STAGING = "/opt/sealift-bundles";
 
@@ -51,7 +53,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
       "--json",
     ]);
     assert.equal(packed.code, 0, packed.stderr);
-    ({ archive, release } = JSON.parse(packed.stdout) as { archive: string; release: string });
+    ({ archive, release } = parsePackJson(packed.stdout));
     const collections = path.join(example.workdir, "collections");
     const installed = await run("ansible-galaxy", ["collection", "install", collection, "-p", collections]);
     assert.equal(installed.code, 0, installed.stderr);
@@ -140,7 +142,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
       assert.deepEqual([reply.model, reply.reply], ["from-ansible", "echo: ans"]);
       const status = await host.exec(`${dir()}/.sealift/install`, ["status", "--json"]);
       assert.equal(status.code, 0, status.stderr);
-      assert.equal((JSON.parse(status.stdout) as { record: { release: string } }).record.release, release);
+      assert.equal(statusJsonSchema.parse(JSON.parse(status.stdout)).record.release, release);
     }
   });
 

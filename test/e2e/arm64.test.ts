@@ -13,6 +13,7 @@ import type { Manifest } from "../../src/bundle/manifest.js";
 import { ARM64_ROOT, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 describe("arm64: pack --platform linux/arm64, its installer under emulation", () => {
   const engine = engineEnv(BUILD_ENGINE_26);
@@ -37,7 +38,7 @@ describe("arm64: pack --platform linux/arm64, its installer under emulation", ()
       { env: engine },
     );
     assert.equal(packed.code, 0, packed.stderr);
-    archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    archive = parsePackJson(packed.stdout).archive;
     const top = path.basename(archive, ".tar.gz");
     const usb = path.join(example.workdir, "usb");
     mkdirSync(usb, { recursive: true });

@@ -19,13 +19,7 @@ import {
   type ExampleProject,
 } from "../helpers/example.js";
 import { freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
-
-interface PackJson {
-  archive: string;
-  bytes: number;
-  parts?: string[];
-  release: string;
-}
+import { parsePackJson, type PackJson } from "../../src/packager/pack-json.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
 
@@ -81,7 +75,7 @@ describe("delta bundles and bundles in parts", () => {
         "--json",
       ]);
       assert.equal(result.code, 0, result.stderr);
-      delta = JSON.parse(result.stdout) as PackJson;
+      delta = parsePackJson(result.stdout);
       assert.equal(path.basename(delta.archive), `${example.name}-delta-${today}.tar.gz`);
       assert.ok(
         delta.bytes < fullBytes * 0.05,
@@ -188,7 +182,7 @@ describe("delta bundles and bundles in parts", () => {
         "--json",
       ]);
       assert.equal(result.code, 0, result.stderr);
-      split = JSON.parse(result.stdout) as PackJson;
+      split = parsePackJson(result.stdout);
       top = path.basename(split.archive).replace(/\.tar\.gz\.index\.json$/, "");
       // The operator's one step before installing: the installer out of the joined parts.
       const cwd = path.dirname(split.archive);

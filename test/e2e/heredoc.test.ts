@@ -13,6 +13,7 @@ import type { Plan } from "../../src/packager/plan.js";
 import { ensureBaseImage } from "../helpers/example.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 describe("a heredoc Dockerfile, packed on Docker 26 with buildx", () => {
   const engine = engineEnv(BUILD_ENGINE_26);
@@ -83,7 +84,7 @@ describe("a heredoc Dockerfile, packed on Docker 26 with buildx", () => {
       env: engine,
     });
     assert.equal(packed.code, 0, packed.stderr);
-    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    const archive = parsePackJson(packed.stdout).archive;
     const manifestText = await run("tar", [
       "xzOf",
       archive,

@@ -23,6 +23,7 @@ import type { Manifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, removeProject } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, interrupt, run, sealift } from "../helpers/run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 describe("the installer", () => {
   let example: ExampleProject;
@@ -175,8 +176,8 @@ describe("the installer", () => {
         cwd: bundleDir,
       });
       assert.equal(result.code, 0, result.stderr);
-      const report = JSON.parse(result.stdout) as { installed: { unchanged: boolean } };
-      assert.equal(report.installed.unchanged, false, "the install ran, not the nothing-to-change path");
+      const report = installJsonSchema.parse(JSON.parse(result.stdout));
+      assert.equal(report.installed?.unchanged, false, "the install ran, not the nothing-to-change path");
       assert.doesNotMatch(result.stderr, /nothing to change/);
       assert.ok(readFileSync(file).equals(shipped), "the source file is the bundle's again");
       const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=again`);
@@ -318,7 +319,7 @@ describe("the installer", () => {
     );
     const packed = await sealift(["pack", example.dir, "--out", dirOf("dist-v2"), "--json"]);
     assert.equal(packed.code, 0, packed.stderr);
-    const v2 = JSON.parse(packed.stdout) as { archive: string; release: string };
+    const v2 = parsePackJson(packed.stdout);
     assert.notEqual(v2.release, manifest.project.release);
     // Packing built v2 on this same engine: remove what v1 does not have, as on the real target.
     const v2Manifest = JSON.parse(

@@ -18,6 +18,7 @@ import type { Manifest } from "../../src/bundle/manifest.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 const PACKERS = [
   { label: "Docker 20.10 (classic store, Compose v1)", engine: () => undefined, store: "classic" },
@@ -68,7 +69,7 @@ for (const packer of PACKERS) {
         { env: example.engine },
       );
       assert.equal(packed.code, 0, packed.stderr);
-      const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+      const archive = parsePackJson(packed.stdout).archive;
       const manifest = await run("tar", [
         "xzOf",
         archive,

@@ -18,18 +18,9 @@ import { parseManifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages } from "../helpers/docker.js";
 import { commitChange, ensureBaseImage, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { INSTALLER, SEALIFT_CLI, installer, interrupt, run, sealift } from "../helpers/run.js";
+import { parsePackJson, type PackJson } from "../../src/packager/pack-json.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
-
-interface PackJson {
-  ok: boolean;
-  archive: string;
-  sidecar: string;
-  bytes: number;
-  sha256: string;
-  release: string;
-  images: Array<{ service: string; image: string; id: string }>;
-}
 
 describe("sealift pack", () => {
   let example: ExampleProject;
@@ -41,7 +32,7 @@ describe("sealift pack", () => {
     out = path.join(example.workdir, "dist");
     const result = await sealift(["pack", example.dir, "--out", out, "--json"]);
     assert.equal(result.code, 0, result.stderr);
-    packed = JSON.parse(result.stdout) as PackJson;
+    packed = parsePackJson(result.stdout);
   });
 
   after(() => example.dispose());
@@ -146,7 +137,7 @@ describe("sealift pack", () => {
         "--json",
       ]);
       assert.equal(allowed.code, 0, allowed.stderr);
-      const result = JSON.parse(allowed.stdout) as PackJson;
+      const result = parsePackJson(allowed.stdout);
       assert.match(result.release, /-dirty$/);
       const manifest = await run("tar", [
         "xzOf",
@@ -177,7 +168,7 @@ describe("sealift pack", () => {
       "--json",
     ]);
     assert.equal(signedPack.code, 0, signedPack.stderr);
-    const archive = (JSON.parse(signedPack.stdout) as PackJson).archive;
+    const archive = parsePackJson(signedPack.stdout).archive;
     assert.match((await run("tar", ["tzf", archive])).stdout, /\/manifest\.json\.sig$/m);
     const good = await installer(INSTALLER, [
       archive,
@@ -437,7 +428,7 @@ describe("sealift pack on an unfamiliar project", () => {
       const out = path.join(example.workdir, "dist");
       const result = await sealift(["pack", dir, "--out", out, "--name", "Other App", "--json"]);
       assert.equal(result.code, 0, result.stderr);
-      const packed = JSON.parse(result.stdout) as PackJson;
+      const packed = parsePackJson(result.stdout);
       assert.equal(path.basename(packed.archive), `otherapp-complete-${today}.tar.gz`);
       assert.equal((await run("sha256sum", ["-c", path.basename(packed.sidecar)], { cwd: out })).code, 0);
       const listing = await run("tar", ["tzf", packed.archive]);

@@ -22,6 +22,7 @@ import {
   type FieldHost,
 } from "../helpers/field-host.js";
 import { INSTALLER, installer, run, sealift } from "../helpers/run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 interface HostJson {
   host: string;
@@ -92,7 +93,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
         },
       );
       assert.equal(packed.code, 0, packed.stderr);
-      return JSON.parse(packed.stdout) as { archive: string; release: string; bytes: number };
+      return parsePackJson(packed.stdout);
     };
     v1 = await pack("dist-v1");
     const chat = path.join(example.dir, "backend/app/cgi-bin/chat");
@@ -279,7 +280,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
       { env: example.engine },
     );
     assert.equal(split.code, 0, split.stderr);
-    const { archive: index, parts } = JSON.parse(split.stdout) as { archive: string; parts: string[] };
+    const { archive: index, parts = [] } = parsePackJson(split.stdout);
     assert.ok(parts.length > 2);
     const result = await roll(index, inventory("hosts.ini", ini()), ["--limit", c.name]);
     assert.equal(result.code, 0, result.stderr + result.stdout);

@@ -14,6 +14,7 @@ import path from "node:path";
 import { BASE_IMAGE, projectImages, removeImages, removeProject } from "./docker.js";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { ROOT, run, sealift } from "./run.js";
+import { parsePackJson } from "../../src/packager/pack-json.js";
 
 /** Where scripts/ensure-arm64.sh keeps the arm64 sysroot and busybox (scripts/test.sh runs it). */
 export const ARM64_ROOT = process.env.SEALIFT_ARM64_ROOT ?? "/var/lib/sealift/arm64";
@@ -133,7 +134,7 @@ export async function packed(
     { env: example.engine },
   );
   if (result.code !== 0) throw new Error(`pack failed (${result.code}):\n${result.stderr}`);
-  const { archive, release } = JSON.parse(result.stdout) as { archive: string; release: string };
+  const { archive, release } = parsePackJson(result.stdout);
   const manifest = await run("tar", ["xzOf", archive, `${path.basename(archive, ".tar.gz")}/manifest.json`]);
   return { archive, release, manifest: JSON.parse(manifest.stdout) as Manifest, stderr: result.stderr };
 }
