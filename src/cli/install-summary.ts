@@ -1,7 +1,7 @@
 /** What the installer prints for a person when an install ends: the summary and the services table. */
 import { keptInstallerPath } from "../installer/install-record.js";
 import type { InstallResult } from "../installer/steps/types.js";
-import { selfCommand } from "../installer/install.js";
+import { selfCommand, type InstallerSelf } from "../installer/self.js";
 import { existsSync } from "node:fs";
 import { type ContainerState } from "../docker/docker.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
@@ -26,7 +26,7 @@ export function serviceRows(containers: ContainerState[]): string[] {
   ]);
 }
 
-export function installSummary(result: InstallResult): string {
+export function installSummary(result: InstallResult, installer: InstallerSelf): string {
   const m = result.verified.manifest;
   const i = result.installed;
   if (result.check)
@@ -36,7 +36,7 @@ export function installSummary(result: InstallResult): string {
   }
   // The copy the install keeps, by its absolute path: the lines work from any folder, tomorrow too.
   const kept = keptInstallerPath(i.dir);
-  const self = existsSync(kept) ? kept : selfCommand();
+  const self = existsSync(kept) ? kept : selfCommand(installer);
   return (
     [
       i.unchanged

@@ -15,9 +15,11 @@ import { withFolderLock } from "../installer/folder-lock.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
 import { rolloutCommand } from "./rollout.js";
-import { collect, handleUsageErrors, reportError, runMain } from "./run-main.js";
+import { collect, runMain, runProgram } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
+import { isSea } from "node:sea";
+import type { InstallerSelf } from "../installer/self.js";
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -34,6 +36,11 @@ function timeoutOption(): Option {
 }
 
 /** --json: one JSON document on one line of stdout (the shape the README documents). */
+/** This installer's own executable, as the core takes it (null when not the compiled installer). */
+function installerSelf(): InstallerSelf {
+  return { executable: isSea() ? process.execPath : null, cwd: process.cwd() };
+}
+
 function printJson<T = unknown>(value: T): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
@@ -131,6 +138,7 @@ ${EXIT_CODES_HELP}`,
             reporter,
             signal,
             io: { signal, terminal: onTerminal() },
+            self: installerSelf(),
           });
           if (flags.json) {
             const m = result.verified.manifest;
@@ -164,7 +172,7 @@ ${EXIT_CODES_HELP}`,
                 : null,
               warnings: reporter.warnings,
             });
-          } else process.stdout.write(installSummary(result));
+          } else process.stdout.write(installSummary(result, installerSelf()));
         },
         { json: () => flags.json },
       );
@@ -178,7 +186,7 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir);
+          const dir = resolveDir(flags.dir, installerSelf());
           const report = await status(dir, signal, keptInstallerPath(dir));
           if (flags.json) printJson({ ok: true, ...report });
           else {
@@ -217,7 +225,7 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir);
+          const dir = resolveDir(flags.dir, installerSelf());
           const result = await withFolderLock(dir, "rebuild", () =>
             rebuild(dir, {
               timeoutMs: flags.timeout * 1000,
@@ -251,7 +259,7 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const report = await cacheReport(resolveDir(flags.dir), signal);
+          const report = await cacheReport(resolveDir(flags.dir, installerSelf()), signal);
           if (flags.json) printJson({ ok: true, ...report });
           else process.stdout.write(describeCacheStatus(report));
         },
@@ -272,7 +280,7 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir);
+          const dir = resolveDir(flags.dir, installerSelf());
           const result = await withFolderLock(dir, "rollback", () =>
             rollback(dir, {
               timeoutMs: flags.timeout * 1000,
@@ -309,7 +317,7 @@ ${EXIT_CODES_HELP}`,
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir);
+          const dir = resolveDir(flags.dir, installerSelf());
           const record = await withFolderLock(dir, "uninstall", () =>
             uninstall(dir, {
               volumes: flags.volumes,
@@ -334,9 +342,5 @@ ${EXIT_CODES_HELP}`,
 }
 
 export async function main(argv: string[]): Promise<void> {
-  try {
-    await handleUsageErrors(installProgram()).parseAsync(argv);
-  } catch (error) {
-    reportError(error, { json: argv.includes("--json") });
-  }
+  await runProgram(installProgram(), argv);
 }

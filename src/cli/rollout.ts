@@ -10,6 +10,8 @@ import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../installe
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { collect, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
+import { isSea } from "node:sea";
+import os from "node:os";
 
 const ROLLOUT_EXIT_CODES = `
 Exit codes:
@@ -38,6 +40,7 @@ function sshOptions(flags: { acceptNewHostKeys: boolean }) {
   return {
     acceptNewHostKeys: flags.acceptNewHostKeys,
     connectTimeoutSeconds: 10,
+    operatorHome: os.homedir(),
   };
 }
 
@@ -158,6 +161,7 @@ export function rolloutCommand(): Command {
           const inputs = readAnswerInputs({ answersFile: flags.answers, set: flags.set });
           const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
           const prepared = await prepareRollout(bundle, {
+            installer: isSea() ? process.execPath : null,
             signal,
             signature: {
               mode: flags.verify,

@@ -6,6 +6,7 @@
 import { CommanderError, type Command } from "commander";
 import { ExitCode, SealiftError, isSealiftError } from "../errors.js";
 import type { FailureJson } from "../installer/install-json.js";
+import { traceCommandsTo } from "../process/run-command.js";
 
 export interface MainContext {
   signal: AbortSignal;
@@ -110,4 +111,18 @@ export function handleUsageErrors(command: Command): Command {
   command.exitOverride().configureOutput({ outputError: () => undefined });
   for (const sub of command.commands) handleUsageErrors(sub);
   return command;
+}
+
+/**
+ * A CLI's entry point: SEALIFT_TRACE=1 traces every external command to stderr; a usage error from
+ * commander gets the same treatment as any other error.
+ */
+export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  const traced = process.env.SEALIFT_TRACE;
+  if (traced && traced !== "0") traceCommandsTo((line) => process.stderr.write(line));
+  try {
+    await handleUsageErrors(program).parseAsync(argv);
+  } catch (error) {
+    reportError(error, { json: argv.includes("--json") });
+  }
 }

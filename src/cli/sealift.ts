@@ -16,7 +16,7 @@ import { detectComposeTool } from "../docker/docker-host.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
-import { collect, handleUsageErrors, reportError, runMain } from "./run-main.js";
+import { collect, runMain, runProgram } from "./run-main.js";
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -123,6 +123,7 @@ export function sealiftProgram(): Command {
         async ({ signal }) => {
           const tool = await detectComposeTool(signal);
           const result = await plan(tool, projectDir, {
+            environment: process.env,
             files: flags.file,
             profiles: flags.profile,
             name: flags.name,
@@ -193,6 +194,7 @@ export function sealiftProgram(): Command {
         async ({ signal }) => {
           const reporter = new Reporter(process.stderr, flags.json);
           const result = await pack({
+            environment: process.env,
             projectDir,
             composeFiles: flags.file,
             profiles: flags.profile,
@@ -325,9 +327,5 @@ export function sealiftProgram(): Command {
 
 /** Entry point: a usage error from commander gets the same treatment as any other error. */
 export async function main(argv: string[]): Promise<void> {
-  try {
-    await handleUsageErrors(sealiftProgram()).parseAsync(argv);
-  } catch (error) {
-    reportError(error, { json: argv.includes("--json") });
-  }
+  await runProgram(sealiftProgram(), argv);
 }

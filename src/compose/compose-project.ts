@@ -123,7 +123,7 @@ export function readDotEnv(dir: string): Record<string, string> {
 export function findComposeFiles(
   dir: string,
   given: readonly string[] = [],
-  env: Record<string, string | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
   flavour: ComposeTool["flavour"] = "v2",
 ): string[] {
   const dotEnv = dotEnvForCompose(dir, env, flavour);
@@ -167,8 +167,11 @@ export interface ResolveOptions {
   profiles?: readonly string[];
   /** Variables that win over `.env` (the operator's answers at install). */
   env?: Record<string, string>;
-  /** Only `.env` and `env`, not this process's environment (the installer's view). */
-  cleanEnv?: boolean;
+  /**
+   * The release engineer's environment (pack, plan), read as compose would in their shell: COMPOSE_FILE,
+   * COMPOSE_PROFILES, COMPOSE_PROJECT_NAME and interpolation. None: only `.env` and `env` (the installer's view).
+   */
+  environment?: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
 }
 
@@ -177,7 +180,7 @@ export function activeProfiles(dir: string, options: ResolveOptions): string[] {
   if (options.profiles?.length) return [...options.profiles];
   const fromEnv =
     options.env?.COMPOSE_PROFILES ??
-    (options.cleanEnv ? undefined : process.env.COMPOSE_PROFILES) ??
+    options.environment?.COMPOSE_PROFILES ??
     readDotEnv(dir).COMPOSE_PROFILES;
   return (fromEnv ?? "")
     .split(",")
@@ -192,10 +195,10 @@ function inputFor(tool: ComposeTool, dir: string, options: ResolveOptions): Comp
     });
   return {
     dir,
-    files: findComposeFiles(dir, options.files ?? [], options.cleanEnv ? {} : process.env, tool.flavour),
+    files: findComposeFiles(dir, options.files ?? [], options.environment ?? {}, tool.flavour),
     profiles: activeProfiles(dir, options),
     ...(options.env ? { env: options.env } : {}),
-    ...(options.cleanEnv ? { cleanEnv: true } : {}),
+    ...(options.environment ? { environment: options.environment } : {}),
   };
 }
 
@@ -210,12 +213,12 @@ export async function resolveComposeProject(
   const { model } = await composeConfig(tool, input, options.signal);
   const projectName =
     options.env?.COMPOSE_PROJECT_NAME ??
-    (options.cleanEnv ? undefined : process.env.COMPOSE_PROJECT_NAME) ??
+    options.environment?.COMPOSE_PROJECT_NAME ??
     readDotEnv(dir).COMPOSE_PROJECT_NAME;
   const resolved = modelFromCompose(model, {
     dir,
     files: [...input.files],
-    profiles: [...input.profiles],
+    profiles: [...(input.profiles ?? [])],
     ...(projectName ? { name: projectName } : {}),
     // v1's output leaves top-level extensions out: x-sealift is then read from the files as written.
     rawFiles: hasSealiftKey(model) ? [] : input.files.map((f) => readYamlQuietly(path.join(dir, f))),

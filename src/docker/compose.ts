@@ -4,17 +4,15 @@
 import { parse as parseYaml } from "yaml";
 import { SealiftError } from "../errors.js";
 import type { DockerHost, ComposeTool } from "./docker-host.js";
-import { runCommand, type CommandResult, type RunOptions } from "../process/run-command.js";
+import {
+  programEnvironment,
+  runCommand,
+  type CommandResult,
+  type RunOptions,
+} from "../process/run-command.js";
 
-export interface ComposeProject {
-  name: string;
-  /** The project directory: relative paths and `.env` resolve against it. */
-  dir: string;
-  /** Compose files, relative to dir, in order (the override last). */
-  files: readonly string[];
-  /** Profiles to run with (--profile), as packed. */
-  profiles?: readonly string[];
-}
+/** An installed project: compose runs it under its name. */
+export type ComposeProject = ComposeInput & { name: string };
 
 export function requireCompose(host: DockerHost): ComposeTool {
   if (!host.compose) {
@@ -35,18 +33,13 @@ export async function compose(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<CommandResult> {
-  const tool = requireCompose(host);
-  const [file, ...lead] = tool.command;
-  const fileArgs = project.files.flatMap((f) => ["-f", f]);
-  const profileArgs = (project.profiles ?? []).flatMap((p) => ["--profile", p]);
-  return runCommand(
-    file,
-    [...lead, "-p", project.name, "--project-directory", project.dir, ...fileArgs, ...profileArgs, ...args],
-    {
-      cwd: project.dir,
-      ...options,
-    },
-  );
+  const [file, ...lead] = requireCompose(host).command;
+  return runCommand(file, [...lead, ...composeArgs(project), ...args], {
+    cwd: project.dir,
+    env: composeEnvironment(project),
+    extendEnv: false,
+    ...options,
+  });
 }
 
 /** `up -d` that never builds and never pulls. On v1 the caller must have checked the images exist. */
@@ -59,41 +52,45 @@ export async function composeUp(host: DockerHost, project: ComposeProject, optio
 
 /** Where and how compose is to read a project: the same flags every compose command gets. */
 export interface ComposeInput {
+  /** The project name (-p); none: compose's own (COMPOSE_PROJECT_NAME, .env, the folder's name). */
+  name?: string;
   /** The project directory: relative paths and `.env` resolve against it. */
   dir: string;
   /** Compose files (-f), relative to dir; none: compose's own discovery (and COMPOSE_FILE). */
   files: readonly string[];
   /** Profiles (--profile); none: COMPOSE_PROFILES if set, else only services without profiles. */
-  profiles: readonly string[];
-  /** Variables that win over `.env` (the process environment's, or the operator's answers). */
-  env?: Record<string, string | undefined>;
-  /** Leave the process environment out: only `.env` and `env` count (the installer's view). */
-  cleanEnv?: boolean;
+  profiles?: readonly string[];
+  /** Variables that win over `.env` (the operator's answers). */
+  env?: Record<string, string>;
+  /**
+   * The caller's whole environment, which compose reads as it would in their shell (the release
+   * engineer's, at pack and plan). None: only `.env` and `env` count (the installer's view: the
+   * operator's shell never changes what an installed project means).
+   */
+  environment?: Readonly<Record<string, string | undefined>>;
 }
 
-function inputArgs(input: ComposeInput): string[] {
+/** The flags every compose command gets: -p, --project-directory, -f, --profile. */
+function composeArgs(input: ComposeInput): string[] {
   return [
+    ...(input.name ? ["-p", input.name] : []),
     "--project-directory",
     input.dir,
     ...input.files.flatMap((f) => ["-f", f]),
-    ...input.profiles.flatMap((p) => ["--profile", p]),
+    ...(input.profiles ?? []).flatMap((p) => ["--profile", p]),
   ];
+}
+
+function composeEnvironment(input: ComposeInput): Record<string, string | undefined> {
+  return { ...(input.environment ?? programEnvironment()), ...input.env };
 }
 
 async function runConfig(tool: ComposeTool, input: ComposeInput, args: string[], signal?: AbortSignal) {
   const [file, ...lead] = tool.command;
-  const env = input.cleanEnv
-    ? {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DOCKER_CONFIG: process.env.DOCKER_CONFIG,
-        ...input.env,
-      }
-    : input.env;
-  const result = await runCommand(file, [...lead, ...inputArgs(input), "config", ...args], {
+  const result = await runCommand(file, [...lead, ...composeArgs(input), "config", ...args], {
     cwd: input.dir,
-    env: env as Record<string, string>,
-    extendEnv: !input.cleanEnv,
+    env: composeEnvironment(input),
+    extendEnv: false,
     signal,
     timeoutMs: 60_000,
     allowFailure: true,

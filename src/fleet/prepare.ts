@@ -2,7 +2,6 @@
 import { sha256File } from "../util/sha256-file.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
 import { openBundle } from "../bundle/bundle-reader.js";
 import { PARTS_SUMS_SUFFIX, readPartsIndex } from "../bundle/parts.js";
 import { storedMembers } from "../bundle/manifest.js";
@@ -16,9 +15,15 @@ import { type RolloutBundle } from "./rollout-types.js";
  */
 export async function prepareRollout(
   archive: string,
-  options: { signal: AbortSignal; signature?: VerifyOptions["signature"] },
+  options: {
+    /** The compiled installer running this rollout (it is what each host gets); null when not one. */
+    installer: string | null;
+    signal: AbortSignal;
+    signature?: VerifyOptions["signature"];
+  },
 ): Promise<RolloutBundle> {
-  if (!isSea())
+  const installer = options.installer;
+  if (!installer)
     throw new SealiftError(
       "USAGE",
       "install rollout runs from the compiled installer (the `install` binary of a bundle)",
@@ -39,7 +44,7 @@ export async function prepareRollout(
     signal: options.signal,
     ...(options.signature ? { signature: options.signature } : {}),
   });
-  const installerSha256 = await sha256File(process.execPath);
+  const installerSha256 = await sha256File(installer);
   if (source.kind === "parts") {
     // The parts as they are, with their index and sums: each host joins them as the installer reads.
     const { index, dir } = readPartsIndex(source.location);
@@ -54,7 +59,7 @@ export async function prepareRollout(
       sha256: index.sha256,
       files,
       manifest: verified.manifest,
-      installer: process.execPath,
+      installer,
       installerSha256,
       installerInArchive: null, // the parts are joined only as the installer reads them
     };
@@ -69,7 +74,7 @@ export async function prepareRollout(
     sha256,
     files: [{ local: source.location, sha256 }],
     manifest: verified.manifest,
-    installer: process.execPath,
+    installer,
     installerSha256,
     installerInArchive: same ? storedMembers(verified.manifest, shipped) : null,
   };

@@ -109,7 +109,7 @@ export class RelayPool {
 }
 
 /** The holder's lines for `address` in the operator's known_hosts (as ssh -G resolves which file). */
-async function knownHostLines(holder: InventoryHost): Promise<string> {
+async function knownHostLines(holder: InventoryHost, home: string): Promise<string> {
   const config = await runCommand(
     "ssh",
     ["-G", ...holder.sshArgs, ...(holder.port ? ["-p", String(holder.port)] : []), "--", holder.address],
@@ -117,7 +117,7 @@ async function knownHostLines(holder: InventoryHost): Promise<string> {
   );
   const files = (/^userknownhostsfile (.+)$/m.exec(config.stdout)?.[1] ?? "~/.ssh/known_hosts")
     .split(/\s+/)
-    .map((f) => f.replace(/^~(?=\/)/, process.env.HOME ?? "~"));
+    .map((f) => f.replace(/^~(?=\/)/, home));
   const pattern = holder.port && holder.port !== 22 ? `[${holder.address}]:${holder.port}` : holder.address;
   const lines: string[] = [];
   for (const file of files) {
@@ -177,12 +177,13 @@ export async function relayCopy(
   key: RelayKey,
   partial: string,
   offset: number,
+  operatorHome: string,
   signal?: AbortSignal,
 ): Promise<number> {
   const dir = path.posix.dirname(partial);
   const keyFile = `${dir}/.${key.id}.key`;
   const knownFile = `${dir}/.${key.id}.known`;
-  const known = await knownHostLines(holder);
+  const known = await knownHostLines(holder, operatorHome);
   try {
     await receiver.run(`umask 077 && cat > ${shellQuote(keyFile)}`, {
       input: Readable.from([Buffer.from(key.privateKey)]),

@@ -148,6 +148,8 @@ export async function rolloutHost(
 export interface Relay {
   pool: RelayPool;
   key: RelayKey;
+  /** The operator's home folder (its known_hosts vouch for a holder to the receiver). */
+  operatorHome: string;
 }
 
 /**
@@ -177,7 +179,7 @@ async function copyArchive(
     } else {
       try {
         await ensureFile(ssh, bundle.sha256, remote, signal, (offset, partial) =>
-          relayCopy(ssh, source.host, relay.key, partial, offset, signal),
+          relayCopy(ssh, source.host, relay.key, partial, offset, relay.operatorHome, signal),
         );
         from = source.host.name;
       } catch (error) {

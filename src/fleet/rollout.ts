@@ -38,7 +38,11 @@ async function rolloutIn(
   // The release crosses the operator's link about once: hosts that hold it pass it on (relay.ts).
   const relay =
     options.relay && bundle.files.length === 1
-      ? { pool: new RelayPool(true), key: await makeRelayKey(controlDir) }
+      ? {
+          pool: new RelayPool(true),
+          key: await makeRelayKey(controlDir),
+          operatorHome: options.ssh.operatorHome,
+        }
       : undefined;
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
   const failed = () =>

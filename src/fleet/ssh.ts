@@ -16,6 +16,8 @@ import type { InventoryHost } from "./inventory.js";
 export interface SshOptions {
   acceptNewHostKeys: boolean;
   connectTimeoutSeconds: number;
+  /** The operator's home folder, for a "~" in ssh's own settings (its known_hosts files). */
+  operatorHome: string;
 }
 
 /**

@@ -8,7 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Manifest } from "../bundle/manifest.js";
 import { SealiftError } from "../errors.js";
-import { keptInstallerDir } from "./install-record.js";
+import { keptInstallerDir, type InstallerSelf } from "./self.js";
 import { askText, askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
 export const answersFileSchema = z.strictObject({
@@ -160,6 +160,8 @@ export interface AnswerContext {
   /** The values of an existing .env in the chosen folder (upgrade), or null. */
   existingEnv: (dir: string) => Record<string, string> | null;
   io: PromptIO;
+  /** The installer kept in DIR/.sealift offers DIR as the default folder. */
+  self: InstallerSelf;
 }
 
 /** Resolves every answer; asks only on a terminal and only for what flags and file left open. */
@@ -174,7 +176,7 @@ export async function resolveAnswers(
   if (interactive && !canPrompt(ctx.io)) throw noTerminal();
   const io = ctx.io;
 
-  const defaultDir = keptInstallerDir() ?? `/opt/${ctx.manifest.project.name}`;
+  const defaultDir = keptInstallerDir(ctx.self) ?? `/opt/${ctx.manifest.project.name}`;
   let dir = flags.dir ?? file.dir;
   if (!dir) {
     dir = interactive

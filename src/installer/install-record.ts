@@ -4,7 +4,6 @@
  */
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
 import { z } from "zod";
 import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { requireCompose } from "../docker/compose.js";
@@ -81,15 +80,6 @@ export function keptInstallerPath(dir: string): string {
   return path.join(dir, RECORD_DIR, "install");
 }
 
-/** DIR when this process is the installer's copy kept in DIR/.sealift (updates run from there). */
-export function keptInstallerDir(): string | undefined {
-  if (!isSea()) return undefined;
-  const beside = path.dirname(process.execPath);
-  return path.basename(beside) === RECORD_DIR && existsSync(path.join(beside, RECORD_FILE))
-    ? path.dirname(beside)
-    : undefined;
-}
-
 export function recordPath(dir: string): string {
   return path.join(dir, RECORD_DIR, RECORD_FILE);
 }
@@ -138,7 +128,6 @@ export function installedModel(
   return resolveComposeProject(requireCompose(host), dir, {
     files: record.composeFiles,
     profiles: record.profiles,
-    cleanEnv: true,
     ...(signal ? { signal } : {}),
   });
 }

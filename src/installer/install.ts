@@ -10,7 +10,6 @@ import { journalFor, type Journal, type JournalStage } from "./journal.js";
 import { rollback } from "./rollback.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
 import { openBundle, directorySource, type BundleSource } from "../bundle/bundle-reader.js";
 import { type VerifiedBundle } from "../bundle/verify.js";
 import { SealiftError } from "../errors.js";
@@ -30,19 +29,12 @@ import type { InstallOptions, InstallPlan, InstallResult } from "./steps/types.j
 export type { InstallOptions, InstallResult } from "./steps/types.js";
 import { upStep } from "./steps/up.js";
 import { verify } from "./steps/verify.js";
+import { selfFolder, type InstallerSelf } from "./self.js";
 
-/** How the operator calls this installer again (for hints): ./install, or its path. */
-export function selfCommand(): string {
-  if (!isSea()) return "sealift-install";
-  const rel = path.relative(process.cwd(), process.execPath);
-  // "./tmp/usb/install", not "tmp/usb/install": a path that reads as one to run.
-  return rel.startsWith(".") ? rel : `./${rel}`;
-}
-
-export async function locateBundle(given?: string): Promise<BundleSource> {
+export async function locateBundle(given: string | undefined, self: InstallerSelf): Promise<BundleSource> {
   if (given) return openBundle(path.resolve(given));
-  const beside = path.dirname(process.execPath);
-  if (isSea() && existsSync(path.join(beside, "manifest.json"))) return directorySource(beside);
+  const beside = selfFolder(self);
+  if (beside && existsSync(path.join(beside, "manifest.json"))) return directorySource(beside);
   throw new SealiftError("USAGE", "no bundle given, and this installer is not inside an extracted bundle", {
     hint: "run ./install from the extracted NAME-complete-YYYYMMDD folder, or give the archive: install NAME-complete-YYYYMMDD.tar.gz",
   });
@@ -62,7 +54,7 @@ export async function install(options: InstallOptions): Promise<InstallResult> {
   // names against the bundle's settings once its head is read, all before the engine is asked.
   const inputs = readAnswerInputs(options);
   const { step, stepsMs } = stepTimer();
-  const source = await locateBundle(options.bundle);
+  const source = await locateBundle(options.bundle, options.self);
   const verified = await step("verify", () =>
     verify(source, options.reporter, options.signal, options.signature, options.verifyOnly),
   );

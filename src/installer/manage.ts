@@ -7,7 +7,7 @@ import type { StatusJson } from "./install-json.js";
 import { checkFolderFree } from "./folder-lock.js";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
+import { keptInstallerDir, selfFolder, type InstallerSelf } from "./self.js";
 import type { Reporter } from "../report.js";
 import { compose, composeUp } from "../docker/compose.js";
 import { buildImage, inspectImage, projectContainers, type ContainerState } from "../docker/docker.js";
@@ -18,7 +18,6 @@ import { waitHealthy, isReady } from "./health.js";
 import {
   installedModel,
   RECORD_DIR,
-  keptInstallerDir,
   recordPath,
   readRecord,
   requireRecord,
@@ -29,12 +28,13 @@ import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
 import { askYesNo, canPrompt, noTerminal, type PromptIO } from "./prompts.js";
 
 /** --dir; DIR when this is the installer's copy in DIR/.sealift; /opt/NAME when it sits in a bundle folder. */
-export function resolveDir(given: string | undefined): string {
+export function resolveDir(given: string | undefined, self: InstallerSelf): string {
   if (given) return path.resolve(given);
-  const kept = keptInstallerDir();
+  const kept = keptInstallerDir(self);
   if (kept) return kept;
-  const manifest = path.join(path.dirname(process.execPath), "manifest.json");
-  if (isSea() && existsSync(manifest)) {
+  const beside = selfFolder(self);
+  const manifest = beside && path.join(beside, "manifest.json");
+  if (manifest && existsSync(manifest)) {
     const name = (JSON.parse(readFileSync(manifest, "utf8")) as { project?: { name?: string } }).project
       ?.name;
     if (name) return `/opt/${name}`;

@@ -86,7 +86,7 @@ export async function resolveImages(
       } catch (error) {
         if (error instanceof SealiftError && error.code === "BUILD_FAILED") {
           throw new SealiftError("BUILD_FAILED", `building service "${service.name}" failed`, {
-            hint: `fix the build (try: cd ${path.relative(process.cwd(), service.build.context) || "."} && docker build .) and pack again`,
+            hint: `fix the build (try: cd ${service.build.context} && docker build .) and pack again`,
             details: recent.slice(-15),
             cause: error,
           });

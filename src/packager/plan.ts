@@ -74,12 +74,15 @@ export async function plan(
     /** As pack's --data and --volume. */
     data?: string[];
     volumes?: string[];
+    /** The release engineer's environment, which compose reads as in their shell. */
+    environment?: Readonly<Record<string, string | undefined>>;
     signal?: AbortSignal;
   },
 ): Promise<Plan> {
   const resolveOptions = {
     files: options.files ?? [],
     profiles: options.profiles ?? [],
+    ...(options.environment ? { environment: options.environment } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
   const model: ComposeModel = await resolveComposeProject(tool, projectDir, resolveOptions);

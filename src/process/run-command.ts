@@ -42,17 +42,44 @@ export interface RunOptions {
 
 const STDERR_TAIL_LINES = 12;
 
+let traceSink: ((line: string) => void) | undefined;
+
 /**
- * SEALIFT_TRACE=1: every command to stderr with when it started (ms since this process began), how
- * long it took and its exit code; for finding where the time goes and what was run.
+ * Where a line for every command goes, with when it started (ms since this process began), how long
+ * it took and its exit code; for finding where the time goes and what was run. The command layer
+ * sets it (SEALIFT_TRACE=1); by default nothing is traced.
  */
-const TRACE = !!process.env.SEALIFT_TRACE && process.env.SEALIFT_TRACE !== "0";
+export function traceCommandsTo(sink: ((line: string) => void) | undefined): void {
+  traceSink = sink;
+}
 
 function trace(outcome: CommandResult, started: number): void {
-  if (TRACE)
-    process.stderr.write(
-      `sealift-trace: +${Math.round(started)}ms ${outcome.durationMs}ms exit ${outcome.exitCode}: ${outcome.command.slice(0, 300)}\n`,
-    );
+  traceSink?.(
+    `sealift-trace: +${Math.round(started)}ms ${outcome.durationMs}ms exit ${outcome.exitCode}: ${outcome.command.slice(0, 300)}\n`,
+  );
+}
+
+/**
+ * What docker and compose need of this process's environment to run and reach the engine (where
+ * programs are, the user's docker config, which engine) and nothing else: no other variable of the
+ * operator's shell reaches an installed project's interpolation.
+ */
+export function programEnvironment(): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of [
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "DOCKER_CONFIG",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+  ]) {
+    const value = process.env[name];
+    if (value !== undefined) kept[name] = value;
+  }
+  return kept;
 }
 
 export function describeCommand(file: string, args: readonly string[]): string {

@@ -2,7 +2,6 @@
 import { keptInstallerPath } from "../install-record.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
 import { CACHE_OVERRIDE_FILE } from "../../bundle/layout.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import { type ContainerState } from "../../docker/docker.js";
@@ -50,7 +49,7 @@ export async function keptAsIs(
       path.join(dir, CACHE_OVERRIDE_FILE),
     ]);
   for (const [staged, placed] of pairs) if (!(await same(staged, placed))) return null;
-  if (isSea() && !existsSync(keptInstallerPath(dir))) return null;
+  if (options.self.executable && !existsSync(keptInstallerPath(dir))) return null;
   const containers = await runningFromFolder(plan.host, manifest, plan.images, dir, options.signal);
   if (!containers) return null;
   await fs.rm(staging, { recursive: true, force: true });

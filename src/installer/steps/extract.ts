@@ -6,7 +6,7 @@ import { keptInstallerPath } from "../install-record.js";
 import { readRollbackPlan } from "../rollback.js";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { isSea } from "node:sea";
+import type { InstallerSelf } from "../self.js";
 import { type BundleSource } from "../../bundle/bundle-reader.js";
 import { CACHE_OVERRIDE_FILE, DATA_FILES_DIR, OVERRIDE_FILE } from "../../bundle/layout.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
@@ -23,11 +23,11 @@ import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./type
  * The installer keeps a copy of itself in DIR/.sealift/install: updates that leave the installer
  * to their base release, status, rebuild and uninstall run it from there.
  */
-export async function keepInstaller(dir: string): Promise<void> {
-  if (!isSea()) return;
+export async function keepInstaller(dir: string, self: InstallerSelf): Promise<void> {
+  if (!self.executable) return;
   const target = keptInstallerPath(dir);
-  if (path.resolve(process.execPath) === target) return;
-  await fs.copyFile(process.execPath, `${target}.tmp`);
+  if (path.resolve(self.executable) === target) return;
+  await fs.copyFile(self.executable, `${target}.tmp`);
   await fs.chmod(`${target}.tmp`, 0o755);
   await fs.rename(`${target}.tmp`, target);
 }
@@ -103,7 +103,7 @@ export async function extractStep(
     options.signal,
   );
   await recordSourceHashes(dir, model);
-  await keepInstaller(dir);
+  await keepInstaller(dir, options.self);
   const record = {
     project: manifest.project.name,
     release: manifest.project.release,

@@ -93,7 +93,6 @@ export async function bundleModel(
       profiles: project.profiles,
       // The name compose runs it under (volume and network names are made from it).
       env: { COMPOSE_PROJECT_NAME: project.name },
-      cleanEnv: true,
       signal,
     });
     return { ...model, dir, name: project.name };
@@ -185,6 +184,7 @@ export async function preflight(
       hasCache: !!manifest.cache && manifest.cache.images.length + manifest.cache.mounts.length > 0,
       existingEnv,
       io: options.io,
+      self: options.self,
     },
     inputs,
   );

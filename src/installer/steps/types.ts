@@ -15,6 +15,7 @@ import { type InstallRecord } from "../install-record.js";
 import { type PromptIO } from "../prompts.js";
 import type { saveRollbackPoint } from "../rollback.js";
 import { type DataPlan } from "../data.js";
+import type { InstallerSelf } from "../self.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** Tests only: wait at this journal stage (SEALIFT_TEST_HOLD_STAGE) so that a kill lands in it. */
@@ -31,6 +32,8 @@ export interface InstallOptions extends AnswerFlags {
   reporter: Reporter;
   signal: AbortSignal;
   io: PromptIO;
+  /** This installer's own executable (the command layer hands it in). */
+  self: InstallerSelf;
 }
 
 export interface InstallResult {

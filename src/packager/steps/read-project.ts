@@ -73,7 +73,12 @@ export async function readProject(options: PackOptions): Promise<Project> {
   const projectDir = path.resolve(options.projectDir);
   const host = withPlatform(await detectDockerHost(signal), options.platform);
   const compose = requireCompose(host);
-  const resolveOptions = { files: options.composeFiles ?? [], profiles: options.profiles ?? [], signal };
+  const resolveOptions = {
+    files: options.composeFiles ?? [],
+    profiles: options.profiles ?? [],
+    ...(options.environment ? { environment: options.environment } : {}),
+    signal,
+  };
   const model = await resolveComposeProject(compose, projectDir, resolveOptions);
   const variables = await projectVariables(compose, projectDir, resolveOptions);
   const name = options.name ? normaliseProjectName(options.name) : model.name;

@@ -30,6 +30,8 @@ export interface PackOptions {
   /** Ship the build cache (stage images and cache mounts); default true. */
   cache?: boolean;
   /** Lint warnings and cache-export problems become errors. */
+  /** The release engineer's environment, which compose reads as in their shell (COMPOSE_FILE, interpolation). */
+  environment?: Readonly<Record<string, string | undefined>>;
   strict?: boolean;
   /** A private key file (sealift keygen) to sign manifest.json with. */
   sign?: string;
