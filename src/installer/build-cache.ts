@@ -15,7 +15,7 @@
  * not the build machine's, the install builds each service once with that cache ("fitting"): the
  * steps whose keys differ run here, with the cache mounts warm, and later rebuilds find them.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -31,44 +31,11 @@ import { buildImage, inspectImage, saveImages, type BuildRequest } from "../dock
 import type { DockerHost } from "../docker/docker-host.js";
 import { runCommand } from "../process/run-command.js";
 import { buildRequestFor } from "../compose/build-request.js";
-import { mountSpec } from "../compose/dockerfile.js";
 import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
 import { walkTree } from "../util/walk-tree.js";
 
 const SOURCE_HASHES = "source-hashes.json";
-
-/** Imports one cache-mount archive (`tarFile`) into this host's BuildKit under its id. */
-export async function importCacheMount(
-  host: DockerHost,
-  mount: NonNullable<Manifest["cache"]>["mounts"][number],
-  tarFile: string,
-  workdir: string,
-  signal: AbortSignal,
-): Promise<void> {
-  const context = path.join(workdir, "context");
-  await fs.mkdir(context, { recursive: true });
-  await fs.rename(tarFile, path.join(context, "cache.tar"));
-  await fs.writeFile(
-    path.join(context, "Dockerfile"),
-    [
-      `FROM ${mount.helper} AS import`,
-      "ARG SEALIFT_NONCE",
-      `RUN --mount=${mountSpec(mount, "/sealift-cache")} --mount=type=bind,source=.,target=/sealift-in ` +
-        `tar -xf /sealift-in/cache.tar -C /sealift-cache && echo "$SEALIFT_NONCE" > /sealift-imported`,
-      // The final stage depends on the import, so BuildKit runs it; it exports one small file.
-      "FROM scratch",
-      "COPY --from=import /sealift-imported /",
-      "",
-    ].join("\n"),
-  );
-  await buildImage(host, {
-    context,
-    output: `type=local,dest=${path.join(workdir, "out")}`,
-    args: { SEALIFT_NONCE: randomBytes(8).toString("hex") },
-    signal,
-  });
-}
 
 /** How this host's builder reads the shipped layer cache offline (see the top of this file). */
 export type CacheKind = "inline" | "oci";

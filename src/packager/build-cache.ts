@@ -5,12 +5,12 @@
  * - cache mounts: the contents of each `RUN --mount=type=cache` id, taken out of this machine's
  *   BuildKit with a helper build into one tar per id (ownership kept by tar).
  */
-import { randomBytes } from "node:crypto";
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Reporter } from "../report.js";
 import type { ComposeModel } from "../compose/compose-project.js";
-import { dockerfileCache, mountSpec, type CacheMount } from "../compose/dockerfile.js";
+import { dockerfileCache, type CacheMount } from "../compose/dockerfile.js";
+import { exportCacheMount } from "../compose/cache-mount.js";
 import { dockerfilePath, dockerfileText } from "../compose/compose-model.js";
 import { buildImage, inspectImage, type ImageInfo } from "../docker/docker.js";
 import { buildRequestFor } from "../compose/build-request.js";
@@ -126,44 +126,6 @@ export function findCacheMounts(
   return [...found.values()];
 }
 
-const HELPER_CACHE = "/sealift-cache";
-const HELPER_OUT = "/sealift-out";
-
-/** Takes one cache mount's content out of this machine's BuildKit into `dir/cache.tar`. */
-async function exportMount(
-  host: DockerHost,
-  found: ReturnType<typeof findCacheMounts>[number],
-  dir: string,
-  signal: AbortSignal,
-): Promise<{ file: string; entries: number }> {
-  const context = path.join(dir, "context");
-  const output = path.join(dir, "out");
-  await fs.mkdir(context, { recursive: true });
-  await fs.writeFile(
-    path.join(context, "Dockerfile"),
-    [
-      `FROM ${found.helper} AS export`,
-      // A new nonce every time: this step must never come from the layer cache.
-      "ARG SEALIFT_NONCE",
-      `RUN --mount=${mountSpec(found.mount, HELPER_CACHE)} mkdir -p ${HELPER_OUT} && echo "$SEALIFT_NONCE" > /dev/null && tar -cf ${HELPER_OUT}/cache.tar -C ${HELPER_CACHE} . && tar -tf ${HELPER_OUT}/cache.tar | wc -l > ${HELPER_OUT}/entries`,
-      "FROM scratch",
-      `COPY --from=export ${HELPER_OUT}/ /`,
-      "",
-    ].join("\n"),
-  );
-  await buildImage(host, {
-    context,
-    tag: "",
-    output: `type=local,dest=${output}`,
-    args: { SEALIFT_NONCE: randomBytes(8).toString("hex") },
-    signal,
-  });
-  const file = path.join(output, "cache.tar");
-  if (!existsSync(file)) throw new Error("the helper build wrote no cache.tar");
-  const entries = Number(readFileSync(path.join(output, "entries"), "utf8").trim());
-  return { file, entries };
-}
-
 /** Exports every cache mount; a failure is a clear warning (an error with --strict: strict.ts), never a silent empty cache. */
 export async function exportCacheMounts(
   host: DockerHost,
@@ -182,9 +144,9 @@ export async function exportCacheMounts(
   for (const [index, found] of mounts.entries()) {
     const progress = options.reporter.status(`exporting cache mount ${found.mount.id}`);
     try {
-      const { file, entries } = await exportMount(
+      const { file, entries } = await exportCacheMount(
         host,
-        found,
+        { id: found.mount.id, options: found.mount.options, helper: found.helper },
         path.join(scratch, `mount-${index}`),
         options.signal,
       );
