@@ -9,7 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
 import { envFileText } from "../../src/compose/env-file.js";
+import { modelFromCompose } from "../../src/compose/compose-model.js";
 import type { Plan } from "../../src/packager/plan.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
@@ -465,6 +467,65 @@ describe("compose's file rules agree with Compose v1 (docker-compose 1.29, this 
       assert.deepEqual(plan.services.map((s) => s.name).sort(), composed.stdout.trim().split("\n").sort());
     });
   }
+});
+
+describe("the model read from Compose v1's own output (docker-compose 1.29 config)", () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "sealift-model-v1-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  test("ports as strings and maps, volumes as strings, args as v1 resolves them, host access", async () => {
+    const dir = writeProject(root, "app", {
+      "docker-compose.yml": [
+        "version: '3.9'",
+        "services:",
+        "  web:",
+        "    build: {context: ./web, args: {A: '1', EMPTY: null}}",
+        "    image: x:1",
+        "    ports:",
+        "    - published: 8080",
+        "      target: 80",
+        "    - 127.0.0.1:9000-9010:90/udp",
+        "    - '5000'",
+        "    volumes: [/data, './here:/x', 'named:/y', '../shared:/s:ro', '/var/run/docker.sock:/d.sock']",
+        "    privileged: true",
+        "volumes: {named: {}}",
+        "",
+      ].join("\n"),
+      "web/Dockerfile": "FROM busybox:1.36\n",
+    });
+    const env = { DOCKER_HOST: "unix:///nonexistent.sock", PATH: "/usr/bin:/bin" };
+    const composed = await run("docker-compose", ["config"], { env, cwd: dir });
+    assert.equal(composed.code, 0, composed.stderr);
+    const model = modelFromCompose(parseYaml(composed.stdout), {
+      dir,
+      files: ["docker-compose.yml"],
+      profiles: [],
+    });
+    const [web] = model.services;
+    assert.equal(model.name, "app");
+    assert.equal(web!.build?.context, path.join(dir, "web"));
+    assert.deepEqual(web!.ports, [
+      { hostIp: "", published: "8080", target: 80, protocol: "tcp" },
+      { hostIp: "127.0.0.1", published: "9000-9010", target: 90, protocol: "udp" },
+    ]);
+    assert.deepEqual(
+      web!.volumes.map((v) => `${v.type} ${v.source} ${v.target}`),
+      [
+        "volume  /data",
+        `bind ${path.join(dir, "here")} /x`,
+        "volume named /y",
+        `bind ${path.join(root, "shared")} /s`,
+        "bind /var/run/docker.sock /d.sock",
+      ],
+    );
+    // v1 (unlike v2, which leaves it out) resolves an arg without a value to "" when the
+    // environment has none: the hand-written fixture this test replaced had it wrong.
+    assert.deepEqual(web!.build?.args, { A: "1", EMPTY: "" }, "as docker-compose 1.29 config says");
+    assert.deepEqual(web!.hostAccess, [
+      "mounts host path ../shared",
+      "mounts host path /var/run/docker.sock",
+      "runs privileged",
+    ]);
+  });
 });
 
 describe("variables Compose v1 cannot list", () => {

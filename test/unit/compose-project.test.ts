@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { parse as parseYaml } from "yaml";
 import { composeInputs, normaliseProjectName } from "../../src/compose/compose-project.js";
 import { modelFromCompose } from "../../src/compose/compose-model.js";
 import { parseVariablesTable } from "../../src/docker/compose.js";
@@ -80,49 +79,8 @@ test("project names follow compose's rule", () => {
   assert.equal(normaliseProjectName("llm-chat"), "llm-chat");
 });
 
+// Compose v1's output is read from docker-compose 1.29 itself: test/e2e/plan.test.ts.
 describe("compose's resolved output read into the model", () => {
-  test("v1's canonical YAML: ports as strings and maps, volumes as strings, host access", () => {
-    const v1 = parseYaml(
-      [
-        "services:",
-        "  web:",
-        "    build: {context: /p/app/web, args: {A: '1', EMPTY: null}}",
-        "    image: x:1",
-        "    ports:",
-        "    - published: 8080",
-        "      target: 80",
-        "    - 127.0.0.1:9000-9010:90/udp",
-        "    - '5000'",
-        "    volumes: [/data, '/p/app/here:/x:rw', 'named:/y:rw', '/p/shared:/s:ro', '/var/run/docker.sock:/d.sock:rw']",
-        "    privileged: true",
-        "version: '3.9'",
-      ].join("\n"),
-    );
-    const model = modelFromCompose(v1, { dir: "/p/app", files: ["docker-compose.yml"], profiles: [] });
-    const [web] = model.services;
-    assert.equal(model.name, "app");
-    assert.deepEqual(web!.ports, [
-      { hostIp: "", published: "8080", target: 80, protocol: "tcp" },
-      { hostIp: "127.0.0.1", published: "9000-9010", target: 90, protocol: "udp" },
-    ]);
-    assert.deepEqual(
-      web!.volumes.map((v) => `${v.type} ${v.source} ${v.target}`),
-      [
-        "volume  /data",
-        "bind /p/app/here /x",
-        "volume named /y",
-        "bind /p/shared /s",
-        "bind /var/run/docker.sock /d.sock",
-      ],
-    );
-    assert.deepEqual(web!.build?.args, { A: "1" }, "an arg without a value is left out, as compose does");
-    assert.deepEqual(web!.hostAccess, [
-      "mounts host path ../shared",
-      "mounts host path /var/run/docker.sock",
-      "runs privileged",
-    ]);
-  });
-
   test("v2's JSON: $$ is a literal $, dockerfile_inline, additional contexts; no service is refused", () => {
     const model = modelFromCompose(
       {
