@@ -19,11 +19,13 @@
  * which `install` also runs after its rows on this machine.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureBaseImage, exampleProject, packAndExtract } from "../test/helpers/example.js";
 import { projectImages, removeImages, removeProject } from "../test/helpers/docker.js";
 import { engineEnv, fieldHost } from "../test/helpers/field-host.js";
+import { DATA_ROOT_FACTOR } from "../src/installer/preflight.js";
 import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -71,7 +73,7 @@ interface Row {
 }
 
 async function benchRebuild(): Promise<Row[]> {
-  const example = await exampleProject("bench");
+  const example = await exampleProject("bench", undefined, { depsDelay: "as-shipped" });
   try {
     const { bundleDir: bundle, manifest } = await packAndExtract(example);
     const built = manifest.services.filter((s) => s.built);
@@ -270,6 +272,34 @@ async function imageIds(refs: string[]): Promise<string[]> {
 }
 
 /** Bytes under `dir` (du -sb). */
+/**
+ * The most `work` added to the used bytes of `dir`'s filesystem (sampled every 100 ms): the disk
+ * high-water mark of a load. The filesystem is shared, so this is an upper bound of the data root's.
+ */
+async function diskHighWater<T>(dir: string, work: () => Promise<T>): Promise<{ result: T; bytes: number }> {
+  const used = async () => {
+    const s = await fsp.statfs(dir);
+    return (s.blocks - s.bfree) * s.bsize;
+  };
+  const base = await used();
+  let peak = base;
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      peak = Math.max(peak, await used());
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  try {
+    const result = await work();
+    peak = Math.max(peak, await used());
+    return { result, bytes: peak - base };
+  } finally {
+    done = true;
+    await sampler;
+  }
+}
+
 async function diskBytes(dir: string): Promise<number> {
   return Number((await must(run("du", ["-sb", dir]), "du")).stdout.split(/\s/)[0]);
 }
@@ -615,9 +645,23 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
       const againWhole: number[] = [];
       const usersAgainWhole: number[] = [];
       const usersWay = `sha256sum ${bundle.users} > /dev/null && gunzip -c ${bundle.users} | docker load -q > /dev/null`;
+      const manifest = JSON.parse(
+        (
+          await must(
+            run("tar", ["xzOf", made.archive, `${path.basename(made.archive, ".tar.gz")}/manifest.json`]),
+            "manifest",
+          )
+        ).stdout,
+      ) as { images: { bytes: number } };
+      const hostRoot = fieldHost(engine.host).root;
+      const highWater = { sealift: 0, users: 0 };
       for (let round = 1; round <= ROUNDS; round++) {
         await dropAll(engine.host);
-        const s = await install();
+        // The disk the first install takes at its peak, less what it leaves in its folder (the kept installer, source).
+        const watched = await diskHighWater(hostRoot, () => install());
+        const s = watched.result;
+        const folder = await diskBytes(path.join(hostRoot, "opt", "bench"));
+        highWater.sealift = Math.max(highWater.sealift, watched.bytes - folder);
         first.push(s.ms);
         whole.push(s.total);
         stepTimes.push(s.steps);
@@ -631,7 +675,9 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
         await timedOnHost(engine.host, `${usersWay} && ${usersUp}`);
         usersAgainWhole.push(await timedOnHost(engine.host, `${usersWay} && ${usersUp}`));
         await dropAll(engine.host);
-        usersFirst.push(await timedOnHost(engine.host, usersWay));
+        const users = await diskHighWater(hostRoot, () => timedOnHost(engine.host, usersWay));
+        highWater.users = Math.max(highWater.users, users.bytes);
+        usersFirst.push(users.result);
         await dropAll(engine.host);
         floor.push(await timedOnHost(engine.host, `docker load -q -i ${bundle.plain} > /dev/null`));
         process.stderr.write(
@@ -670,7 +716,11 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
         Object.keys(times[0] ?? {})
           .map((k) => `${k} ${(median(times.map((t) => t[k] ?? 0)) / 1000).toFixed(2)} s`)
           .join(", ");
+      const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
       notes.push(
+        `disk high-water in the data root during a first install on ${engine.label}: ${mib(highWater.sealift)} = ` +
+          `${(highWater.sealift / manifest.images.bytes).toFixed(2)}x the images' ${mib(manifest.images.bytes)} ` +
+          `(the preflight asks ${DATA_ROOT_FACTOR}x); the users' gunzip | docker load: ${mib(highWater.users)}`,
         `where a first install's time goes on ${engine.label} (medians): ${spent(stepTimes)}`,
         `where a re-install's time goes on ${engine.label} (medians): ${spent(againSteps)}`,
       );

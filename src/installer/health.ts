@@ -14,6 +14,9 @@ function isBroken(c: ContainerState): boolean {
   return c.status === "exited" || c.status === "dead" || c.health === "unhealthy";
 }
 
+/** How often the services' state is asked while waiting (one `docker ps` and inspect a time). */
+const HEALTH_POLL_MS = 500;
+
 export async function waitHealthy(
   host: DockerHost,
   project: string,
@@ -57,6 +60,6 @@ export async function waitHealthy(
         },
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
   }
 }

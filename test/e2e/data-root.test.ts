@@ -5,6 +5,7 @@
  * the same command completes and the app answers.
  */
 import assert from "node:assert/strict";
+import { formatBytes } from "../../src/util/format.js";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -67,6 +68,21 @@ describe("a Docker data root that fills during the install", () => {
     await run("sh", ["-c", `grep -o ' ${exec}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
     await run("umount", ["-l", small]);
     await example.dispose();
+  });
+
+  test("without --force the preflight refuses first: the data root's need on this store (twice the images), exit 4, nothing loaded", async () => {
+    const refused = await installer(
+      path.join(bundleDir, "install"),
+      ["--yes", "--dir", dir(), ...ports],
+      onSecondEngine(),
+    );
+    assert.equal(refused.code, 4, refused.stderr);
+    const images = manifest.images.bytes;
+    const row = /Docker data root\s+FAIL\s+(.*) free in (.*), (.*) needed \((.*)\)/.exec(refused.stderr);
+    assert.ok(row, refused.stderr);
+    assert.equal(row[3], formatBytes(2 * images + manifest.requirements.dockerDataBytes - images));
+    assert.match(row[4]!, /^images x2: docker load unpacks its input in a temporary folder, then each layer/);
+    assert.equal((await secondDocker(["images", "-q"])).stdout.trim(), "", "nothing was loaded");
   });
 
   test("ENOSPC while loading: exit 1 with the cause and what to do, nothing loaded or recorded; with room, the same command completes", async () => {

@@ -80,7 +80,16 @@ export async function exampleProject(
   prefix: string,
   /** Build on another engine (engineEnv of a field host) instead of this machine's. */
   engine?: Record<string, string>,
-  options: { modelMib?: number; platform?: string } = {},
+  options: {
+    modelMib?: number;
+    platform?: string;
+    /**
+     * Seconds each dependency "download" of the example's stand-in pip and npm takes on a cold
+     * cache: 0.1 in the tests (they assert what was downloaded, not how long it took); the
+     * benchmark passes the example's own (3 and 2 s) to measure what the build cache saves.
+     */
+    depsDelay?: { pip: number; npm: number } | "as-shipped";
+  } = {},
 ): Promise<ExampleProject> {
   const workdir = mkdtempSync(path.join(os.tmpdir(), `sealift-${prefix}-`));
   const name = `sl${prefix}${Math.random().toString(36).slice(2, 7)}`;
@@ -93,6 +102,11 @@ export async function exampleProject(
   const models = await run("sh", [path.join(dir, "make-models.sh"), String(options.modelMib ?? 1)]);
   if (models.code !== 0) throw new Error(`make-models.sh failed: ${models.stderr}`);
   replaceInTree(dir, BASE_IMAGE, `${name}-base:1.36`);
+  const delay = options.depsDelay ?? { pip: 0.1, npm: 0.1 };
+  if (delay !== "as-shipped") {
+    replaceInTree(dir, "FAKE_PIP_DELAY:-3", `FAKE_PIP_DELAY:-${delay.pip}`);
+    replaceInTree(dir, "FAKE_NPM_DELAY:-2", `FAKE_NPM_DELAY:-${delay.npm}`);
+  }
   // Cache mounts are keyed by id engine-wide: ids of its own keep its cache apart too.
   replaceInTree(dir, "id=llm-chat-", `id=${name}-`);
   await ensureBaseImage(`${name}-base:1.36`, name, engine, options.platform);

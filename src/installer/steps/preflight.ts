@@ -20,6 +20,7 @@ import type { Manifest } from "../../bundle/manifest.js";
 import { localLayerChains } from "../../docker/docker.js";
 import {
   checksTable,
+  dataRootNeed,
   diskCheck,
   enforce,
   hostAccessChecks,
@@ -163,13 +164,8 @@ export async function preflight(
   if (manifest.base) await checkBaseRelease(host, manifest, signal);
   const images = await planImages(host, manifest, signal);
   const checks = hostChecks(host, manifest);
-  checks.push(
-    await diskCheck(
-      "Docker data root",
-      host.dockerRootDir,
-      images.missing.length ? manifest.requirements.dockerDataBytes : 0,
-    ),
-  );
+  const dataRoot = dataRootNeed(host, manifest, images.missing.length > 0);
+  checks.push(await diskCheck("Docker data root", host.dockerRootDir, dataRoot.bytes, dataRoot.why));
   // A host that cannot take the bundle is said before any question; else the questions come first
   // and the checks are drawn once, aligned, when the ones that need the answers are known too.
   if (checks.some((c) => c.status === "fail" && !(options.force && c.overridable))) {
