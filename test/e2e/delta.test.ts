@@ -1,59 +1,68 @@
 /**
- * Update bundles and split bundles on the real engine, with the example app:
- * release 1 installed; a code change packed with --base release 1 is a small delta that the
- * installation's kept installer installs (the change answers, the volume's data stays); the same
- * delta on a host without release 1 is refused naming it. A bundle split into parts installs from
- * its index; a missing or damaged part is refused naming the part, and the parts are never changed.
+ * Update bundles and split bundles on offline field hosts (Docker 20.10), with the example app
+ * packed on this machine: release 1 installed; a code change packed with --base release 1 is a
+ * small delta that the installation's kept installer installs (the change answers, the volume's
+ * data stays); the same delta on another host, without release 1, is refused naming it. A bundle
+ * split into parts installs from its index; a missing or damaged part is refused naming the part,
+ * and the parts are never changed.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { imageId, projectImages, removeImages, removeProject, serviceContainer } from "../helpers/docker.js";
-import {
-  commitChange,
-  ensureBaseImage,
-  exampleProject,
-  packAndExtract,
-  type ExampleProject,
-} from "../helpers/example.js";
-import { freePort, httpGet, installer, run, sealift } from "../helpers/run.js";
+import { commitChange, exampleProject, packed, type ExampleProject } from "../helpers/example.js";
+import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
+import { run, sealift } from "../helpers/run.js";
 import { parsePackJson, type PackJson } from "../../src/packager/pack-json.js";
+
+/** Copies FILES into the host's /tmp/SUB (as scp would), returning each one's path there. */
+function deliverTo(host: FieldHost, sub: string, files: string[]): string[] {
+  const dir = path.join(host.root, "tmp", sub);
+  mkdirSync(dir, { recursive: true });
+  return files.map((file) => {
+    copyFileSync(file, path.join(dir, path.basename(file)));
+    return `/tmp/${sub}/${path.basename(file)}`;
+  });
+}
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
 
-describe("delta bundles and bundles in parts", () => {
+describe("delta bundles and bundles in parts (on offline Docker 20.10 hosts)", () => {
   let example: ExampleProject;
-  let full: { archive: string; bundleDir: string; manifest: Manifest };
+  let host: FieldHost;
+  let full: { archive: string; manifest: Manifest };
   let fullBytes: number;
-  let frontendPort: number;
-  let backendPort: number;
-  const dir = () => path.join(example.workdir, "opt");
-  const ports = () => ["--set", `FRONTEND_PORT=${frontendPort}`, "--set", `BACKEND_PORT=${backendPort}`];
+  const dir = () => `/opt/${example.name}`;
+  const ask = async () =>
+    JSON.parse(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=hi")) as {
+      reply: string;
+      store_boots: number;
+    };
 
   before(async () => {
+    host = fieldHost(FIELD_HOSTS.docker20);
+    await host.reset();
     example = await exampleProject("delta");
-    full = await packAndExtract(example);
+    full = await packed(example, "dist-full");
     fullBytes = statSync(full.archive).size;
-    frontendPort = await freePort();
-    backendPort = await freePort();
   });
 
-  after(() => example.dispose());
+  after(async () => {
+    await host?.reset();
+    await example?.dispose();
+  });
 
   describe("a delta on top of release 1", () => {
     let delta: PackJson;
     let deltaManifest: Manifest;
 
     before(async () => {
-      const first = await installer(
-        path.join(full.bundleDir, "install"),
-        ["--yes", "--dir", dir(), ...ports()],
-        { cwd: full.bundleDir },
-      );
+      const first = await host.exec(host.installer(), [host.deliver(full.archive), "--yes", "--dir", dir()], {
+        timeoutMs: 300_000,
+      });
       assert.equal(first.code, 0, first.stderr);
-      const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hi`)).body);
+      const reply = await ask();
       assert.equal(reply.reply, "echo: hi");
       assert.equal(reply.store_boots, 1);
     });
@@ -108,51 +117,43 @@ describe("delta bundles and bundles in parts", () => {
     });
 
     test("the installation's kept installer installs it: the change answers, the volume's data stays, both releases recorded", async () => {
-      // The packing machine is this host too: take release 2's new backend image away again, so
-      // that the delta's own layers must be loaded on top of release 1's.
       const backend = deltaManifest.services.find((s) => s.name === "backend")!;
-      await run("docker", ["rmi", "-f", backend.imageId]);
-      await run("docker", ["builder", "prune", "-af"]);
-      assert.equal(await imageId(backend.imageId), null);
-      const store = () => serviceContainer(example.name, "store");
-      const written = await run("docker", [
-        "exec",
-        await store(),
-        "sh",
-        "-c",
-        "echo release-1 > /data/marker",
-      ]);
-      assert.equal(written.code, 0, written.stderr);
-      const kept = path.join(dir(), ".sealift/install");
-      assert.ok(existsSync(kept), "the installer keeps a copy of itself in the install folder");
+      const store = await host.container(example.name, "store");
+      await host.docker(["exec", store, "sh", "-c", "echo release-1 > /data/marker"]);
+      const kept = `${dir()}/.sealift/install`;
       // No --dir: the kept installer installs into its own installation.
-      const result = await installer(kept, [delta.archive, "--yes", ...ports()]);
+      const result = await host.exec(kept, [host.deliver(delta.archive), "--yes"], { timeoutMs: 300_000 });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /loading images: \d+ images/);
       assert.match(result.stderr, /0 cache mounts imported, 2 kept from release/);
-      const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hi`)).body);
+      const reply = await ask();
       assert.equal(reply.reply, "said: hi");
       assert.equal(reply.store_boots, 1, "the unchanged store was left running");
-      const marker = await run("docker", ["exec", await store(), "cat", "/data/marker"]);
-      assert.equal(marker.stdout.trim(), "release-1", "the volume's data is still there");
-      const record = JSON.parse(readFileSync(path.join(dir(), ".sealift/install.json"), "utf8"));
+      assert.equal(
+        await host.docker(["exec", await host.container(example.name, "store"), "cat", "/data/marker"]),
+        "release-1",
+        "the volume's data is still there",
+      );
+      const record = JSON.parse(readFileSync(path.join(host.root, dir(), ".sealift/install.json"), "utf8"));
       assert.equal(record.release, delta.release);
       assert.equal(record.previous.at(-1).release, full.manifest.project.release);
-      assert.equal(await imageId(backend.image), backend.imageId);
+      assert.equal(
+        await host.docker(["image", "inspect", "--format", "{{.Id}}", backend.image]),
+        backend.imageId,
+      );
     });
 
     test("rejects-delta-without-base: on a host without release 1, exit 4 naming the release it needs; nothing installed", async () => {
-      await removeProject(example.name);
-      await removeImages(await projectImages(example.name));
-      await run("docker", ["builder", "prune", "-af"]);
-      const elsewhere = path.join(example.workdir, "elsewhere");
-      const result = await installer(path.join(dir(), ".sealift/install"), [
-        delta.archive,
+      const other = fieldHost(FIELD_HOSTS.docker26);
+      await other.reset();
+      const elsewhere = `/opt/${example.name}`;
+      const result = await other.exec(other.installer(), [
+        other.deliver(delta.archive),
         "--yes",
         "--dir",
         elsewhere,
-        ...ports(),
       ]);
+      await other.reset();
       assert.equal(result.code, 4, result.stderr);
       assert.match(
         result.stderr,
@@ -161,17 +162,16 @@ describe("delta bundles and bundles in parts", () => {
         ),
       );
       assert.match(result.stderr, /install release .* first/);
-      assert.ok(!existsSync(elsewhere), "nothing was written");
+      assert.equal((await other.exec("test", ["-e", elsewhere])).code, 1, "nothing was written");
     });
   });
 
   describe("a bundle in parts", () => {
     let split: PackJson;
     let top: string;
-    let binary: string;
+    let delivered: string[];
 
     before(async () => {
-      await ensureBaseImage(`${example.name}-base:1.36`, example.name); // the refusal above removed it
       const result = await sealift([
         "pack",
         example.dir,
@@ -184,11 +184,12 @@ describe("delta bundles and bundles in parts", () => {
       assert.equal(result.code, 0, result.stderr);
       split = parsePackJson(result.stdout);
       top = path.basename(split.archive).replace(/\.tar\.gz\.index\.json$/, "");
-      // The operator's one step before installing: the installer out of the joined parts.
-      const cwd = path.dirname(split.archive);
-      const untar = await run("sh", ["-c", `cat ${top}.tar.gz.part* | tar xz ${top}/install`], { cwd });
-      assert.equal(untar.code, 0, untar.stderr);
-      binary = path.join(cwd, top, "install");
+      // The parts, their index and sums, carried to the host together (as on one USB stick).
+      delivered = deliverTo(host, "parts", [
+        ...split.parts!,
+        split.archive,
+        path.join(path.dirname(split.archive), `${top}.tar.gz.SHA256SUMS`),
+      ]);
     });
 
     test("pack --split 16M writes parts of 16 MiB, an index and a SHA256SUMS; joined, they are the archive tar reads", async () => {
@@ -202,33 +203,31 @@ describe("delta bundles and bundles in parts", () => {
     });
 
     test("installs from the index; the parts are not changed", async () => {
-      const result = await installer(binary, [split.archive, "--yes", "--dir", dir(), ...ports()]);
+      const index = delivered.at(-2)!;
+      const result = await host.exec(host.installer(), [index, "--yes", "--dir", dir()], {
+        timeoutMs: 300_000,
+      });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /checking .*index.json: manifest and SHA256SUMS/);
-      const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hi`)).body);
-      assert.equal(reply.reply, "said: hi");
-      const cwd = path.dirname(split.archive);
-      assert.equal((await run("sha256sum", ["-c", `${top}.tar.gz.SHA256SUMS`], { cwd })).code, 0);
+      assert.equal((await ask()).reply, "said: hi");
+      const sums = await host.exec("sh", ["-c", `cd /tmp/parts && sha256sum -c ${top}.tar.gz.SHA256SUMS`]);
+      assert.equal(sums.code, 0, sums.stdout + sums.stderr);
     });
 
     for (const fault of ["missing", "damaged"] as const) {
       test(`rejects-${fault}-part: exit 3 naming the part`, async () => {
-        const copy = path.join(example.workdir, `parts-${fault}`);
-        cpSync(path.dirname(split.archive), copy, { recursive: true });
-        const second = path.join(copy, `${top}.tar.gz.part002`);
-        if (fault === "missing") rmSync(second);
-        else {
+        const sums = path.join(path.dirname(split.archive), `${top}.tar.gz.SHA256SUMS`);
+        const files = [...split.parts!, sums, split.archive].filter(
+          (f) => fault !== "missing" || !f.endsWith(".part002"),
+        );
+        const copies = deliverTo(host, `parts-${fault}`, files);
+        if (fault === "damaged") {
+          const second = path.join(host.root, "tmp", `parts-${fault}`, `${top}.tar.gz.part002`);
           const data = readFileSync(second);
           data[4096] = data[4096]! ^ 0x01;
           writeFileSync(second, data);
         }
-        const result = await installer(binary, [
-          path.join(copy, path.basename(split.archive)),
-          "--yes",
-          "--dir",
-          dir(),
-          ...ports(),
-        ]);
+        const result = await host.exec(host.installer(), [copies.at(-1)!, "--yes", "--dir", dir()]);
         assert.equal(result.code, 3, result.stderr);
         assert.match(
           result.stderr,
@@ -236,7 +235,6 @@ describe("delta bundles and bundles in parts", () => {
             ? new RegExp(`part ${top}\\.tar\\.gz\\.part002 \\(2 of \\d+\\) is missing`)
             : new RegExp(`part ${top}\\.tar\\.gz\\.part002 does not match its checksum`),
         );
-        rmSync(copy, { recursive: true, force: true });
       });
     }
   });
