@@ -1,6 +1,10 @@
-/** What the installer prints for a person when an install ends: the summary and the services table. */
+/**
+ * What the installer prints for a person: the preflight's checks table, what an install will do
+ * (before the operator says yes), and when it ends the summary and the services table.
+ */
 import { keptInstallerPath } from "../installer/install-record.js";
-import type { InstallResult } from "../installer/steps/types.js";
+import type { InstallIntent, InstallResult } from "../installer/steps/types.js";
+import type { Check } from "../installer/preflight.js";
 import { selfCommand, type InstallerSelf } from "../installer/self.js";
 import { existsSync } from "node:fs";
 import { type ContainerState } from "../docker/docker.js";
@@ -49,4 +53,41 @@ export function installSummary(result: InstallResult, installer: InstallerSelf):
       `uninstall: ${self} uninstall --dir ${i.dir}`,
     ].join("\n") + "\n"
   );
+}
+
+/** The preflight's checks as one aligned table (host checks and plan checks share its columns). */
+export function checksTable(checks: readonly Check[]): string[] {
+  const mark = { ok: "ok", warn: "WARN", fail: "FAIL" } as const;
+  // A fixed first column keeps the host checks and the plan checks (printed later) aligned.
+  return formatTable([
+    ["CHECK".padEnd(18), "RESULT", "DETAIL"],
+    ...checks.map((c) => [c.name.padEnd(18), mark[c.status], c.detail]),
+  ]);
+}
+
+/** What the install will do, in words an operator reads at a glance before saying yes. */
+export function confirmationText({ manifest, answers, images, data, asInstalled }: InstallIntent): string {
+  const settings = Object.entries(answers.env).map(
+    ([k, v]) => `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`,
+  );
+  const dataFiles = (manifest.data?.files ?? []).filter((f) => data.files.has(`data/files/${f.path}`));
+  return [
+    "",
+    `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
+    images.missing.length
+      ? `  images:   load ${images.missing.length} (${images.missing.join(", ")})${images.present.length ? `; ${images.present.length} already here` : ""}`
+      : `  images:   all ${images.present.length} already here, nothing to load`,
+    ...(dataFiles.length
+      ? [
+          `  data:     place ${dataFiles.length} files (${formatBytes(dataFiles.reduce((n, f) => n + f.size, 0))})`,
+        ]
+      : []),
+    ...(data.volumes.size ? [`  volumes:  fill ${data.volumes.size} that are missing or empty here`] : []),
+    ...(asInstalled
+      ? [
+          "  already installed and running with these settings: nothing changes where its files match the bundle's",
+        ]
+      : []),
+    `  settings: ${settings.length ? settings.join(" ") : "none"}`,
+  ].join("\n");
 }

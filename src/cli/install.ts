@@ -5,8 +5,9 @@ import { keptInstallerPath } from "../installer/install-record.js";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SealiftError } from "../errors.js";
 import { install } from "../installer/install.js";
-import type { InstallJson } from "../installer/install-json.js";
-import { installSummary, serviceRows } from "./install-summary.js";
+import type { InstallJson, RebuildJson } from "../installer/install-json.js";
+import { checksTable, confirmationText, installSummary, serviceRows } from "./install-summary.js";
+import { askYesNo } from "../installer/prompts.js";
 import { describeCacheStatus } from "../installer/build-cache.js";
 import { cacheReport, describeRebuild, rebuild, resolveDir, status, uninstall } from "../installer/manage.js";
 import { formatTable } from "../util/format.js";
@@ -116,6 +117,7 @@ ${EXIT_CODES_HELP}`,
       await runMain(
         async ({ signal }) => {
           const reporter = new Reporter(process.stderr, flags.json);
+          const io = { signal, terminal: onTerminal() };
           const result = await install({
             bundle,
             dir: flags.dir,
@@ -137,8 +139,15 @@ ${EXIT_CODES_HELP}`,
               : {}),
             reporter,
             signal,
-            io: { signal, terminal: onTerminal() },
+            io,
             self: installerSelf(),
+            present: {
+              checks: (checks) => reporter.info(checksTable(checks).join("\n")),
+              confirm: async (intent) => {
+                reporter.info(confirmationText(intent));
+                return askYesNo("Go ahead?", true, io);
+              },
+            },
           });
           if (flags.json) {
             const m = result.verified.manifest;
@@ -234,7 +243,7 @@ ${EXIT_CODES_HELP}`,
             }),
           );
           if (flags.json)
-            printJson({
+            printJson<RebuildJson>({
               ok: true,
               project: result.record.project,
               services: result.services,

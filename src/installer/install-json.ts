@@ -1,5 +1,6 @@
 /**
- * The installer's JSON documents, declared once: `install --json` and `status --json`. The command
+ * The installer's JSON documents, declared once: `install --json`, `status --json` and
+ * `rebuild --json`. The command
  * layer prints them, `sealift rollout` reads them back from each host, the tests read them too.
  */
 import { z } from "zod";
@@ -116,3 +117,21 @@ export function parseStatusJson(stdout: string): StatusJson | FailureJson | null
   }
   return null;
 }
+
+/** `rebuild --json`: each built service's build steps (cached or not) and where its log is. */
+export const rebuildJsonSchema = z.object({
+  ok: z.literal(true),
+  project: z.string(),
+  services: z.array(
+    z.object({
+      service: z.string(),
+      image: z.string(),
+      steps: z.array(z.object({ name: z.string(), cached: z.boolean(), seconds: z.number().nullable() })),
+      durationMs: z.number(),
+      /** The build's whole log, kept in DIR/.sealift/logs/. */
+      log: z.string(),
+    }),
+  ),
+  durationMs: z.number(),
+});
+export type RebuildJson = z.infer<typeof rebuildJsonSchema>;

@@ -10,7 +10,7 @@ import type { PublishedPort } from "../compose/compose-project.js";
 import { projectContainers } from "../docker/docker.js";
 import { versionAtLeast, type DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
-import { formatBytes, formatTable } from "../util/format.js";
+import { formatBytes } from "../util/format.js";
 import { freeBytes, nearestExisting } from "../util/disk.js";
 
 export interface Check {
@@ -177,7 +177,10 @@ export function dataRootNeed(
   const how = host.containerdImageStore
     ? "the containerd store keeps each layer as a blob and unpacked"
     : "docker load unpacks its input in a temporary folder, then each layer";
-  return { bytes: images + volumes, why: `images x${DATA_ROOT_FACTOR}: ${how}${volumes ? "; and volumes' data" : ""}` };
+  return {
+    bytes: images + volumes,
+    why: `images x${DATA_ROOT_FACTOR}: ${how}${volumes ? "; and volumes' data" : ""}`,
+  };
 }
 
 /** The data root's peak over the images' bytes, measured by `npm run bench` on 20.10, 26 and 26-containerd. */
@@ -273,15 +276,6 @@ export async function portChecks(
     }
   }
   return checks;
-}
-
-export function checksTable(checks: Check[]): string[] {
-  const mark = { ok: "ok", warn: "WARN", fail: "FAIL" } as const;
-  // A fixed first column keeps the host checks and the plan checks (printed later) aligned.
-  return formatTable([
-    ["CHECK".padEnd(18), "RESULT", "DETAIL"],
-    ...checks.map((c) => [c.name.padEnd(18), mark[c.status], c.detail]),
-  ]);
 }
 
 /** Throws PREFLIGHT_FAILED listing every failure that --force does not cover. */

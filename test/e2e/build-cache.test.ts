@@ -13,10 +13,7 @@ import type { Manifest } from "../../src/bundle/manifest.js";
 import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 import { run } from "../helpers/run.js";
-
-interface RebuildJson {
-  services: Array<{ service: string; steps: Array<{ name: string; cached: boolean }>; log: string }>;
-}
+import { rebuildJsonSchema } from "../../src/installer/install-json.js";
 
 describe("build cache that survives the air gap", () => {
   let example: ExampleProject;
@@ -102,7 +99,7 @@ describe("build cache that survives the air gap", () => {
     );
     const result = await kept(["rebuild", "--dir", dir, "--json"], 600_000);
     assert.equal(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as RebuildJson;
+    const report = rebuildJsonSchema.parse(JSON.parse(result.stdout));
     const backend = report.services.find((s) => s.service === "backend")!;
     const pipStep = backend.steps.find((s) => s.name.includes("fake-pip.sh"))!;
     assert.equal(pipStep.cached, true, `the dependency step is CACHED: ${JSON.stringify(backend.steps)}`);
@@ -129,7 +126,9 @@ describe("build cache that survives the air gap", () => {
     );
     const result = await kept(["rebuild", "--dir", dir, "--json"], 600_000);
     assert.equal(result.code, 0, result.stderr);
-    const backend = (JSON.parse(result.stdout) as RebuildJson).services.find((s) => s.service === "backend")!;
+    const backend = rebuildJsonSchema
+      .parse(JSON.parse(result.stdout))
+      .services.find((s) => s.service === "backend")!;
     assert.equal(backend.steps.find((s) => s.name.includes("fake-pip.sh"))!.cached, false);
     const log = readFileSync(onHost(backend.log), "utf8");
     assert.deepEqual(log.match(/fake-pip: downloading \S+/g), ["fake-pip: downloading pydantic==2.6.0"], log);

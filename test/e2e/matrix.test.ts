@@ -10,7 +10,7 @@
  * (the shipped cache, fitted at install where the engine is not the build machine's).
  */
 import assert from "node:assert/strict";
-import { installJsonSchema } from "../../src/installer/install-json.js";
+import { installJsonSchema, rebuildJsonSchema } from "../../src/installer/install-json.js";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -34,10 +34,6 @@ const HOSTS = [
   { label: "Docker 26 classic store + Compose v2", name: FIELD_HOSTS.docker26, containerd: false },
   { label: "Docker 26 containerd store + Compose v2", name: FIELD_HOSTS.containerd26, containerd: true },
 ] as const;
-
-interface RebuildJson {
-  services: Array<{ service: string; steps: Array<{ name: string; cached: boolean }> }>;
-}
 
 /** The example's dependency steps (each before the app code is copied in) and its app-code steps. */
 const DEPENDENCY_STEP =
@@ -193,7 +189,7 @@ for (const packer of PACKERS) {
             timeoutMs: 300_000,
           });
           assert.equal(result.code, 0, result.stderr);
-          const rebuilt = JSON.parse(result.stdout) as RebuildJson;
+          const rebuilt = rebuildJsonSchema.parse(JSON.parse(result.stdout));
           assert.deepEqual(rebuilt.services.map((s) => s.service).sort(), ["backend", "frontend"]);
           for (const service of rebuilt.services) {
             const dependency = service.steps.filter((step) => DEPENDENCY_STEP.test(step.name));

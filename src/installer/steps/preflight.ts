@@ -3,7 +3,6 @@
  * as this host's compose reads it), the confirmation. Changes nothing on the host.
  */
 import { readJournal } from "../journal.js";
-import { formatBytes } from "../../util/format.js";
 import { existsSync, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,7 +18,6 @@ import { layersLeftToBase, planImages } from "../image-loader.js";
 import type { Manifest } from "../../bundle/manifest.js";
 import { localLayerChains } from "../../docker/docker.js";
 import {
-  checksTable,
   dataRootNeed,
   diskCheck,
   enforce,
@@ -29,7 +27,6 @@ import {
   portChecks,
   writableCheck,
 } from "../preflight.js";
-import { askYesNo } from "../prompts.js";
 import { planData } from "../data.js";
 import { checkFolderFree } from "../folder-lock.js";
 import { readRecordQuietly, runningAsInstalled } from "./installed-state.js";
@@ -169,7 +166,7 @@ export async function preflight(
   // A host that cannot take the bundle is said before any question; else the questions come first
   // and the checks are drawn once, aligned, when the ones that need the answers are known too.
   if (checks.some((c) => c.status === "fail" && !(options.force && c.overridable))) {
-    reporter.info(checksTable(checks).join("\n"));
+    options.present.checks(checks);
     enforce(checks, options.force);
   }
 
@@ -205,12 +202,11 @@ export async function preflight(
         )
       : []),
   ];
-  reporter.info(checksTable([...checks, ...planChecks]).join("\n"));
+  options.present.checks([...checks, ...planChecks]);
   enforce([...checks, ...planChecks], options.force);
 
   if (!options.yes && !options.answersFile) {
-    reporter.info(confirmation(manifest, answers, images, data, !!asInstalled));
-    if (!(await askYesNo("Go ahead?", true, options.io))) {
+    if (!(await options.present.confirm({ manifest, answers, images, data, asInstalled: !!asInstalled }))) {
       throw new SealiftError("CANCELLED", "not confirmed; nothing was installed", {
         hint: "run the installer again when ready",
       });
@@ -221,37 +217,4 @@ export async function preflight(
       `release ${manifest.project.release} is installed in ${answers.dir} and running with these settings: checking its files against the bundle`,
     );
   return { host, images, answers, envText, data, record, asInstalled, interrupted: readJournal(answers.dir) };
-}
-
-/** What the install will do, in words an operator reads at a glance before saying yes. */
-function confirmation(
-  manifest: VerifiedBundle["manifest"],
-  answers: Answers,
-  images: InstallPlan["images"],
-  data: InstallPlan["data"],
-  asInstalled: boolean,
-): string {
-  const settings = Object.entries(answers.env).map(
-    ([k, v]) => `${k}=${manifest.project.variables.find((x) => x.name === k)?.secret ? "********" : v}`,
-  );
-  const dataFiles = (manifest.data?.files ?? []).filter((f) => data.files.has(`data/files/${f.path}`));
-  return [
-    "",
-    `Install ${manifest.project.name} ${manifest.project.release} into ${answers.dir}`,
-    images.missing.length
-      ? `  images:   load ${images.missing.length} (${images.missing.join(", ")})${images.present.length ? `; ${images.present.length} already here` : ""}`
-      : `  images:   all ${images.present.length} already here, nothing to load`,
-    ...(dataFiles.length
-      ? [
-          `  data:     place ${dataFiles.length} files (${formatBytes(dataFiles.reduce((n, f) => n + f.size, 0))})`,
-        ]
-      : []),
-    ...(data.volumes.size ? [`  volumes:  fill ${data.volumes.size} that are missing or empty here`] : []),
-    ...(asInstalled
-      ? [
-          "  already installed and running with these settings: nothing changes where its files match the bundle's",
-        ]
-      : []),
-    `  settings: ${settings.length ? settings.join(" ") : "none"}`,
-  ].join("\n");
 }

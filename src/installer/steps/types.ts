@@ -16,6 +16,7 @@ import { type PromptIO } from "../prompts.js";
 import type { saveRollbackPoint } from "../rollback.js";
 import { type DataPlan } from "../data.js";
 import type { InstallerSelf } from "../self.js";
+import type { Check } from "../preflight.js";
 
 export interface InstallOptions extends AnswerFlags {
   /** Tests only: wait at this journal stage (SEALIFT_TEST_HOLD_STAGE) so that a kill lands in it. */
@@ -34,6 +35,25 @@ export interface InstallOptions extends AnswerFlags {
   io: PromptIO;
   /** This installer's own executable (the command layer hands it in). */
   self: InstallerSelf;
+  /** How the checks and the plan reach the operator: the command layer words and draws them. */
+  present: InstallPresenter;
+}
+
+/** What the install is about to do, for the operator's yes. */
+export interface InstallIntent {
+  manifest: VerifiedBundle["manifest"];
+  answers: Answers;
+  images: InstallPlan["images"];
+  data: InstallPlan["data"];
+  /** Installed and running with these settings already: only files that differ change. */
+  asInstalled: boolean;
+}
+
+export interface InstallPresenter {
+  /** The preflight's checks, once they are known (and at once when one fails before the questions). */
+  checks(checks: readonly Check[]): void;
+  /** Shows what the install will do and asks to go ahead (only without --yes and --answers). */
+  confirm(intent: InstallIntent): Promise<boolean>;
 }
 
 export interface InstallResult {
