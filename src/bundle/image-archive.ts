@@ -255,3 +255,27 @@ export async function imageDescriptors(
   }
   return found;
 }
+
+/**
+ * How big a blob is unpacked, from its first two and last four bytes as they pass: a gzip stream's
+ * trailer holds its size modulo 4 GiB (the smallest size that fits at least 95% of the compressed
+ * one is taken: a stored layer of weights grows a little when gzip'd); anything else is its own size.
+ */
+export class UnpackedSize {
+  private head = Buffer.alloc(0);
+  private tail = Buffer.alloc(0);
+  private bytes = 0;
+
+  push(chunk: Buffer): void {
+    if (this.head.length < 2) this.head = Buffer.concat([this.head, chunk.subarray(0, 2 - this.head.length)]);
+    this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, chunk.length - 4))]).subarray(-4);
+    this.bytes += chunk.length;
+  }
+
+  get size(): number {
+    if (this.bytes < 18 || this.head[0] !== 0x1f || this.head[1] !== 0x8b) return this.bytes;
+    let size = this.tail.readUInt32LE(0);
+    while (size < this.bytes * 0.95) size += 2 ** 32;
+    return size;
+  }
+}

@@ -140,6 +140,11 @@ const manifestObject = z.looseObject({
     dockerMinVersion: z.string(),
     /** Bytes the images take once loaded (sum of unique layers, uncompressed). */
     dockerDataBytes: z.number().int().nonnegative(),
+    /**
+     * The images' layers unpacked (gzip'd blobs, as the containerd store saves them, by their gzip
+     * trailer); absent in bundles before 0.2, where images.bytes stands in for it.
+     */
+    imagesUnpackedBytes: z.number().int().nonnegative().optional(),
     /** Bytes the installed source and compose files take. */
     installDirBytes: z.number().int().nonnegative(),
   }),

@@ -3,11 +3,12 @@
  * source on the containerd store: each image's index, manifests and config, never its layers.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import tar from "tar-stream";
-import { imageDescriptors } from "../../src/bundle/image-archive.js";
+import { imageDescriptors, UnpackedSize } from "../../src/bundle/image-archive.js";
+import { gzipSync } from "node:zlib";
 
 const digest = (content: Buffer) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -69,5 +70,31 @@ describe("image descriptors for a BuildKit cache source", () => {
     pack.entry({ name: "manifest.json" }, json([]));
     pack.finalize();
     await assert.rejects(imageDescriptors(Readable.from(pack), ["app:1"], "cache"), /wrote no index\.json/);
+  });
+});
+
+describe("a blob's unpacked size, from the bytes that pass", () => {
+  const feed = (data: Buffer, chunk = 7) => {
+    const probe = new UnpackedSize();
+    for (let i = 0; i < data.length; i += chunk) probe.push(data.subarray(i, i + chunk));
+    return probe.size;
+  };
+  test("a gzip'd layer: its trailer's size; an uncompressed one: its own", () => {
+    const text = Buffer.from("a layer of text that compresses well\n".repeat(5000));
+    assert.equal(feed(gzipSync(text)), text.length);
+    assert.equal(feed(text), text.length);
+    const random = randomBytes(100_000);
+    assert.equal(feed(gzipSync(random), 4096), random.length, "stored data grows a little when gzip'd");
+  });
+  test("past 4 GiB the trailer wraps: the smallest size that fits the compressed bytes is taken", () => {
+    // A gzip header, 4.5 GiB of "compressed" bytes stood in by a counter, and a trailer of 0.5 GiB.
+    const probe = new UnpackedSize();
+    probe.push(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
+    const block = Buffer.alloc(2 ** 20);
+    for (let i = 0; i < 4.5 * 1024; i++) probe.push(block);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(2 ** 29, 4);
+    probe.push(trailer);
+    assert.equal(probe.size, 2 ** 32 + 2 ** 29);
   });
 });

@@ -21,6 +21,7 @@ import {
   parseSaveManifest,
   type LayerBlob,
   saveUnreadable,
+  UnpackedSize,
 } from "../../bundle/image-archive.js";
 import { imagesSize } from "../images.js";
 
@@ -33,6 +34,8 @@ export interface SavedImages {
   /** Each image's config digest (its identity on any store), by reference. */
   configs: Map<string, string>;
   blobs: Record<string, LayerBlob>;
+  /** What the written files take unpacked (gzip'd layers by their trailer). */
+  unpackedBytes: number;
 }
 
 /** Streams `docker save` of all images into the bundle's images/ folder, entry by entry. */
@@ -56,6 +59,7 @@ export async function addImages(
   save.stdout.on("error", (error) => extract.destroy(error));
   save.stdout.pipe(extract as unknown as NodeJS.WritableStream);
   let bytes = 0;
+  let unpackedBytes = 0;
   const omitted: string[] = [];
   let omittedBytes = 0;
   const sizes = new Map<string, number>();
@@ -87,10 +91,15 @@ export async function addImages(
         for await (const chunk of stream) chunks.push(chunk as Buffer);
         saveManifest = Buffer.concat(chunks);
         bytes += saveManifest.length;
+        unpackedBytes += saveManifest.length;
         await writer.addBuffer(target, saveManifest);
         continue;
       }
-      stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+      const unpacked = new UnpackedSize();
+      stream.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+        unpacked.push(chunk);
+      });
       const named = digestOfName(name);
       if (named && options.omit.has(named.slice(7))) {
         // An OCI blob is named by its digest: left out unread.
@@ -108,11 +117,15 @@ export async function addImages(
         if (options.omit.has(digest)) {
           omitted.push(options.omit.get(digest)!);
           omittedBytes += size;
-        } else await writer.addStream(target, size, createReadStream(spool), 0o644);
+        } else {
+          await writer.addStream(target, size, createReadStream(spool), 0o644);
+          unpackedBytes += size;
+        }
         await fs.rm(spool);
         continue;
       }
       await writer.addStream(target, size, stream, 0o644);
+      unpackedBytes += unpacked.size;
     }
     await save.done;
   } catch (error) {
@@ -143,5 +156,6 @@ export async function addImages(
     format: sizes.has(OCI_INDEX) ? "oci-layout" : "docker-archive",
     configs,
     blobs,
+    unpackedBytes,
   };
 }

@@ -274,6 +274,7 @@ export async function writeArchive(
         requirements: {
           dockerMinVersion: "20.10",
           dockerDataBytes: imageBytes + (data?.volumes.reduce((sum, v) => sum + v.bytes, 0) ?? 0),
+          imagesUnpackedBytes: images.unpackedBytes,
           installDirBytes:
             sourceBytes * 2 +
             composeBytes +
