@@ -10,7 +10,7 @@ import {
   readFileSync,
   statSync,
 } from "node:fs";
-import { createHash } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -344,11 +344,10 @@ async function* indexedTar(
     yield* slices(data, at);
   };
 
+  // The runs to read: all members when hashing, else only needed ones; each run contiguous.
+  const runs: Array<{ members: Array<MemberSpan & { needed: boolean }>; first: number; bytes: number }> = [];
   const spans = memberSpans(index);
-  let member = 0;
-  while (member < spans.length && spans[member]!.at < lastNeeded) {
-    if (options.signal?.aborted) throw cancelled("reading the bundle was cancelled");
-    // A run of members: all of them read when hashing, else only needed ones, contiguous.
+  for (let member = 0; member < spans.length && spans[member]!.at < lastNeeded;) {
     const run: Array<MemberSpan & { needed: boolean }> = [];
     let runBytes = 0;
     while (member < spans.length && runBytes < READ_RUN && spans[member]!.at < lastNeeded) {
@@ -361,19 +360,31 @@ async function* indexedTar(
       }
       member++;
     }
-    if (!run.length) continue;
-    const first = run[0]!.offset;
-    const data = await origin.readRange(first, runBytes);
+    if (run.length) runs.push({ members: run, first: run[0]!.offset, bytes: runBytes });
+  }
+
+  // One run read ahead: the disk works while the one before is checked, inflated and handed on.
+  const read = (i: number) => {
+    const job = runs[i] ? origin.readRange(runs[i].first, runs[i].bytes) : null;
+    job?.catch(() => undefined); // awaited in turn
+    return job;
+  };
+  let next = read(0);
+  for (const [i, { members, first, bytes }] of runs.entries()) {
+    if (options.signal?.aborted) throw cancelled("reading the bundle was cancelled");
+    const data = (await next)!;
+    next = read(i + 1);
     options.tap?.absorb(data);
-    options.onBytes?.(first + runBytes);
-    for (const m of run) {
-      if (digests && (m.needed || !options.tap))
-        checkMember(index, digests, m, data.subarray(m.offset - first, m.offset - first + m.c));
+    options.onBytes?.(first + bytes);
+    const stored = (m: MemberSpan) => data.subarray(m.offset - first, m.offset - first + m.c);
+    // The members' digests, on the thread pool side by side (WebCrypto), before any is inflated.
+    const checked = members.filter((m) => digests && (m.needed || !options.tap));
+    const got = await Promise.all(checked.map((m) => sha256Hex(stored(m))));
+    checked.forEach((m, k) => checkMember(index, digests!, m, got[k]!));
+    for (const m of members) {
       if (!m.needed) continue;
       // One trip to the thread pool per member (the default 16 KiB chunks make dozens).
-      const job = gunzipAsync(data.subarray(m.offset - first, m.offset - first + m.c), {
-        chunkSize: m.u + 1024,
-      });
+      const job = gunzipAsync(stored(m), { chunkSize: m.u + 1024 });
       job.catch(() => undefined); // awaited in order in settle()
       inflating.push({ job, at: m.at, bytes: m.u });
       while (inflating.length >= concurrency) yield* settle();
@@ -383,9 +394,13 @@ async function* indexedTar(
   yield Buffer.alloc(1024); // the end of the tar stream
 }
 
-/** A member's stored bytes against the digest the manifest records; names what it holds. */
-function checkMember(index: ArchiveIndex, digests: readonly string[], m: MemberSpan, stored: Buffer): void {
-  const got = createHash("sha256").update(stored).digest("hex");
+/** sha256 of a buffer on the thread pool (WebCrypto's digest runs off the main thread). */
+async function sha256Hex(data: Buffer): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest("SHA-256", data)).toString("hex");
+}
+
+/** A member's stored bytes' digest (`got`) against the one the manifest records; names what it holds. */
+function checkMember(index: ArchiveIndex, digests: readonly string[], m: MemberSpan, got: string): void {
   if (got === digests[m.n]) return;
   const starts = Object.entries(index.entries).sort((a, b) => a[1] - b[1]);
   const holds = starts
