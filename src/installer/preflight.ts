@@ -171,9 +171,9 @@ export function dataRootNeed(
   host: Pick<DockerHost, "containerdImageStore">,
   manifest: Manifest,
   imagesMissing: boolean,
-): { bytes: number; why: string } {
+): { bytes: number; why: string; how: string } {
   const volumes = Math.max(0, manifest.requirements.dockerDataBytes - manifest.images.bytes);
-  if (!imagesMissing) return { bytes: volumes, why: volumes ? "volumes' data" : "" };
+  if (!imagesMissing) return { bytes: volumes, why: volumes ? "volumes' data" : "", how: "" };
   const input = manifest.images.bytes;
   const unpacked = manifest.requirements.imagesUnpackedBytes ?? input;
   const how = host.containerdImageStore
@@ -181,14 +181,22 @@ export function dataRootNeed(
     : "docker load unpacks its input in a temporary folder, then each layer";
   return {
     bytes: Math.round(DATA_ROOT_MARGIN * (input + unpacked)) + volumes,
-    why: `images ${formatBytes(input)} + ${formatBytes(unpacked)} unpacked: ${how}${volumes ? "; and volumes' data" : ""}`,
+    why: `images ${formatBytes(input)} + ${formatBytes(unpacked)} unpacked${volumes ? ", volumes" : ""}`,
+    how: `on this host ${how}`,
   };
 }
 
 /** The stores' own records over input + unpacked layers (measured by the benchmark: up to 1.05). */
 export const DATA_ROOT_MARGIN = 1.1;
 
-export async function diskCheck(name: string, dir: string, needed: number, why = ""): Promise<Check> {
+/** Free space in `dir` against `needed`; `why` says what the need is made of, `how` (in the hint) why so much. */
+export async function diskCheck(
+  name: string,
+  dir: string,
+  needed: number,
+  why = "",
+  how = "",
+): Promise<Check> {
   const free = await freeBytes(dir);
   if (free === null) return { name, status: "warn", detail: `cannot read free space of ${dir}` };
   const detail = `${formatBytes(free)} free in ${dir}, ${formatBytes(needed)} needed${why ? ` (${why})` : ""}`;
@@ -198,7 +206,7 @@ export async function diskCheck(name: string, dir: string, needed: number, why =
         name,
         status: "fail",
         detail,
-        hint: `free ${formatBytes(needed - free)} in ${dir} (or choose another folder)`,
+        hint: `free ${formatBytes(needed - free)} in ${dir} (or choose another folder)${how ? `; ${how}` : ""}`,
         overridable: true,
       };
 }

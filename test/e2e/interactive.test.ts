@@ -1,13 +1,15 @@
 /**
- * The installer's questions under a real terminal: tmux runs the compiled binary, send-keys
- * answers each prompt, capture-pane reads the screen.
+ * The installer's questions under a real terminal, on an offline field host (Docker 26): tmux runs
+ * the compiled binary of the bundle extracted there, send-keys answers each prompt, capture-pane
+ * reads the screen.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
-import { HOST_PATH, freePort, httpGet, installer, run } from "../helpers/run.js";
+import { exampleProject, packed, type ExampleProject } from "../helpers/example.js";
+import { FIELD_HOSTS, fieldHost, fieldHostScript, type FieldHost } from "../helpers/field-host.js";
+import { run } from "../helpers/run.js";
 
 async function tmux(args: string[]): Promise<string> {
   const result = await run("tmux", args);
@@ -52,25 +54,40 @@ class Terminal {
   }
 }
 
-describe("the installer under a real terminal", () => {
+describe("the installer under a real terminal (on an offline Docker 26 host)", () => {
   let example: ExampleProject;
+  let host: FieldHost;
+  /** The extracted bundle on the host, as an operator unpacks it from a USB stick. */
   let bundleDir: string;
+  /** A file on the host, as this machine sees it. */
+  const onHost = (file: string) => path.join(host.root, file);
 
   before(async () => {
+    host = fieldHost(FIELD_HOSTS.docker26);
+    await host.reset();
+    await host.exec("sh", ["-c", "rm -f /tmp/exit-*"]); // each test waits for its own to appear
     example = await exampleProject("tty");
-    ({ bundleDir } = await packAndExtract(example));
+    const { archive } = await packed(example, "dist");
+    const there = host.deliver(archive);
+    const untar = await host.exec("tar", ["xzf", there, "-C", "/tmp/delivered"]);
+    assert.equal(untar.code, 0, untar.stderr);
+    bundleDir = there.replace(/\.tar\.gz$/, "");
   });
 
-  after(() => example.dispose());
+  after(async () => {
+    await host?.reset();
+    await example?.dispose();
+  });
 
+  /** The terminal's command: on the host (its namespaces, env cleared), ./install from the bundle. */
   const command = (exitFile: string) =>
-    `env -i PATH=${HOST_PATH} HOME=/root TERM=xterm-256color ./install; echo "EXIT=$?" > ${exitFile}; sleep 600`;
+    `bash ${fieldHostScript} exec ${host.name} -- sh -c 'cd ${bundleDir} && TERM=xterm-256color ./install; echo "EXIT=$?" > ${exitFile}'; sleep 600`;
 
   test("asks the install folder and every setting (the secret unechoed), confirms, installs", async () => {
-    const dir = path.join(example.workdir, "opt-tty");
-    const exitFile = path.join(example.workdir, "exit-install");
-    const [frontendPort, backendPort] = [await freePort(), await freePort()];
-    const term = await Terminal.start(command(exitFile), bundleDir);
+    const dir = "/opt/tty-answered";
+    const exitFile = "/tmp/exit-install";
+    const [frontendPort, backendPort] = [18080, 18000];
+    const term = await Terminal.start(command(exitFile), example.workdir);
     try {
       await term.waitFor(`Install directory (/opt/${example.name})`);
       await term.type(dir);
@@ -113,38 +130,39 @@ describe("the installer under a real terminal", () => {
       const screen = await term.screen();
       assert.doesNotMatch(screen, /s3cr3t-value/, "the secret never shows on the screen");
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=0");
-      const env = readFileSync(path.join(dir, ".env"), "utf8");
+      assert.equal(readFileSync(onHost(exitFile), "utf8").trim(), "EXIT=0");
+      const env = readFileSync(onHost(path.join(dir, ".env")), "utf8");
       assert.match(env, /^API_TOKEN=s3cr3t-value$/m);
       assert.match(env, /^MODEL_NAME=tiny-llm-q4$/m);
-      const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=tty`);
-      assert.equal(JSON.parse(reply.body).reply, "echo: tty");
+      const reply = await host.get(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=tty`);
+      assert.equal(JSON.parse(reply).reply, "echo: tty");
     } finally {
       await term.close();
-      await installer(path.join(bundleDir, "install"), ["uninstall", "--dir", dir, "--volumes", "--yes"]);
+      await host.exec(`${dir}/.sealift/install`, ["uninstall", "--dir", dir, "--volumes", "--yes"]);
     }
   });
 
   test("Ctrl-C at a question cancels: exit 130, nothing installed", async () => {
-    const exitFile = path.join(example.workdir, "exit-cancel");
-    const term = await Terminal.start(command(exitFile), bundleDir);
+    const exitFile = "/tmp/exit-cancel";
+    const term = await Terminal.start(command(exitFile), example.workdir);
     try {
       await term.waitFor("Install directory");
       await term.press("C-c");
       const deadline = Date.now() + 30_000;
-      while (!existsSync(exitFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=130");
+      while (!existsSync(onHost(exitFile)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(readFileSync(onHost(exitFile), "utf8").trim(), "EXIT=130");
       assert.match(await term.screen(), /error\[CANCELLED\]: cancelled at a question; nothing was installed/);
-      assert.equal(existsSync(`/opt/${example.name}`), false);
+      assert.equal(existsSync(onHost(`/opt/${example.name}`)), false);
     } finally {
       await term.close();
     }
   });
 
   test("answering no at the confirmation installs nothing", async () => {
-    const exitFile = path.join(example.workdir, "exit-no");
-    const dir = path.join(example.workdir, "opt-declined");
-    const term = await Terminal.start(command(exitFile), bundleDir);
+    const exitFile = "/tmp/exit-no";
+    const dir = "/opt/tty-declined";
+    const term = await Terminal.start(command(exitFile), example.workdir);
     try {
       await term.waitFor("Install directory");
       await term.type(dir);
@@ -154,16 +172,17 @@ describe("the installer under a real terminal", () => {
       await term.press("Enter");
       for (const name of ["FRONTEND_PORT", "BACKEND_PORT", "MODEL_NAME", "API_TOKEN"]) {
         await term.waitFor(name);
-        if (name.endsWith("PORT")) await term.type(String(await freePort()));
+        if (name.endsWith("PORT")) await term.type(name.startsWith("FRONTEND") ? "18081" : "18001");
         await term.press("Enter");
       }
       await term.waitFor("Go ahead?");
       await term.type("n");
       await term.press("Enter");
       const deadline = Date.now() + 30_000;
-      while (!existsSync(exitFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(readFileSync(exitFile, "utf8").trim(), "EXIT=130");
-      assert.equal(existsSync(dir), false);
+      while (!existsSync(onHost(exitFile)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(readFileSync(onHost(exitFile), "utf8").trim(), "EXIT=130");
+      assert.equal(existsSync(onHost(dir)), false);
     } finally {
       await term.close();
     }

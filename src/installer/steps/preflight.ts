@@ -162,7 +162,9 @@ export async function preflight(
   const images = await planImages(host, manifest, signal);
   const checks = hostChecks(host, manifest);
   const dataRoot = dataRootNeed(host, manifest, images.missing.length > 0);
-  checks.push(await diskCheck("Docker data root", host.dockerRootDir, dataRoot.bytes, dataRoot.why));
+  checks.push(
+    await diskCheck("Docker data root", host.dockerRootDir, dataRoot.bytes, dataRoot.why, dataRoot.how),
+  );
   // A host that cannot take the bundle is said before any question; else the questions come first
   // and the checks are drawn once, aligned, when the ones that need the answers are known too.
   if (checks.some((c) => c.status === "fail" && !(options.force && c.overridable))) {
