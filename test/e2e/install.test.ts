@@ -1,7 +1,8 @@
 /**
- * The compiled installer, run as an operator runs it (env -i: no Node on PATH), against the real
- * Docker Engine: install from the extracted folder and from the archive, re-run, status, uninstall,
- * and every bad input and fault the installer issue lists.
+ * The compiled installer, run as an operator runs it (env -i: no Node on PATH): install from the
+ * extracted folder and from the archive, re-run, status, uninstall on an offline Docker 26 field
+ * host; every bad input and fault the installer issue lists against this machine's engine (stand-in
+ * clients, a private network namespace, small filesystems are set up around it here).
  */
 import assert from "node:assert/strict";
 import { installJsonSchema } from "../../src/installer/install-json.js";
@@ -20,10 +21,12 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { docker, imageId, removeProject } from "../helpers/docker.js";
+import { imageId, projectImages, removeImages, removeProject } from "../helpers/docker.js";
 import { commitChange, exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { HOST_PATH, freePort, httpGet, installer, interrupt, run, sealift } from "../helpers/run.js";
 import { parsePackJson } from "../../src/packager/pack-json.js";
+import { statusJsonSchema } from "../../src/installer/install-json.js";
+import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 
 describe("the installer", () => {
   let example: ExampleProject;
@@ -45,6 +48,8 @@ describe("the installer", () => {
       ...new Set(manifest.services.sort((a, b) => Number(b.built) - Number(a.built)).map((s) => s.imageId)),
     ];
     for (const id of ids) await run("docker", ["rmi", "-f", id]);
+    // And every other image of the project (a later release's, the build cache's stages).
+    await removeImages(await projectImages(example.name));
     await run("docker", ["builder", "prune", "-af"]);
     for (const s of manifest.services)
       assert.equal(await imageId(s.imageId), null, `${s.image} is gone before the test`);
@@ -60,38 +65,47 @@ describe("the installer", () => {
 
   after(() => example.dispose());
 
-  describe("a first install from the extracted folder, no Node on PATH", () => {
-    const dir = () => dirOf("opt-app");
+  describe("a first install from the extracted folder on an offline Docker 26 host", () => {
+    let host: FieldHost;
+    /** The extracted bundle on the host, as an operator unpacks it from a USB stick. */
+    let there: string;
+    const dir = "/opt/app";
+    const onHost = (file: string) => path.join(host.root, file);
+    /** ./install from the extracted folder on the host (env cleared there: no Node on PATH). */
+    const install = (args: string[]) =>
+      host.exec("sh", ["-c", `cd ${there} && ./install "$@"`, "install", ...args], { timeoutMs: 300_000 });
+    const containers = () =>
+      host.docker(["ps", "-q", "--no-trunc", "--filter", `label=com.docker.compose.project=${example.name}`]);
+
+    before(async () => {
+      host = fieldHost(FIELD_HOSTS.docker26);
+      await host.reset();
+      const archiveThere = host.deliver(archive);
+      const untar = await host.exec("tar", ["xzf", archiveThere, "-C", "/tmp/delivered"]);
+      assert.equal(untar.code, 0, untar.stderr);
+      there = archiveThere.replace(/\.tar\.gz$/, "");
+    });
+
+    after(() => host?.reset());
 
     test("./install --yes brings every service up healthy; they answer over HTTP with the answers given", async () => {
-      await pristineHost();
-      const result = await installer(
-        "./install",
-        [
-          "--yes",
-          "--dir",
-          dir(),
-          ...answers(),
-          "--set",
-          "MODEL_NAME=field-model",
-          "--set",
-          "API_TOKEN=t0ps3cret",
-        ],
-        {
-          cwd: bundleDir,
-        },
-      );
+      const result = await install([
+        "--yes",
+        "--dir",
+        dir,
+        "--set",
+        "FRONTEND_PORT=18080",
+        "--set",
+        "MODEL_NAME=field-model",
+        "--set",
+        "API_TOKEN=t0ps3cret",
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(
         result.stdout,
-        new RegExp(
-          `${example.name} release ${manifest.project.release} is installed in ${dir()} and healthy`,
-        ),
+        new RegExp(`${example.name} release ${manifest.project.release} is installed in ${dir} and healthy`),
       );
-      assert.match(
-        result.stdout,
-        new RegExp(`frontend +running \\(healthy\\) +http://127\\.0\\.0\\.1:${frontendPort}`),
-      );
+      assert.match(result.stdout, /frontend +running \(healthy\) +http:\/\/127\.0\.0\.1:18080/);
       assert.match(
         result.stderr,
         /checking .*: manifest and SHA256SUMS, not signed; each file is checked against SHA256SUMS as it is read/,
@@ -101,37 +115,31 @@ describe("the installer", () => {
       assert.match(result.stderr, /loading images: 5 images/);
       assert.match(result.stderr, /build cache: 2 stage images, 2 cache mounts imported/);
       for (const s of manifest.services)
-        assert.equal(await imageId(s.image), s.imageId, `${s.image} is there with the manifest's ID`);
-      const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=hello`);
-      assert.equal(reply.status, 200);
-      assert.deepEqual(JSON.parse(reply.body), {
+        assert.equal(
+          await host.docker(["image", "inspect", "--format", "{{.Id}}", s.image]),
+          s.imageId,
+          `${s.image} is there with the manifest's ID`,
+        );
+      assert.deepEqual(JSON.parse(await host.get("http://127.0.0.1:18080/cgi-bin/api?q=hello")), {
         model: "field-model",
         reply: "echo: hello",
         store_boots: 1,
         packages: 3,
       });
-      const env = readFileSync(path.join(dir(), ".env"), "utf8");
-      assert.match(env, new RegExp(`^FRONTEND_PORT=${frontendPort}$`, "m"));
+      const env = readFileSync(onHost(`${dir}/.env`), "utf8");
+      assert.match(env, /^FRONTEND_PORT=18080$/m);
       assert.match(env, /^API_TOKEN=t0ps3cret$/m);
-      const record = JSON.parse(readFileSync(path.join(dir(), ".sealift/install.json"), "utf8"));
+      const record = JSON.parse(readFileSync(onHost(`${dir}/.sealift/install.json`), "utf8"));
       assert.equal(record.status, "installed");
       assert.equal(record.release, manifest.project.release);
       assert.equal(record.answers.env.API_TOKEN, "(secret)", "the record keeps no secret");
-      assert.ok(existsSync(path.join(dir(), "backend/Dockerfile")), "the source is installed");
-      assert.ok(existsSync(path.join(dir(), "compose.sealift.yaml")));
+      assert.ok(existsSync(onHost(`${dir}/backend/Dockerfile`)), "the source is installed");
+      assert.ok(existsSync(onHost(`${dir}/compose.sealift.yaml`)));
     });
 
     test("re-running the finished install changes nothing: no load, the same containers", async () => {
-      const before = await docker([
-        "ps",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-      ]);
-      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers()], {
-        cwd: bundleDir,
-      });
+      const before = await containers();
+      const result = await install(["--yes", "--dir", dir, "--set", "FRONTEND_PORT=18080"]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /images: all 6 already present with the same ID, nothing to load/);
       assert.match(
@@ -141,93 +149,83 @@ describe("the installer", () => {
       assert.match(
         result.stdout,
         new RegExp(
-          `release ${manifest.project.release} was already installed in ${dir()} and is healthy; nothing changed`,
+          `release ${manifest.project.release} was already installed in ${dir} and is healthy; nothing changed`,
         ),
       );
-      const afterIds = await docker([
-        "ps",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-      ]);
-      assert.deepEqual(afterIds.split("\n").sort(), before.split("\n").sort());
+      assert.deepEqual((await containers()).split("\n").sort(), before.split("\n").sort());
       assert.match(
-        readFileSync(path.join(dir(), ".env"), "utf8"),
+        readFileSync(onHost(`${dir}/.env`), "utf8"),
         /^MODEL_NAME=field-model$/m,
         "the existing .env is kept",
       );
     });
 
     test("a re-run puts back what changed: an edited source file, a stopped service", async () => {
-      const file = path.join(dir(), "backend", "Dockerfile");
+      const file = onHost(`${dir}/backend/Dockerfile`);
       const shipped = readFileSync(file);
       writeFileSync(file, `${shipped.toString("utf8")}\n# edited on the host\n`);
-      const frontend = await docker([
-        "ps",
-        "-q",
-        "--filter",
-        `label=com.docker.compose.project=${example.name}`,
-        "--filter",
-        "label=com.docker.compose.service=frontend",
-      ]);
-      await docker(["stop", frontend]);
-      const result = await installer("./install", ["--yes", "--dir", dir(), ...answers(), "--json"], {
-        cwd: bundleDir,
-      });
+      await host.docker(["stop", await host.container(example.name, "frontend")]);
+      const result = await install(["--yes", "--dir", dir, "--set", "FRONTEND_PORT=18080", "--json"]);
       assert.equal(result.code, 0, result.stderr);
       const report = installJsonSchema.parse(JSON.parse(result.stdout));
       assert.equal(report.installed?.unchanged, false, "the install ran, not the nothing-to-change path");
       assert.doesNotMatch(result.stderr, /nothing to change/);
       assert.ok(readFileSync(file).equals(shipped), "the source file is the bundle's again");
-      const reply = await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=again`);
-      assert.equal(reply.status, 200, "the stopped service answers again");
+      assert.match(
+        await host.get("http://127.0.0.1:18080/cgi-bin/api?q=again"),
+        /"reply"/,
+        "it answers again",
+      );
     });
 
     test("install status reports the release and healthy services; --json for scripts", async () => {
-      const result = await installer(binary, ["status", "--dir", dir(), "--json"]);
+      const result = await host.exec(`${dir}/.sealift/install`, ["status", "--dir", dir, "--json"]);
       assert.equal(result.code, 0, result.stderr);
-      const report = JSON.parse(result.stdout);
+      const report = statusJsonSchema.parse(JSON.parse(result.stdout));
       assert.equal(report.healthy, true);
       assert.equal(report.record.release, manifest.project.release);
-      assert.ok(report.images.every((i: { present: boolean }) => i.present));
+      assert.ok(report.images.every((i) => i.present));
     });
 
     test("install uninstall stops the app and keeps its volume; the next install finds the data", async () => {
-      const result = await installer(binary, ["uninstall", "--dir", dir()]);
+      const kept = `${dir}/.sealift/install`;
+      const result = await host.exec(kept, ["uninstall", "--dir", dir]);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(
-        await docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${example.name}`]),
+        await host.docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${example.name}`]),
         "",
       );
-      assert.match(await docker(["volume", "ls", "-q"]), new RegExp(`${example.name}_store-data`));
-      const again = await installer("./install", ["--yes", "--dir", dir(), ...answers()], { cwd: bundleDir });
+      assert.match(await host.docker(["volume", "ls", "-q"]), new RegExp(`${example.name}_store-data`));
+      const again = await install(["--yes", "--dir", dir, "--set", "FRONTEND_PORT=18080"]);
       assert.equal(again.code, 0, again.stderr);
-      const reply = JSON.parse((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=x`)).body);
+      const reply = JSON.parse(await host.get("http://127.0.0.1:18080/cgi-bin/api?q=x"));
       assert.equal(reply.store_boots, 2, "the store's volume kept the first boot's line");
-      const removed = await installer(binary, ["uninstall", "--dir", dir(), "--volumes", "--yes"]);
+      const removed = await host.exec(kept, ["uninstall", "--dir", dir, "--volumes", "--yes"]);
       assert.equal(removed.code, 0, removed.stderr);
-      assert.doesNotMatch(await docker(["volume", "ls", "-q"]), new RegExp(`${example.name}_store-data`));
+      assert.doesNotMatch(
+        await host.docker(["volume", "ls", "-q"]),
+        new RegExp(`${example.name}_store-data`),
+      );
     });
-  });
 
-  test("installs from the archive itself, streamed, on a host without the images; nothing is unpacked beside it", async () => {
-    await pristineHost();
-    const dir = dirOf("opt-from-archive");
-    const beside = readdirSync(dirOf("dist")).sort();
-    const result = await installer(binary, [archive, "--yes", "--dir", dir, ...answers(), "--json"]);
-    assert.equal(result.code, 0, result.stderr);
-    const report = installJsonSchema.parse(JSON.parse(result.stdout));
-    assert.equal(report.installed?.imagesLoaded.length, 5, "3 services and 2 build-cache stage images");
-    assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
-    assert.equal(
-      JSON.parse(result.stdout).verified.archiveSidecar,
-      true,
-      "the archive was checked against its .sha256",
-    );
-    assert.equal((await httpGet(`http://127.0.0.1:${frontendPort}/cgi-bin/api?q=a`)).status, 200);
-    assert.deepEqual(readdirSync(dirOf("dist")).sort(), beside);
-    assert.equal((await installer(binary, ["uninstall", "--dir", dir, "--volumes", "--yes"])).code, 0);
+    test("installs from the archive itself, streamed, on a host without the images; nothing is unpacked beside it", async () => {
+      await host.reset();
+      const archiveThere = host.deliver(archive);
+      host.deliver(`${archive}.sha256`);
+      const beside = readdirSync(onHost("/tmp/delivered")).sort();
+      const result = await host.exec(
+        host.installer(),
+        [archiveThere, "--yes", "--dir", "/opt/from-archive", "--json"],
+        { timeoutMs: 300_000 },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const report = installJsonSchema.parse(JSON.parse(result.stdout));
+      assert.equal(report.installed?.imagesLoaded.length, 5, "3 services and 2 build-cache stage images");
+      assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
+      assert.equal(report.verified.archiveSidecar, true, "the archive was checked against its .sha256");
+      assert.match(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=a"), /"reply"/);
+      assert.deepEqual(readdirSync(onHost("/tmp/delivered")).sort(), beside);
+    });
   });
 
   test("interrupted while starting (SIGINT): exit 130, not recorded as installed; a re-run completes", async () => {
