@@ -51,15 +51,20 @@ export type InstallJson = z.infer<typeof installJsonSchema>;
 export const failureJsonSchema = z.object({ ok: z.literal(false), error: errorJson });
 export type FailureJson = z.infer<typeof failureJsonSchema>;
 
-/** The installer's answer: its success document, its failure document, or null for anything else. */
-export function parseInstallJson(stdout: string): InstallJson | FailureJson | null {
+/** A command's answer on stdout: its success document (`schema`), its failure document, or null. */
+function parseAnswer<T>(schema: z.ZodType<T>, stdout: string): T | FailureJson | null {
   for (const data of jsonDocuments(stdout)) {
-    const ok = installJsonSchema.safeParse(data);
+    const ok = schema.safeParse(data);
     if (ok.success) return ok.data;
     const failed = failureJsonSchema.safeParse(data);
     if (failed.success) return failed.data;
   }
   return null;
+}
+
+/** The installer's answer to an install. */
+export function parseInstallJson(stdout: string): InstallJson | FailureJson | null {
+  return parseAnswer(installJsonSchema, stdout);
 }
 
 const portJson = z.object({ hostIp: z.string(), hostPort: z.string(), containerPort: z.string() });
@@ -107,15 +112,9 @@ export const statusJsonSchema = z.object({
 });
 export type StatusJson = z.infer<typeof statusJsonSchema>;
 
-/** The installer's status answer: its success document, its failure document, or null for anything else. */
+/** The installer's answer to `status`. */
 export function parseStatusJson(stdout: string): StatusJson | FailureJson | null {
-  for (const data of jsonDocuments(stdout)) {
-    const ok = statusJsonSchema.safeParse(data);
-    if (ok.success) return ok.data;
-    const failed = failureJsonSchema.safeParse(data);
-    if (failed.success) return failed.data;
-  }
-  return null;
+  return parseAnswer(statusJsonSchema, stdout);
 }
 
 /** `rebuild --json`: each built service's build steps (cached or not) and where its log is. */
