@@ -36,12 +36,12 @@ function timeoutOption(): Option {
     .argParser(seconds);
 }
 
-/** --json: one JSON document on one line of stdout (the shape the README documents). */
 /** This installer's own executable, as the core takes it (null when not the compiled installer). */
 function installerSelf(): InstallerSelf {
   return { executable: isSea() ? process.execPath : null, cwd: process.cwd() };
 }
 
+/** --json: one JSON document on one line of stdout (the shape the README documents). */
 function printJson<T = unknown>(value: T): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }

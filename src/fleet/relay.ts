@@ -58,11 +58,8 @@ export class RelayPool {
   /** Hosts whose holder line is in place (removed at the end). */
   readonly prepared = new Set<string>();
 
-  constructor(readonly enabled: boolean) {}
-
   /** The source for the next copy; release() it when the copy is done. */
   async acquire(signal?: AbortSignal): Promise<CopySource> {
-    if (!this.enabled) return { kind: "operator" };
     for (;;) {
       const free = this.holders.filter((h) => h.active < FANOUT).sort((a, b) => a.active - b.active)[0];
       if (free) {
@@ -89,8 +86,7 @@ export class RelayPool {
 
   /** A host that now holds the bundle (its sha256 checked there) serves the others. */
   add(host: InventoryHost): void {
-    if (this.enabled && !this.holders.some((h) => h.host.name === host.name))
-      this.holders.push({ host, active: 0 });
+    if (!this.holders.some((h) => h.host.name === host.name)) this.holders.push({ host, active: 0 });
     this.wake();
   }
 
@@ -193,7 +189,6 @@ export async function relayCopy(
       input: Readable.from([Buffer.from(`${known}\n`)]),
       ...(signal ? { signal } : {}),
     });
-    const before = await receiver.run(`stat -c %s ${shellQuote(partial)} 2>/dev/null || echo 0`);
     const command = [
       "ssh",
       "-i",
@@ -222,7 +217,8 @@ export async function relayCopy(
       .join(" ");
     await receiver.run(`${command} >> ${shellQuote(partial)}`, signal ? { signal } : {});
     const after = await receiver.run(`stat -c %s ${shellQuote(partial)} 2>/dev/null || echo 0`);
-    return Number(after.stdout.trim()) - Number(before.stdout.trim());
+    // The partial held `offset` bytes before (ensureFile reads its size, or removes it for 0).
+    return Number(after.stdout.trim()) - offset;
   } finally {
     await receiver.run(`rm -f ${shellQuote(keyFile)} ${shellQuote(knownFile)}`, { allowFailure: true });
   }

@@ -39,7 +39,7 @@ async function rolloutIn(
   const relay =
     options.relay && bundle.files.length === 1
       ? {
-          pool: new RelayPool(true),
+          pool: new RelayPool(),
           key: await makeRelayKey(controlDir),
           operatorHome: options.ssh.operatorHome,
         }
