@@ -35,6 +35,11 @@ export const ERROR_CODES = {
   DATA_TOO_MANY_FILES: ExitCode.usage,
   DATA_VOLUME_MISSING: ExitCode.usage,
   PLATFORM_MISMATCH: ExitCode.usage,
+  /** A file given to a command that is not a regular file of a sane size (a FIFO, /dev/zero, a folder). */
+  INPUT_INVALID: ExitCode.usage,
+  /** A path that would leave the folder it belongs to (a link on the way, a planted state file). */
+  DATA_OUTSIDE_PROJECT: ExitCode.usage,
+  DATA_VOLUME_UNSAFE: ExitCode.usage,
   // integrity
   BUNDLE_NOT_FOUND: ExitCode.integrity,
   BUNDLE_UNREADABLE: ExitCode.integrity,
@@ -47,6 +52,7 @@ export const ERROR_CODES = {
   BUNDLE_SIGNATURE_INVALID: ExitCode.integrity,
   BUNDLE_SIGNATURE_UNTRUSTED: ExitCode.integrity,
   BUNDLE_PART_INVALID: ExitCode.integrity,
+  UNSAFE_PATH: ExitCode.integrity,
   // preflight and host
   DOCKER_UNREACHABLE: ExitCode.preflight,
   DOCKER_TOO_OLD: ExitCode.preflight,
@@ -57,6 +63,7 @@ export const ERROR_CODES = {
   DATA_MISSING: ExitCode.preflight,
   DEVICE_MISSING: ExitCode.preflight,
   FOLDER_IN_USE: ExitCode.preflight,
+  DOWNGRADE: ExitCode.preflight,
   NO_HOST_REACHED: ExitCode.preflight,
   ROLLOUT_FAILED: ExitCode.failed,
   SSH_HOST_KEY: ExitCode.failed,
@@ -71,6 +78,8 @@ export const ERROR_CODES = {
   LOAD_FAILED: ExitCode.failed,
   UNHEALTHY: ExitCode.failed,
   NOT_INSTALLED: ExitCode.failed,
+  /** The installer's own state (install.json, journal.json, rollback.json) does not read. */
+  STATE_DAMAGED: ExitCode.failed,
   NO_ROLLBACK: ExitCode.failed,
   UPGRADE_ROLLED_BACK: ExitCode.failed,
   INSTALL_INTERRUPTED: ExitCode.failed,

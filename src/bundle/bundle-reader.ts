@@ -2,14 +2,7 @@
  * Reads a bundle as a sequence of entries, from the .tar.gz itself (streamed, never unpacked to
  * disk) or from the folder it was extracted to. Every entry name is checked here, once, for both.
  */
-import {
-  constants as fsConstants,
-  createReadStream,
-  existsSync,
-  promises as fs,
-  readFileSync,
-  statSync,
-} from "node:fs";
+import { constants as fsConstants, createReadStream, promises as fs } from "node:fs";
 import { webcrypto } from "node:crypto";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -18,13 +11,17 @@ import { availableParallelism } from "node:os";
 import { promisify } from "node:util";
 import { createGunzip, gunzip } from "node:zlib";
 import tar from "tar-stream";
+import { readBounded } from "../util/read-bounded.js";
 import { SealiftError, cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
 import { readExactly } from "../util/read-exactly.js";
 import { MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
 import { checkBundleLink, checkRelativePath, unsafeEntry as unsafe } from "./entry-path.js";
 import { memberDigests, memberSpans, type ArchiveIndex, type MemberSpan } from "./manifest.js";
-import { LOCATOR_BYTES, parseLocator, readTailMember } from "./tail.js";
+import { LOCATOR_BYTES, isCanonicalMetadata, parseLocator, readTailMember } from "./tail.js";
+
+/** The metadata member's files in the order they are written. */
+const METADATA_ORDER = [SUMS_PATH, MANIFEST_PATH, SIGNATURE_PATH];
 import { SIGNATURE_PATH } from "./signature.js";
 import {
   INDEX_SUFFIX,
@@ -147,11 +144,16 @@ export function partsSource(location: string): BundleSource {
 /** NAME.tar.gz.sha256 beside the archive: the digest it holds, or undefined when there is none. */
 export function readSidecar(archive: string): string | undefined {
   const sidecar = `${archive}.sha256`;
-  if (!existsSync(sidecar)) return undefined;
-  const stat = statSync(sidecar);
-  // A line of 64 hex digits and a name: anything else (a folder, a huge file) is not a .sha256.
-  const digest =
-    stat.isFile() && stat.size <= 4096 ? (readFileSync(sidecar, "utf8").trim().split(/\s+/)[0] ?? "") : "";
+  // A line of 64 hex digits and a name: anything else (a folder, a pipe, a huge file) is not a .sha256.
+  const text = readBounded(sidecar, {
+    maxBytes: 4096,
+    what: "the checksum file",
+    code: "BUNDLE_CHECKSUM_MISMATCH",
+    hint: "copy the .sha256 file again, or remove it to skip the archive-level check",
+    missingOk: true,
+  });
+  if (text === null) return undefined;
+  const digest = text.toString("utf8").trim().split(/\s+/)[0] ?? "";
   if (!/^[0-9a-f]{64}$/.test(digest)) {
     throw new SealiftError("BUNDLE_CHECKSUM_MISMATCH", `${sidecar} does not hold a sha256 digest`, {
       hint: "copy the .sha256 file again, or remove it to skip the archive-level check",
@@ -203,10 +205,24 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
         );
       if (!place) return undefined;
       // A tail that does not read is left to the full read, which names what is wrong.
-      const tail = await readTailMember(await origin.readRange(place.offset, place.length)).catch(() => null);
+      const member = await origin.readRange(place.offset, place.length);
+      const tail = await readTailMember(member).catch(() => null);
       const manifest = tail?.files.get(MANIFEST_PATH);
       const sums = tail?.files.get(SUMS_PATH);
-      if (!manifest || !sums) return undefined;
+      if (!tail || !manifest || !sums) return undefined;
+      // Nothing covers the member's own bytes but this: they must be the ones its files make.
+      let createdAt: unknown;
+      try {
+        createdAt = (JSON.parse(manifest.toString("utf8")) as { createdAt?: unknown }).createdAt;
+      } catch {
+        return undefined; // not JSON: the full read refuses the manifest itself
+      }
+      if (!(await isCanonicalMetadata(member, tail, METADATA_ORDER, new Date(String(createdAt)))))
+        throw new SealiftError(
+          "BUNDLE_CHECKSUM_MISMATCH",
+          `${origin.location}: the metadata member (manifest.json, SHA256SUMS) is not byte for byte as sealift writes it`,
+          { hint: "the archive was changed after packing or damaged in transfer; copy it again and re-run" },
+        );
       const signature = tail?.files.get(SIGNATURE_PATH);
       return { manifest, sums, ...(signature ? { signature } : {}) };
     },

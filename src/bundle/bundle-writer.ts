@@ -7,8 +7,6 @@
  */
 import { createHash, type KeyObject } from "node:crypto";
 import { Readable, Transform, type Writable } from "node:stream";
-import { promisify } from "node:util";
-import { gzip } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { cancelled } from "../errors.js";
@@ -18,9 +16,7 @@ import type { ArchiveIndex, FileRecord, LinkRecord, Manifest } from "./manifest.
 import { createParallelGzip, type ParallelGzip, type Precompressed } from "./parallel-gzip.js";
 import { formatSha256Sums } from "./sha256sums.js";
 import { SIGNATURE_PATH, signManifest } from "./signature.js";
-import { locatorMember } from "./tail.js";
-
-const gzipAsync = promisify(gzip);
+import { locatorMember, metadataMember, type MetadataFiles } from "./tail.js";
 
 export interface BundleWriterOptions {
   /** The archive's top folder, e.g. "llm-chat-complete-20261122". */
@@ -61,12 +57,6 @@ function dropEndOfArchive(): Transform {
       callback(ok ? null : new Error("the tar stream did not end with its closing blocks"));
     },
   });
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 type MakeManifest = (files: FileRecord[], links: LinkRecord[], sumsSha256: string) => Manifest;
@@ -165,13 +155,15 @@ export class BundleWriter {
     const sumsSha256 = createHash("sha256").update(sums).digest("hex");
     this.manifest = { ...makeManifest(files, [...this.links], sumsSha256), archive: this.index };
     const manifestBytes = Buffer.from(JSON.stringify(this.manifest, null, 2) + "\n");
-    const tail = tar.pack();
-    const collected = collect(tail as unknown as Readable);
-    tail.entry(this.header(SUMS_PATH, {}), sums);
-    tail.entry(this.header(MANIFEST_PATH, {}), manifestBytes);
-    if (signer) tail.entry(this.header(SIGNATURE_PATH, {}), signManifest(manifestBytes, signer));
-    tail.finalize();
-    return gzipAsync(await collected, { level: this.options.gzipLevel ?? 6 });
+    const metadata: MetadataFiles = [
+      [SUMS_PATH, Buffer.from(sums)],
+      [MANIFEST_PATH, manifestBytes],
+      ...(signer
+        ? [[SIGNATURE_PATH, Buffer.from(signManifest(manifestBytes, signer))] as [string, Buffer]]
+        : []),
+    ];
+    // Its time is the manifest's own, so that a reader rebuilds every byte (tail.ts).
+    return metadataMember(this.options.topDir, new Date(this.manifest.createdAt), metadata);
   }
 
   private header(path: string, extra: Partial<tar.Header>): tar.Header {

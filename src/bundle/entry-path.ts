@@ -9,12 +9,16 @@ import { SealiftError } from "../errors.js";
 import { IMAGES_DIR } from "./layout.js";
 
 /** The error for an entry that breaks the rule; `what` says whose entry ("bundle", "source"). */
-export function unsafeEntry(name: string, why: string, what: "bundle" | "source" = "bundle"): SealiftError {
+export function unsafeEntry(
+  name: string,
+  why: string,
+  what: "bundle" | "source" | "volume" = "bundle",
+): SealiftError {
   return new SealiftError("BUNDLE_UNSAFE_ENTRY", `${what} entry ${JSON.stringify(name)} ${why}`, {
     hint:
       what === "bundle"
         ? "this is not a bundle sealift wrote, or it was tampered with; do not install it, get a fresh copy"
-        : "the source tarball is not what sealift packs; do not install this bundle, get a fresh copy",
+        : `the ${what === "source" ? "source tarball" : "volume's archive"} is not what sealift packs; do not install this bundle, get a fresh copy`,
   });
 }
 

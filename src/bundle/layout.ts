@@ -45,6 +45,17 @@ export const DATA_VOLUMES_DIR = "data/volumes/";
 /** The compose override with build.cache_from, written on the target when the cache is imported. */
 export const CACHE_OVERRIDE_FILE = "compose.cache.yaml";
 
+/**
+ * The installer's own folder in the install folder (record, journal, rollback point, kept
+ * installer): nothing a bundle carries may land in it, or a link lead into it.
+ */
+export const STATE_DIR = ".sealift";
+
+/** True when a path of the install folder is the installer's state folder or inside it. */
+export function inStateDir(rel: string): boolean {
+  return rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`);
+}
+
 /** The override's file name once installed next to the project's compose files. */
 export const OVERRIDE_FILE = "compose.sealift.yaml";
 

@@ -4,13 +4,19 @@
  */
 import { z } from "zod";
 import { entryPathProblem } from "./entry-path.js";
-import { BUNDLE_FORMAT, DELTA_FORMAT_VERSION, FORMAT_VERSION } from "./layout.js";
+import { BUNDLE_FORMAT, DELTA_FORMAT_VERSION, FORMAT_VERSION, STATE_DIR, inStateDir } from "./layout.js";
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
 const relativePath = z
   .string()
   .min(1)
   .refine((p) => entryPathProblem(p) === null, "must be a relative path inside the bundle");
+
+/** A path the install places in the install folder: never in the installer's own state folder. */
+const placedPath = relativePath.refine(
+  (p) => !inStateDir(p),
+  `must not be in ${STATE_DIR}/ (the installer's own folder)`,
+);
 
 export const fileRecordSchema = z.object({
   path: relativePath,
@@ -94,7 +100,7 @@ const manifestObject = z.looseObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
     release: z.string().min(1),
     /** The -f files compose read, in order (shipped under compose/). */
-    composeFiles: z.array(relativePath).min(1),
+    composeFiles: z.array(placedPath).min(1),
     /** Other files compose read (include, extends, env_file), shipped under compose/ too. */
     composeInputs: z.array(relativePath).default([]),
     /** Build contexts inside the project (v1's compose wants them to exist to read the project). */
@@ -184,7 +190,7 @@ const manifestObject = z.looseObject({
     .object({
       files: z.array(
         z.object({
-          path: relativePath,
+          path: placedPath,
           size: z.number().int().nonnegative(),
           sha256: sha256Hex,
           /** false in a delta: unchanged since the base release, which placed it already. */

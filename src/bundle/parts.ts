@@ -9,7 +9,9 @@
  * part checked against the index as it ends, and names the part that is missing, extra or damaged.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, existsSync, promises as fs, readFileSync, readdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, promises as fs, readdirSync, statSync } from "node:fs";
+import { readBoundedText } from "../util/read-bounded.js";
+import { MAX_METADATA_BYTES } from "./layout.js";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { z } from "zod";
@@ -206,8 +208,15 @@ export function indexFileFor(location: string): string {
 export function readPartsIndex(indexFile: string): { index: PartsIndex; dir: string } {
   let parsed;
   try {
-    parsed = partsIndexSchema.safeParse(JSON.parse(readFileSync(indexFile, "utf8")));
+    const text = readBoundedText(indexFile, {
+      maxBytes: MAX_METADATA_BYTES,
+      what: "the parts index",
+      code: "BUNDLE_PART_INVALID",
+      hint: "copy NAME.tar.gz.index.json again",
+    });
+    parsed = partsIndexSchema.safeParse(JSON.parse(text));
   } catch (error) {
+    if (error instanceof SealiftError) throw error;
     throw new SealiftError("BUNDLE_PART_INVALID", `${indexFile} is not a readable parts index`, {
       hint: "copy NAME.tar.gz.index.json again",
       cause: error,

@@ -2,6 +2,7 @@
  * Signatures: an ed25519 signature over manifest.json, which holds the digest of SHA256SUMS, which
  * lists every file. One key pair per release team: `sealift keygen` makes it, `pack --sign KEY`
  * signs, the installer verifies with `--trust PUBKEY` under `--verify always|if-signed|never`.
+ * A trusted key makes a signature required (only `--verify never` goes without one).
  */
 import {
   createHash,
@@ -12,10 +13,11 @@ import {
   verify,
   type KeyObject,
 } from "node:crypto";
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { SealiftError } from "../errors.js";
+import { readBounded } from "../util/read-bounded.js";
 
 export const SIGNATURE_PATH = "manifest.json.sig";
 
@@ -59,11 +61,12 @@ export async function generateKeys(privatePath: string, publicPath: string): Pro
 
 function loadKey(file: string, kind: "private" | "public"): KeyObject {
   try {
-    const pem = readFileSync(file);
+    const pem = readBounded(file, { maxBytes: 64 * 1024, what: "the key" });
     const key = kind === "private" ? createPrivateKey(pem) : createPublicKey(pem);
     if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key, not ed25519`);
     return key;
   } catch (error) {
+    if (error instanceof SealiftError) throw error;
     const [role, hint] =
       kind === "private"
         ? ["a signing key", "make one with `sealift keygen` and pass the .key file"]
@@ -102,12 +105,15 @@ export function checkSignature(
 ): SignatureCheck {
   if (options.mode === "never") return { signed: !!signatureBytes };
   if (!signatureBytes) {
-    if (options.mode === "always") {
+    // A trusted key given (or built in) means a signature is required: stripping it proves nothing.
+    if (options.mode === "always" || options.trusted.length) {
       throw new SealiftError(
         "BUNDLE_UNSIGNED",
-        "the bundle is not signed and --verify always asks for a signature",
+        options.mode === "always"
+          ? "the bundle is not signed and --verify always asks for a signature"
+          : "the bundle is not signed, and a trusted key (--trust, or one built into this installer) asks for a signature",
         {
-          hint: "get a signed bundle from the release team (sealift pack --sign KEY)",
+          hint: "get the release team's signed bundle (sealift pack --sign KEY); a signature removed in transit reads as unsigned",
         },
       );
     }
@@ -130,7 +136,7 @@ export function checkSignature(
       {
         hint: options.trusted.length
           ? `the trusted keys are ${options.trusted.map((k) => keyId(k).slice(0, 16)).join(", ")}; pass the release team's public key with --trust FILE`
-          : "pass the release team's public key with --trust FILE (or --verify never to skip signatures)",
+          : "pass the release team's public key with --trust FILE",
       },
     );
   }

@@ -5,11 +5,16 @@
  * then the metadata member, and knows the whole plan (and its signature) before reading the rest
  * once. To gzip and tar both are ordinary members and entries: `tar xzf` reads the archive as ever.
  *
+ * Every byte of the metadata member follows from what it holds: it is stored, not compressed (the
+ * deflate "stored" form has one encoding), its gzip header and tar headers are fixed (the time is
+ * the manifest's createdAt), so a reader rebuilds it from the files and refuses any other bytes: a
+ * signature over manifest.json then covers the member that carries it.
+ *
  *   1f 8b 08 04 | mtime 0 | xfl 0 | os ff | xlen 20 | 'S' 'L' | len 16 | offset u64le | length u64le
  *   03 00 (an empty final deflate block) | crc32 0 | isize 0
  */
 import { Readable } from "node:stream";
-import { gunzipSync } from "node:zlib";
+import { crc32, gunzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { MAX_METADATA_BYTES } from "./layout.js";
 
@@ -75,4 +80,78 @@ export async function readTailMember(member: Buffer): Promise<TailEntries> {
       files.set(name.slice(slash + 1), Buffer.concat(chunks));
   }
   return { files, top };
+}
+
+/** The metadata member's gzip header: no name, no time, no extra flags, OS "unknown". */
+const STORED_HEADER = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff];
+const STORED_BLOCK = 0xffff;
+
+/** `data` as one gzip member of stored deflate blocks: the one encoding of those bytes. */
+export function storedGzip(data: Buffer): Buffer {
+  const parts: Buffer[] = [Buffer.from(STORED_HEADER)];
+  let at = 0;
+  do {
+    const length = Math.min(STORED_BLOCK, data.length - at);
+    const head = Buffer.alloc(5);
+    head[0] = at + length >= data.length ? 1 : 0; // BFINAL, BTYPE 00 (stored)
+    head.writeUInt16LE(length, 1);
+    head.writeUInt16LE(~length & 0xffff, 3);
+    parts.push(head, data.subarray(at, at + length));
+    at += length;
+  } while (at < data.length);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(data) >>> 0, 0);
+  trailer.writeUInt32LE(data.length % 2 ** 32, 4);
+  parts.push(trailer);
+  return Buffer.concat(parts);
+}
+
+/** The metadata's files in the order they are written (SHA256SUMS, manifest.json, its signature). */
+export type MetadataFiles = Array<[path: string, content: Buffer]>;
+
+/** The metadata member's tar: each file under `top`, mode 0644, `mtime`, nothing else. */
+export async function metadataTar(top: string, mtime: Date, files: MetadataFiles): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collected = new Promise<Buffer>((resolve, reject) => {
+    pack.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));
+    pack.on("end", () => resolve(Buffer.concat(chunks)));
+    pack.on("error", reject);
+  });
+  for (const [name, content] of files)
+    pack.entry({ name: `${top}/${name}`, mtime, mode: 0o644, size: content.length }, content);
+  pack.finalize();
+  return collected;
+}
+
+/** The metadata member as sealift writes it. */
+export async function metadataMember(top: string, mtime: Date, files: MetadataFiles): Promise<Buffer> {
+  return storedGzip(await metadataTar(top, mtime, files));
+}
+
+/**
+ * True when `member` is exactly what sealift writes for the files it holds (`mtime`: the
+ * manifest's createdAt). A member of an older sealift (compressed) passes when its gzip header is
+ * zlib's fixed one and its tar is exactly the one written for those files.
+ */
+export async function isCanonicalMetadata(
+  member: Buffer,
+  tail: TailEntries,
+  order: readonly string[],
+  mtime: Date,
+): Promise<boolean> {
+  const files: MetadataFiles = order.flatMap((name) => {
+    const content = tail.files.get(name);
+    return content ? [[name, content] as [string, Buffer]] : [];
+  });
+  if (files.length !== tail.files.size || Number.isNaN(mtime.getTime())) return false;
+  const storedForm = (member[10] ?? 0xff) & 0x06 ? false : true;
+  if (storedForm) return member.equals(await metadataMember(tail.top, mtime, files));
+  const zlibHeader =
+    member.subarray(0, 8).equals(Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0])) &&
+    [0, 2, 4].includes(member[8]!) &&
+    member[9] === 3;
+  if (!zlibHeader) return false;
+  const inflated = gunzipSync(member, { maxOutputLength: 4 * MAX_METADATA_BYTES });
+  return inflated.equals(await metadataTar(tail.top, mtime, files));
 }

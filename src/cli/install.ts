@@ -96,6 +96,11 @@ export function installProgram(): Command {
     )
     .addOption(verifyModeOption(bakedKeys().length ? "always" : "if-signed"))
     .option(
+      "--allow-downgrade",
+      "install a release packed before the one installed here (refused otherwise: an old release replayed); after an upgrade, `rollback` is the way back",
+      false,
+    )
+    .option(
       "--force",
       "go on despite preflight failures that can be overridden (disk space, architecture)",
       false,
@@ -133,6 +138,7 @@ ${EXIT_CODES_HELP}`,
               trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
             },
             force: flags.force,
+            allowDowngrade: flags.allowDowngrade,
             timeoutMs: flags.timeout * 1000,
             ...(process.env.SEALIFT_TEST_HOLD_STAGE
               ? { testHoldStage: process.env.SEALIFT_TEST_HOLD_STAGE }

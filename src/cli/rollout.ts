@@ -2,7 +2,7 @@
  * `install rollout` and `install rollout status`: the fleet commands of the installer binary.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
+import { bakedKeys, loadPublicKey, type VerifyMode } from "../bundle/signature.js";
 import { ExitCode, SealiftError } from "../errors.js";
 import { limitHosts, readInventory } from "../fleet/inventory.js";
 import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
@@ -144,6 +144,11 @@ export function rolloutCommand(): Command {
     .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
     .option("--trust <public-key-file>", "accept bundles signed by this key (repeatable)", collect, [])
     .addOption(verifyModeOption())
+    .option(
+      "--allow-downgrade",
+      "install on hosts that run a newer release of the app (refused otherwise); `install rollback` is the way back after an upgrade",
+      false,
+    )
     .addOption(
       new Option("--timeout <seconds>", "how long each host waits for health")
         .default(180)
@@ -160,13 +165,14 @@ export function rolloutCommand(): Command {
             });
           const inputs = readAnswerInputs({ answersFile: flags.answers, set: flags.set });
           const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
+          const signature = {
+            mode: flags.verify as VerifyMode,
+            trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
+          };
           const prepared = await prepareRollout(bundle, {
             installer: isSea() ? process.execPath : null,
             signal,
-            signature: {
-              mode: flags.verify,
-              trusted: [...bakedKeys(), ...(flags.trust as string[]).map(loadPublicKey)],
-            },
+            signature,
           });
           // Every setting, common or a host's own, against the bundle's before anything is sent.
           checkAnswerInputs(prepared.manifest, inputs, flags.answers);
@@ -192,6 +198,11 @@ export function rolloutCommand(): Command {
             ssh: sshOptions(flags),
             relay: flags.relay !== "off",
             timeoutSeconds: flags.timeout,
+            verification: {
+              mode: signature.mode,
+              trustedKeys: signature.trusted.map((k) => k.export({ type: "spki", format: "pem" }).toString()),
+            },
+            allowDowngrade: flags.allowDowngrade,
             signal,
             onProgress: progress,
           });

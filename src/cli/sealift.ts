@@ -31,7 +31,7 @@ Exit codes:
 export function verifyModeOption(defaultMode: "always" | "if-signed" = "if-signed"): Option {
   return new Option(
     "--verify <mode>",
-    "signatures: always (refuse unsigned), if-signed (check when signed), never",
+    "signatures: always (refuse unsigned), if-signed (check when signed; with --trust or a built-in key a signature is required), never",
   )
     .choices(["always", "if-signed", "never"])
     .default(defaultMode);

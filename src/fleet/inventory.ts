@@ -6,7 +6,7 @@
  * variables, or a `sealift:` map (`{set: {KEY: VALUE}}`) in YAML. Variables resolve as in Ansible:
  * all < parent group < child group < host. `--limit` patterns select as Ansible does.
  */
-import { readFileSync } from "node:fs";
+import { readBoundedText } from "../util/read-bounded.js";
 import { parseDocument } from "yaml";
 import { SealiftError } from "../errors.js";
 
@@ -322,14 +322,12 @@ export function parseInventory(text: string, file: string): Inventory {
 }
 
 export function readInventory(file: string): Inventory {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new SealiftError("USAGE", `cannot read the inventory ${file}: ${(error as Error).message}`, {
-      hint: "give an Ansible inventory file (INI or YAML) with --hosts",
-    });
-  }
+  const text = readBoundedText(file, {
+    maxBytes: MAX_INVENTORY_BYTES,
+    what: "the inventory",
+    code: "INVENTORY_INVALID",
+    hint: "give an Ansible inventory file (INI or YAML) with --hosts",
+  });
   return parseInventory(text, file);
 }
 

@@ -1,5 +1,7 @@
 /** One host's procedure: connect, look, send what is missing, install, report. It knows nothing of the others. */
+import { createHash } from "node:crypto";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
 import { shellQuote, SshConnection } from "./ssh.js";
@@ -93,6 +95,7 @@ export async function rolloutHost(
     if (hasInstaller.stdout.trim() !== "yes")
       await placeInstaller(ssh, bundle, remoteArchive, remoteInstaller, installerGz, options.signal, count);
     step("install");
+    const trustFiles = await sendTrustedKeys(ssh, staging, options.verification.trustedKeys, options.signal);
     const settings = { ...options.settings, ...host.settings };
     const args = [
       remoteArchive,
@@ -104,6 +107,10 @@ export async function rolloutHost(
       String(options.timeoutSeconds),
       ...(options.importCache === false ? ["--no-cache-import"] : []),
       ...(options.keepEnv === null ? [] : [options.keepEnv ? "--keep-env" : "--replace-env"]),
+      "--verify",
+      options.verification.mode,
+      ...trustFiles.flatMap((file) => ["--trust", file]),
+      ...(options.allowDowngrade ? ["--allow-downgrade"] : []),
       ...Object.entries(settings).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
     ];
     const installed = await ssh.run([remoteInstaller, ...args].map(shellQuote).join(" "), {
@@ -206,4 +213,24 @@ async function serve(ssh: SshConnection, remote: string, relay: Relay, signal: A
   } catch {
     // No writable ~/.ssh there: the others take their copy elsewhere.
   }
+}
+
+/**
+ * The operator's trusted public keys, each as a file in the host's staging folder (named by its
+ * digest, so a later rollout finds it in place): the host's installer checks the signature as the
+ * operator's would.
+ */
+async function sendTrustedKeys(
+  ssh: SshConnection,
+  staging: string,
+  keys: readonly string[],
+  signal: AbortSignal,
+): Promise<string[]> {
+  const files: string[] = [];
+  for (const pem of keys) {
+    const file = `${staging}/trusted-${createHash("sha256").update(pem).digest("hex").slice(0, 16)}.pub`;
+    await ssh.run(`umask 022 && cat > ${shellQuote(file)}`, { input: Readable.from([pem]), signal });
+    files.push(file);
+  }
+  return files;
 }

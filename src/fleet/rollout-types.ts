@@ -1,6 +1,7 @@
 /** What a rollout passes along: the bundle as prepared, the options, each host's result. */
 import { type Manifest } from "../bundle/manifest.js";
 import { type SshOptions } from "./ssh.js";
+import type { VerifyMode } from "../bundle/signature.js";
 
 export type HostOutcome = "installed" | "already" | "failed" | "refused" | "unreachable" | "not-attempted";
 
@@ -56,6 +57,13 @@ export interface RolloutOptions {
   /** Hosts that hold the bundle pass it on to the others (relay.ts); false: the operator sends every copy. */
   relay: boolean;
   timeoutSeconds: number;
+  /**
+   * The signature policy each host's installer applies, as the operator gave it here: the mode and
+   * the trusted public keys (PEM), sent to each host beside the bundle.
+   */
+  verification: { mode: VerifyMode; trustedKeys: string[] };
+  /** Install over a newer release (each host's installer refuses a downgrade otherwise). */
+  allowDowngrade: boolean;
   onProgress?: (host: string, step: string, bytesSent: number) => void;
   /** Ctrl-C: no new host is started; the ones running finish (or roll back) and are reported. */
   signal: AbortSignal;

@@ -2,7 +2,7 @@
  * The operator's answers: from flags, an answers file (YAML or JSON), the prompts, or the
  * defaults, in that order of precedence. The answers file has one schema, declared here.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readBoundedText } from "../util/read-bounded.js";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -53,24 +53,12 @@ export const MAX_SETTING_BYTES = 64 * 1024;
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function readAnswersFile(file: string): AnswersFile {
-  let text: string;
-  try {
-    const stat = statSync(file);
-    if (!stat.isFile())
-      throw invalid(`the answers file ${file} is not a file`, "give a YAML or JSON file with --answers");
-    if (stat.size > MAX_ANSWERS_FILE_BYTES)
-      throw invalid(
-        `the answers file ${file} is ${stat.size} bytes; an answers file is at most ${MAX_ANSWERS_FILE_BYTES / 1024} KiB`,
-        "give the app's settings, not data: large files belong in the app's volumes or data",
-      );
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    if (error instanceof SealiftError) throw error;
-    throw new SealiftError("ANSWERS_INVALID", `cannot read the answers file ${file}`, {
-      hint: "check the path given with --answers",
-      cause: error,
-    });
-  }
+  const text = readBoundedText(file, {
+    maxBytes: MAX_ANSWERS_FILE_BYTES,
+    what: "the answers file",
+    code: "ANSWERS_INVALID",
+    hint: "give the app's settings as a YAML or JSON file with --answers (at most 64 KiB; data belongs in the app's volumes or data)",
+  });
   let data: unknown;
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);

@@ -16,7 +16,7 @@
  * steps whose keys differ run here, with the cache mounts warm, and later rebuilds find them.
  */
 import { createHash } from "node:crypto";
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
 import type { Manifest } from "../bundle/manifest.js";
@@ -34,6 +34,9 @@ import { buildRequestFor } from "../compose/build-request.js";
 import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
 import { walkTree } from "../util/walk-tree.js";
+import { readStateJson } from "../util/read-bounded.js";
+import { writeDurably } from "../util/durable-write.js";
+import { z } from "zod";
 
 const SOURCE_HASHES = "source-hashes.json";
 
@@ -118,7 +121,7 @@ export function cacheOverride(manifest: Manifest, dir: string, kind: CacheKind):
 }
 
 export async function writeCacheOverride(dir: string, manifest: Manifest, kind: CacheKind): Promise<void> {
-  await fs.writeFile(path.join(dir, CACHE_OVERRIDE_FILE), cacheOverride(manifest, dir, kind));
+  await writeDurably(path.join(dir, CACHE_OVERRIDE_FILE), cacheOverride(manifest, dir, kind), 0o644);
 }
 
 /** The build of one service as a rebuild runs it (fitting the cache must build it the same way). */
@@ -177,9 +180,10 @@ async function hashContexts(dir: string, model: ComposeModel): Promise<Record<st
 }
 
 export async function recordSourceHashes(dir: string, model: ComposeModel): Promise<void> {
-  await fs.writeFile(
+  await writeDurably(
     path.join(dir, RECORD_DIR, SOURCE_HASHES),
     JSON.stringify(await hashContexts(dir, model), null, 1),
+    0o600,
   );
 }
 
@@ -202,8 +206,11 @@ export interface CacheStatus {
 /** Which installed files changed since install, and the first build step each one invalidates. */
 async function staleSteps(dir: string, model: ComposeModel): Promise<CacheStatus["changes"]> {
   const file = path.join(dir, RECORD_DIR, SOURCE_HASHES);
-  if (!existsSync(file)) return [];
-  const before = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  const before = z
+    .record(z.string(), z.string())
+    .nullable()
+    .parse(readStateJson(file, "the source hashes", "install the release's bundle again to write them anew"));
+  if (!before) return [];
   const now = await hashContexts(dir, model);
   const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter(
     (f) => before[f] !== now[f],

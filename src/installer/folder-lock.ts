@@ -7,6 +7,7 @@
 import { existsSync, promises as fs, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
+import { requireRealFolder } from "../util/durable-write.js";
 import { SealiftError } from "../errors.js";
 
 const LOCK_FILE = "lock";
@@ -51,6 +52,8 @@ function alive(owner: LockOwner): boolean {
 export async function lockFolder(dir: string, command: string): Promise<FolderLock> {
   const created = !existsSync(dir);
   const recordDir = path.join(dir, ".sealift");
+  // The state folder must be the installer's own: a link in its place would take every write elsewhere.
+  await requireRealFolder(recordDir);
   await fs.mkdir(recordDir, { recursive: true });
   const file = path.join(recordDir, LOCK_FILE);
   const owner: LockOwner = {

@@ -2,21 +2,26 @@
  * The install record, DIR/.sealift/install.json: which release is installed from which bundle,
  * with which answers (secrets left out). Written only once the app is healthy (or marked failed).
  */
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
+import { readStateJson } from "../util/read-bounded.js";
 import path from "node:path";
 import { z } from "zod";
 import { resolveComposeProject, type ComposeModel } from "../compose/compose-project.js";
 import { requireCompose } from "../docker/compose.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
+import { STATE_DIR } from "../bundle/layout.js";
+import { requireRealFolder, writeDurably } from "../util/durable-write.js";
 
-export const RECORD_DIR = ".sealift";
+export const RECORD_DIR = STATE_DIR;
 export const RECORD_FILE = "install.json";
 
 export const recordSchema = z.object({
   project: z.string(),
   release: z.string(),
   manifestSha256: z.string(),
+  /** When the release was packed (its manifest's createdAt): a release packed earlier is a downgrade. */
+  packedAt: z.string().optional(),
   status: z.enum(["installed", "failed"]),
   installedAt: z.string(),
   bundle: z.string(),
@@ -86,13 +91,16 @@ export function recordPath(dir: string): string {
 
 export function readRecord(dir: string): InstallRecord | null {
   const file = recordPath(dir);
-  if (!existsSync(file)) return null;
-  const parsed = recordSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  if (!parsed.success) {
-    throw new SealiftError("NOT_INSTALLED", `${file} is not a sealift install record`, {
-      hint: "it was edited or damaged; re-run the installer from the bundle to write it anew",
+  const hint =
+    "it was edited or damaged; install the release's bundle again to write it anew (status still shows what the engine runs)";
+  const json = readStateJson(file, "the install record", hint);
+  if (json === null) return null;
+  const parsed = recordSchema.safeParse(json);
+  if (!parsed.success)
+    throw new SealiftError("STATE_DAMAGED", `the install record ${file} is not one sealift wrote`, {
+      hint,
+      details: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`),
     });
-  }
   return parsed.data;
 }
 
@@ -112,10 +120,9 @@ export function requireRecord(dir: string): InstallRecord {
 
 export async function writeRecord(dir: string, record: InstallRecord): Promise<string> {
   const file = recordPath(dir);
+  await requireRealFolder(path.dirname(file));
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  await fs.rename(`${file}.tmp`, file);
-  return file;
+  return writeDurably(file, JSON.stringify(record, null, 2) + "\n", 0o600);
 }
 
 /** The installed project as this host's compose reads it (its files, `.env` and profiles). */

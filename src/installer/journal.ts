@@ -5,10 +5,12 @@
  * or a `kill -9` interrupted (dpkg's half-installed state, a database's journal): status reports it
  * with the fix, the next install of the same release finishes it, rollback returns to the one before.
  */
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
+import { readStateJson } from "../util/read-bounded.js";
 import path from "node:path";
 import { z } from "zod";
 import { RECORD_DIR } from "./install-record.js";
+import { writeDurably } from "../util/durable-write.js";
 
 const JOURNAL_FILE = "journal.json";
 
@@ -41,24 +43,9 @@ function journalPath(dir: string): string {
   return path.join(dir, RECORD_DIR, JOURNAL_FILE);
 }
 
-/** Writes the journal durably: a temporary file, fsync, rename, fsync of the folder. */
+/** Writes the journal durably (writeDurably: a temporary file, fsync, rename, fsync of the folder). */
 export async function writeJournal(dir: string, journal: Journal): Promise<void> {
-  const file = journalPath(dir);
-  const tmp = `${file}.tmp`;
-  const handle = await fs.open(tmp, "w", 0o600);
-  try {
-    await handle.writeFile(JSON.stringify(journal) + "\n");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
-  const folder = await fs.open(path.dirname(file), "r");
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await writeDurably(journalPath(dir), JSON.stringify(journal) + "\n", 0o600);
 }
 
 export async function clearJournal(dir: string): Promise<void> {
@@ -68,9 +55,9 @@ export async function clearJournal(dir: string): Promise<void> {
 /** The journal an interrupted install left, or null (none, or unreadable: cut before its rename). */
 export function readJournal(dir: string): Journal | null {
   const file = journalPath(dir);
-  if (!existsSync(file)) return null;
   try {
-    return journalSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    const json = readStateJson(file, "the journal", "", 64 * 1024);
+    return json === null ? null : journalSchema.parse(json);
   } catch {
     return null;
   }

@@ -7,7 +7,7 @@
  * the app wrote outside the bundle's files is either.
  */
 import { clearJournal, readJournal } from "./journal.js";
-import { existsSync, promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { Reporter } from "../report.js";
@@ -15,12 +15,21 @@ import { composeUp } from "../docker/compose.js";
 import { inspectImage, projectContainers, tagImage, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
+import { pathInside, writeDurably } from "../util/durable-write.js";
+import { inStateDir } from "../bundle/layout.js";
+import { entryPathProblem } from "../bundle/entry-path.js";
+import { readStateJson } from "../util/read-bounded.js";
 import { waitHealthy } from "./health.js";
 import { RECORD_DIR, readRecord, recordSchema, writeRecord, type InstallRecord } from "./install-record.js";
 
 const ROLLBACK_DIR = "rollback";
 const FILES_DIR = "files";
 const PLAN_FILE = "rollback.json";
+
+/** A path of the install folder, never of the installer's own state (checked again before use). */
+const folderPath = z
+  .string()
+  .refine((p) => entryPathProblem(p) === null && !inStateDir(p), "must be a path inside the install folder");
 
 const planSchema = z.object({
   /** The release to go back to, as its install record was. */
@@ -29,9 +38,9 @@ const planSchema = z.object({
   replacedBy: z.string(),
   savedAt: z.string(),
   /** Paths (relative to DIR) the new release added: removed on rollback. */
-  added: z.array(z.string()),
+  added: z.array(folderPath),
   /** Paths saved under files/: put back on rollback. */
-  saved: z.array(z.string()),
+  saved: z.array(folderPath),
 });
 export type RollbackPlan = z.infer<typeof planSchema>;
 
@@ -73,14 +82,19 @@ export async function saveRollbackPoint(
     else await fs.copyFile(source, copy);
     plan.saved.push(rel);
   }
-  await fs.writeFile(path.join(target, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n", { mode: 0o600 });
+  await writeDurably(path.join(target, PLAN_FILE), JSON.stringify(plan, null, 1) + "\n", 0o600);
   return plan;
 }
 
 export function readRollbackPlan(dir: string): RollbackPlan | null {
   const file = path.join(rollbackDir(dir), PLAN_FILE);
-  if (!existsSync(file)) return null;
-  const parsed = planSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  const json = readStateJson(
+    file,
+    "the rollback point",
+    "install the earlier release's bundle again instead",
+  );
+  if (json === null) return null;
+  const parsed = planSchema.safeParse(json);
   if (!parsed.success)
     throw new SealiftError("NO_ROLLBACK", `${file} is damaged`, {
       hint: "install the earlier release's bundle again instead",
@@ -140,11 +154,16 @@ export async function rollback(
     if (byRef?.id !== id) await tagImage(host, id, service.image, signal);
   }
   const status = reporter.status(`rolling back to release ${previous.release}`);
-  for (const rel of plan.added) await fs.rm(path.join(dir, rel), { force: true });
+  // The plan is a file on disk: each of its paths is held to the folder before anything is removed.
+  const what = path.join(RECORD_DIR, ROLLBACK_DIR, PLAN_FILE);
+  const added = await Promise.all(plan.added.map((rel) => pathInside(dir, rel, what)));
   const saved = path.join(rollbackDir(dir), FILES_DIR);
-  for (const rel of plan.saved) {
-    const target = path.join(dir, rel);
+  const restored = await Promise.all(plan.saved.map((rel) => pathInside(dir, rel, what)));
+  for (const target of added) await fs.rm(target, { force: true });
+  for (const [i, rel] of plan.saved.entries()) {
+    const target = restored[i]!;
     await fs.mkdir(path.dirname(target), { recursive: true });
+    await pathInside(dir, rel, what); // a folder made just now is still a folder
     await fs.rm(target, { force: true, recursive: true });
     await fs.rename(path.join(saved, rel), target);
   }

@@ -1,6 +1,8 @@
 /**
  * Extracts a tar stream under one root folder and nowhere else: no absolute or ".." paths, no
- * writing through a symlink, links only to places inside the root, no devices or FIFOs.
+ * writing through a symlink, links only to places inside the root (judged by where they land
+ * through the other links, as the kernel resolves them), nothing in the installer's state folder,
+ * no devices or FIFOs.
  */
 import { createWriteStream, promises as fs } from "node:fs";
 import path from "node:path";
@@ -8,7 +10,9 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { checkRelativePath, linkStaysInside, unsafeEntry } from "../bundle/entry-path.js";
+import { STATE_DIR, inStateDir } from "../bundle/layout.js";
 import type { SealiftError } from "../errors.js";
+import { diskLookup, linksLeaving, overlayLookup } from "../util/tree-links.js";
 import { walkTree } from "../util/walk-tree.js";
 
 function unsafe(name: string, why: string): SealiftError {
@@ -29,6 +33,35 @@ async function safeParent(root: string, rel: string): Promise<string> {
   return path.join(root, rel);
 }
 
+/**
+ * Every link of the tree an install leaves (the `layers` laid over the install folder `dir`, the
+ * first on top), followed as the kernel will: BUNDLE_UNSAFE_ENTRY for the first that lands outside
+ * `dir` or in its state folder. Run before anything is placed, so that a refused bundle changes
+ * nothing; the install folder's own links count too (an earlier release's link can complete a
+ * later one's).
+ */
+export async function checkPlacedLinks(layers: readonly string[], dir: string): Promise<void> {
+  const links = new Map<string, string>();
+  for (const root of [dir, ...[...layers].reverse()]) {
+    const exists = await fs.lstat(root).catch(() => null);
+    if (!exists?.isDirectory()) continue;
+    for await (const { rel, dirent } of walkTree(root, { skipPaths: new Set([STATE_DIR]) }))
+      if (dirent.isSymbolicLink()) links.set(rel, await fs.readlink(path.join(root, rel)));
+  }
+  const lookup = overlayLookup([...layers, dir].map(diskLookup));
+  const problems = await linksLeaving(
+    [...links].map(([rel, target]) => ({ path: rel, target })),
+    lookup,
+    [STATE_DIR],
+  );
+  const first = problems[0];
+  if (first)
+    throw unsafe(
+      first.link,
+      `links to ${first.target}, which ${first.why.startsWith("lands") ? first.why : `${first.why}: it leaves the install folder`}`,
+    );
+}
+
 export async function extractTarSafely(input: Readable, root: string, signal?: AbortSignal): Promise<number> {
   await fs.mkdir(root, { recursive: true });
   const extract = tar.extract();
@@ -39,6 +72,7 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
   for await (const entry of extract) {
     const { header } = entry;
     const rel = checkRelativePath(header.name);
+    if (inStateDir(rel)) throw unsafe(header.name, `is in ${STATE_DIR}/, the installer's own folder`);
     if (seen.has(rel) && header.type !== "directory") throw unsafe(header.name, "appears twice");
     seen.add(rel);
     const target = await safeParent(root, rel);
@@ -74,6 +108,7 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
     }
   }
   await feeding;
+  await checkPlacedLinks([], root);
   return files;
 }
 

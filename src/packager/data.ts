@@ -7,7 +7,8 @@
 import { VOLUME_MOUNT, withVolumeContainer } from "../docker/docker.js";
 import { git } from "./source.js";
 import type { WarningCode } from "../warnings.js";
-import { createWriteStream, promises as fs } from "node:fs";
+import { createReadStream, createWriteStream, promises as fs } from "node:fs";
+import { volumeArchiveProblems } from "../bundle/volume-archive.js";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,6 +16,7 @@ import tar from "tar-stream";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { runCommand, streamCommand } from "../process/run-command.js";
+import { inStateDir } from "../bundle/layout.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 import { walkTree } from "../util/walk-tree.js";
@@ -59,7 +61,7 @@ const VOLUME_KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function insideProject(dir: string, given: string, what: string): string {
   const relative = path.relative(dir, path.resolve(dir, given)).split(path.sep).join("/");
-  if (!relative || relative.startsWith("..") || path.isAbsolute(relative))
+  if (!relative || relative.startsWith("..") || path.isAbsolute(relative) || inStateDir(relative))
     throw new SealiftError(
       "USAGE",
       `${what} ${JSON.stringify(given)} is not inside the project folder ${dir}`,
@@ -70,8 +72,48 @@ function insideProject(dir: string, given: string, what: string): string {
   return relative;
 }
 
+/**
+ * Refuses a data path that the kernel resolves outside the project (a committed `etc -> /etc`
+ * makes `etc/shadow` read the build machine's): the first link on its way is named.
+ */
+async function requireResolvedInside(dir: string, relative: string): Promise<void> {
+  const root = await fs.realpath(dir);
+  const real = await fs.realpath(path.join(dir, relative)).catch(() => null);
+  const inside = (p: string) => p === root || p.startsWith(`${root}${path.sep}`);
+  if (real === null || inside(real)) {
+    if (real === null) {
+      // Missing, or a dangling link: judged by the links on its way (filesAt says what is missing).
+      const parts = relative.split("/");
+      for (let i = 1; i < parts.length; i++) {
+        const parent = await fs.realpath(path.join(dir, ...parts.slice(0, i))).catch(() => null);
+        if (parent && !inside(parent))
+          return refuseOutside(dir, relative, parts.slice(0, i).join("/"), parent);
+      }
+    }
+    return;
+  }
+  const parts = relative.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const at = parts.slice(0, i).join("/");
+    const stat = await fs.lstat(path.join(dir, at)).catch(() => null);
+    if (stat?.isSymbolicLink()) return refuseOutside(dir, relative, at, real);
+  }
+  return refuseOutside(dir, relative, relative, real);
+}
+
+function refuseOutside(dir: string, relative: string, link: string, lands: string): never {
+  throw new SealiftError(
+    "DATA_OUTSIDE_PROJECT",
+    `data path ${relative} leaves the project folder ${dir}: ${link} is a link, and the path lands at ${lands}`,
+    {
+      hint: "only files of the project travel as data: copy what the app needs into the project (e.g. models/), or drop the path from --data / x-sealift.data",
+    },
+  );
+}
+
 /** Every regular file at or below `relative` (a file or folder of the project); symlinks are left out. */
 async function filesAt(dir: string, relative: string, skipped: string[]): Promise<string[]> {
+  await requireResolvedInside(dir, relative);
   const absolute = path.join(dir, relative);
   const stat = await fs.lstat(absolute).catch(() => null);
   if (!stat)
@@ -266,6 +308,17 @@ export async function exportVolume(
     },
     signal,
   );
+  // The installer refuses what it would not unpack as root into a volume: said here, at pack.
+  const problems = await volumeArchiveProblems(createReadStream(file), signal);
+  if (problems.length)
+    throw new SealiftError(
+      "DATA_VOLUME_UNSAFE",
+      `volume ${volume.key} (${volume.engineName}) holds what an install will not unpack into a volume`,
+      {
+        hint: "only files, folders and links that stay inside the volume travel, without setuid or setgid bits: remove the others from the volume (or ship them in an image)",
+        details: problems.slice(0, 10).map((p) => `${p.name}: ${p.why}`),
+      },
+    );
   return { key: volume.key, engineName: volume.engineName, file, bytes: (await fs.stat(file)).size };
 }
 

@@ -17,7 +17,11 @@ export interface TreeEntry {
  */
 export async function* walkTree(
   root: string,
-  options: { skip?: ReadonlySet<string> } = {},
+  options: {
+    skip?: ReadonlySet<string>;
+    /** Folders neither yielded nor entered, by their path relative to the root. */
+    skipPaths?: ReadonlySet<string>;
+  } = {},
   rel = "",
 ): AsyncGenerator<TreeEntry> {
   const entries = await fs.readdir(path.join(root, rel), { withFileTypes: true });
@@ -25,6 +29,7 @@ export async function* walkTree(
   for (const dirent of entries) {
     if (dirent.isDirectory() && options.skip?.has(dirent.name)) continue;
     const child = rel ? `${rel}/${dirent.name}` : dirent.name;
+    if (dirent.isDirectory() && options.skipPaths?.has(child)) continue;
     yield { rel: child, dirent };
     if (dirent.isDirectory()) yield* walkTree(root, options, child);
   }

@@ -47,12 +47,16 @@ describe("an installer built with a trusted key", () => {
     assert.match(result.stderr, /signed by trusted key [0-9a-f]{16}/);
   });
 
-  test("rejects-unsigned-by-default: --verify always is the default, exit 3; --verify if-signed lets it through", async () => {
+  test("rejects-unsigned-by-default: a built-in key asks for a signature, exit 3, even with --verify if-signed; only --verify never goes without", async () => {
     const refused = await installer([bundles.unsigned, "--verify-only"]);
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /error\[BUNDLE_UNSIGNED\]/);
-    const allowed = await installer([bundles.unsigned, "--verify-only", "--verify", "if-signed"]);
-    assert.equal(allowed.code, 0, allowed.stderr);
+    const ifSigned = await installer([bundles.unsigned, "--verify-only", "--verify", "if-signed"]);
+    assert.equal(ifSigned.code, 3, ifSigned.stderr);
+    assert.match(ifSigned.stderr, /error\[BUNDLE_UNSIGNED\]/);
+    assert.doesNotMatch(ifSigned.stderr, /--verify never/);
+    const never = await installer([bundles.unsigned, "--verify-only", "--verify", "never"]);
+    assert.equal(never.code, 0, never.stderr);
   });
 
   test("rejects-other-key: a bundle signed by a key that is not built in, exit 3 naming it", async () => {

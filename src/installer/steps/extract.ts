@@ -15,6 +15,7 @@ import { installedModel } from "../install-record.js";
 import { moveTree } from "../safe-extract.js";
 import { saveRollbackPoint } from "../rollback.js";
 import { filesBelow } from "../../util/walk-tree.js";
+import { copyDurably, pathInside, writeDurably } from "../../util/durable-write.js";
 import { placedData } from "../data.js";
 import { stagedPlacements } from "./installed-state.js";
 import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./types.js";
@@ -27,16 +28,12 @@ export async function keepInstaller(dir: string, self: InstallerSelf): Promise<v
   if (!self.executable) return;
   const target = keptInstallerPath(dir);
   if (path.resolve(self.executable) === target) return;
-  await fs.copyFile(self.executable, `${target}.tmp`);
-  await fs.chmod(`${target}.tmp`, 0o755);
-  await fs.rename(`${target}.tmp`, target);
+  await copyDurably(self.executable, target, 0o755);
 }
 
 /** Writes .env (see envToInstall), readable by its owner only. */
 export async function writeEnv(dir: string, text: string): Promise<void> {
-  const file = path.join(dir, ".env");
-  await fs.writeFile(`${file}.tmp`, text, { mode: 0o600 });
-  await fs.rename(`${file}.tmp`, file);
+  await writeDurably(path.join(dir, ".env"), text, 0o600);
 }
 
 /**
@@ -85,7 +82,8 @@ export async function extractStep(
   await moveTree(path.join(staging, "src"), dir);
   // The data after the source: a Git LFS file's content replaces its pointer.
   if (existsSync(path.join(staging, DATA_FILES_DIR))) await moveTree(path.join(staging, DATA_FILES_DIR), dir);
-  for (const [staged, placed] of stagedPlacements(manifest, staging, dir)) await fs.rename(staged, placed);
+  for (const [staged, placed] of stagedPlacements(manifest, staging, dir))
+    await fs.rename(staged, await pathInside(dir, path.relative(dir, placed), "the bundle's compose files"));
   await fs.rm(staging, { recursive: true, force: true });
   await writeEnv(dir, plan.envText);
   if (cache) await writeCacheOverride(dir, manifest, cache.kind ?? "inline");
@@ -108,6 +106,7 @@ export async function extractStep(
     project: manifest.project.name,
     release: manifest.project.release,
     manifestSha256: verified.manifestDigest,
+    packedAt: manifest.createdAt,
     installedAt: new Date().toISOString(),
     bundle: source.location,
     dir,

@@ -4,7 +4,16 @@
  */
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { CACHE_MOUNTS_DIR, COMPOSE_DIR, IMAGES_DIR, SOURCE_PATH, entryRank } from "../../bundle/layout.js";
+import {
+  CACHE_MOUNTS_DIR,
+  COMPOSE_DIR,
+  DATA_VOLUMES_DIR,
+  IMAGES_DIR,
+  SOURCE_PATH,
+  entryRank,
+} from "../../bundle/layout.js";
+import { unsafeEntry } from "../../bundle/entry-path.js";
+import { volumeArchiveProblems } from "../../bundle/volume-archive.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import type { Reporter } from "../../report.js";
 import { type DockerHost } from "../../docker/docker-host.js";
@@ -12,7 +21,7 @@ import { formatBytes } from "../../util/format.js";
 import { ImageLoader, layersHostHas } from "../image-loader.js";
 import { localLayerChains } from "../../docker/docker.js";
 import { RECORD_DIR, readRecord } from "../install-record.js";
-import { extractTarSafely } from "../safe-extract.js";
+import { checkPlacedLinks, extractTarSafely } from "../safe-extract.js";
 import { ReadChecks } from "../read-checks.js";
 import { type DataPlan } from "../data.js";
 import { type FolderLock } from "../folder-lock.js";
@@ -73,6 +82,9 @@ export async function loadAndStage(
         await fs.writeFile(sourceTar, reading.use(entry).stream);
         await extractTarSafely(createReadStream(sourceTar), path.join(staging, "src"), signal);
         await fs.rm(sourceTar);
+        // Before any image loads: every link the folder will hold, followed through the others.
+        const dir = path.dirname(path.dirname(staging)); // staging is DIR/.sealift/staging
+        await checkPlacedLinks([path.join(staging, "src")], dir);
       } else if (
         (entry.path.startsWith(COMPOSE_DIR) ||
           entry.path.startsWith(CACHE_MOUNTS_DIR) ||
@@ -82,6 +94,11 @@ export async function loadAndStage(
         const target = path.join(staging, entry.path);
         await fs.mkdir(path.dirname(target), { recursive: true });
         await fs.writeFile(target, reading.use(entry).stream);
+        // docker cp unpacks it as root: what it holds is judged before any image loads.
+        if (entry.path.startsWith(DATA_VOLUMES_DIR)) {
+          const [first] = await volumeArchiveProblems(createReadStream(target), signal);
+          if (first) throw unsafeEntry(`${entry.path}: ${first.name}`, first.why, "volume");
+        }
       }
     }
     // Only now, with every file read checked, may docker load see the end of its input.

@@ -30,6 +30,7 @@ import {
 import { planData } from "../data.js";
 import { checkFolderFree } from "../folder-lock.js";
 import { readRecordQuietly, runningAsInstalled } from "./installed-state.js";
+import type { InstallRecord } from "../install-record.js";
 import { type InstallOptions, type InstallPlan } from "./types.js";
 
 /** A delta installs only on a host that has what it leaves to its base release. */
@@ -51,6 +52,28 @@ export async function checkBaseRelease(
         details: missing.slice(0, 5).map((d) => `missing layer ${d.slice(7, 19)}`),
       },
     );
+}
+
+/**
+ * An old release, however validly signed, must not quietly replace a newer one (a replayed bundle
+ * would bring back what the newer one fixed): DOWNGRADE unless the operator says so. `install
+ * rollback` is the sanctioned way back after an upgrade.
+ */
+export function refuseDowngrade(
+  manifest: Manifest,
+  manifestDigest: string,
+  record: InstallRecord | null,
+  allowed: boolean,
+): void {
+  if (!record?.packedAt || record.manifestSha256 === manifestDigest || allowed) return;
+  if (Date.parse(manifest.createdAt) >= Date.parse(record.packedAt)) return;
+  throw new SealiftError(
+    "DOWNGRADE",
+    `release ${manifest.project.release} (packed ${manifest.createdAt}) is older than release ${record.release} installed here (packed ${record.packedAt})`,
+    {
+      hint: `to go back after an upgrade run \`install rollback\`; to install the older release anyway, add --allow-downgrade`,
+    },
+  );
 }
 
 export function existingEnv(dir: string): Record<string, string> | null {
@@ -186,6 +209,7 @@ export async function preflight(
   checkFolderFree(answers.dir);
   const envText = await envToInstall(answers.dir, answers, verified);
   const record = readRecordQuietly(answers.dir);
+  refuseDowngrade(manifest, verified.manifestDigest, record, !!options.allowDowngrade);
   const asInstalled = await runningAsInstalled(host, verified, record, answers, envText, images, signal);
   // Installed and running as it would be: the checks on the project passed when it was, its
   // containers hold its ports. Else the project as this host's compose reads it, checked.

@@ -29,6 +29,8 @@ export interface InstallOptions extends AnswerFlags {
   /** Signature policy and trusted keys. */
   signature: NonNullable<VerifyOptions["signature"]>;
   force: boolean;
+  /** Install a release packed before the one installed (refused otherwise: a replayed old release). */
+  allowDowngrade?: boolean;
   timeoutMs: number;
   reporter: Reporter;
   signal: AbortSignal;
