@@ -87,11 +87,24 @@ export async function runMain(
   process.on("SIGTERM", onSignal);
   // A closed terminal or ssh session (a rollout's connection cut): as SIGTERM, nothing left half-done.
   process.on("SIGHUP", onSignal);
+  // A promise that never settles lets Node's event loop drain and exit 0 as if all was done: never.
+  const unfinished = () => {
+    reportError(
+      new SealiftError("INTERNAL", "the command stopped before it finished (nothing was left to wait for)", {
+        hint: "this is a bug in sealift; please report it with the output above",
+      }),
+      {
+        json: options.json?.() ?? false,
+      },
+    );
+  };
+  process.once("beforeExit", unfinished);
   try {
     process.exitCode = (await command({ signal: controller.signal })) ?? ExitCode.ok;
   } catch (raw) {
     reportError(raw, { json: options.json?.() ?? false, cancelled: controller.signal.aborted });
   } finally {
+    process.off("beforeExit", unfinished);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);

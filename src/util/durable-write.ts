@@ -6,7 +6,6 @@
  */
 import { constants, createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
 
@@ -45,7 +44,7 @@ export async function writeDurably(
   const handle = await fs.open(temp, CREATE_NEW, mode);
   try {
     if (typeof content === "string" || Buffer.isBuffer(content)) await handle.writeFile(content);
-    else await pipeline(content, handle.createWriteStream({ autoClose: false }));
+    else for await (const chunk of content as AsyncIterable<Buffer>) await handle.write(chunk);
     await handle.chmod(mode);
     await handle.sync();
   } catch (error) {

@@ -107,6 +107,8 @@ export function fieldHost(name: string): FieldHost {
         "-c",
         'ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f -v $ids >/dev/null; ' +
           "docker system prune -af --volumes >/dev/null; docker builder prune -af >/dev/null 2>&1; " +
+          // Named volumes too: `prune --volumes` leaves them on Docker 23 and later.
+          'vols=$(docker volume ls -q); [ -z "$vols" ] || docker volume rm -f $vols >/dev/null; ' +
           "rm -rf /opt/* /tmp/delivered",
       ]);
     },
