@@ -57,7 +57,7 @@ export function readAnswersFile(file: string): AnswersFile {
     maxBytes: MAX_ANSWERS_FILE_BYTES,
     what: "the answers file",
     code: "ANSWERS_INVALID",
-    hint: "give the app's settings as a YAML or JSON file with --answers (at most 64 KiB; data belongs in the app's volumes or data)",
+    hint: "give the app's settings as a YAML or JSON file with --answers (settings, not data: large files belong in the app's volumes or data)",
   });
   let data: unknown;
   try {

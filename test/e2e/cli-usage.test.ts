@@ -6,6 +6,7 @@
  * these run with DOCKER_HOST pointing at nothing, and still get their usage error (exit 2, not 4).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -77,13 +78,13 @@ describe("every command, a bad value for each option: a documented exit code and
       "install --answers of 2 MB",
       ["BUNDLE", "--yes", "--answers", "WORK/big.yaml"],
       2,
-      /big\.yaml is \d+ bytes; an answers file is at most 1024 KiB/,
+      /error\[ANSWERS_INVALID\]: the answers file .*big\.yaml is 2\.0 MiB, more than the 1\.0 MiB it may be/,
     ],
     [
       "install with a .sha256 that is a folder",
       ["WORK/dir.tar.gz", "--verify-only"],
       3,
-      /dir\.tar\.gz\.sha256 does not hold a sha256 digest/,
+      /the checksum file .*dir\.tar\.gz\.sha256 is a folder/,
     ],
     ["status --bogus", ["status", "--bogus"], 2, /unknown option '--bogus'/],
     ["rebuild --timeout x", ["rebuild", "--timeout", "x"], 2, /argument 'x' is invalid/],
@@ -186,6 +187,72 @@ describe("every command, a bad value for each option: a documented exit code and
       const argv = args.map((a) => a.replace("WORK/", `${workdir}/`));
       assertUsage(await sealift(argv, { env: NO_ENGINE }), code, message, what);
     });
+});
+
+describe("every file a command reads, given /dev/zero, a FIFO, a folder or an oversized file: exit 2 at once", () => {
+  const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-files-"));
+  const bundle = path.join(workdir, "demo-complete-20260101.tar.gz");
+  const inventory = path.join(workdir, "hosts.ini");
+  const specials: Record<string, string> = {
+    "/dev/zero": "/dev/zero",
+    FIFO: path.join(workdir, "fifo"),
+    folder: path.join(workdir, "a-folder"),
+    "an oversized file": path.join(workdir, "huge"),
+  };
+  before(async () => {
+    await writeBundle(bundle);
+    writeFileSync(inventory, "[edge]\nh1 ansible_host=10.77.0.99\n");
+    execFileSync("mkfifo", [specials.FIFO!]);
+    mkdirSync(specials.folder!);
+    // Sparse: 64 MiB on paper, larger than any of these files may be, nothing on disk.
+    execFileSync("truncate", ["-s", "64M", specials["an oversized file"]!]);
+  });
+  after(() => rmSync(workdir, { recursive: true, force: true }));
+
+  const uses: Array<[string, (file: string) => string[], "installer" | "sealift"]> = [
+    ["install --trust", (f) => [bundle, "--verify-only", "--trust", f], "installer"],
+    ["install --answers", (f) => [bundle, "--yes", "--answers", f], "installer"],
+    ["install rollout --hosts", (f) => ["rollout", bundle, "--hosts", f], "installer"],
+    ["install rollout --trust", (f) => ["rollout", bundle, "--hosts", inventory, "--trust", f], "installer"],
+    [
+      "install rollout --answers",
+      (f) => ["rollout", bundle, "--hosts", inventory, "--answers", f],
+      "installer",
+    ],
+    ["sealift verify --trust", (f) => ["verify", bundle, "--trust", f], "sealift"],
+  ];
+  for (const [what, argv, cli] of uses)
+    test(`rejects-special-file: ${what}`, async () => {
+      for (const [kind, file] of Object.entries(specials)) {
+        const started = performance.now();
+        const outcome =
+          cli === "installer"
+            ? await installer(INSTALLER, argv(file), { env: NO_ENGINE, timeoutMs: 20_000 })
+            : await sealift(argv(file), { env: NO_ENGINE, timeoutMs: 20_000 });
+        const seconds = (performance.now() - started) / 1000;
+        assertUsage(
+          outcome,
+          2,
+          /error\[[A-Z_]+\]: the (key|answers file|inventory) .* (is not a regular file|is a folder|is 64\.0 MiB, more than)/,
+          `${what} ${kind}`,
+        );
+        assert.ok(seconds < 10, `${what} ${kind}: ended in ${seconds.toFixed(1)} s`);
+      }
+    });
+
+  test("rejects-special-file: a .sha256 beside the archive that is a FIFO or /dev/zero", async () => {
+    for (const target of ["/dev/zero", specials.FIFO!]) {
+      const copy = path.join(workdir, `side-${path.basename(target)}.tar.gz`);
+      execFileSync("cp", [bundle, copy]);
+      rmSync(`${copy}.sha256`, { force: true });
+      execFileSync("ln", ["-s", target, `${copy}.sha256`]);
+      const outcome = await installer(INSTALLER, [copy, "--verify-only"], {
+        env: NO_ENGINE,
+        timeoutMs: 20_000,
+      });
+      assertUsage(outcome, 3, /the checksum file .* is not a regular file/, `.sha256 -> ${target}`);
+    }
+  });
 });
 
 /** Every command of a program with its path, its required arguments and the options that take a value. */

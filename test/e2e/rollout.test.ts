@@ -369,4 +369,62 @@ describe("install rollout over SSH to three offline field hosts", () => {
       assert.doesNotMatch(left.stdout, /sealift-relay/, `${host.name}: ${left.stdout}`);
     }
   });
+
+  test("signed: --trust travels to each host's installer; unsigned and untrusted are refused before anything is sent; an older release is a downgrade on the host unless --allow-downgrade", async () => {
+    const keys = path.join(example.workdir, "keys");
+    assert.equal((await sealift(["keygen", "--out", keys, "--name", "team"])).code, 0);
+    const chat = path.join(example.dir, "backend/app/cgi-bin/chat");
+    await commitChange(
+      example.dir,
+      "backend/app/cgi-bin/chat",
+      readFileSync(chat, "utf8").replace(/"echo[^"]*: %s"/, '"echo v3: %s"'),
+    );
+    const packed = await sealift(
+      [
+        "pack",
+        example.dir,
+        "--out",
+        path.join(example.workdir, "dist-v3"),
+        "--json",
+        "--sign",
+        path.join(keys, "team.key"),
+      ],
+      { env: example.engine },
+    );
+    assert.equal(packed.code, 0, packed.stderr);
+    const v3 = parsePackJson(packed.stdout);
+    const hostsFile = inventory("hosts.ini", ini());
+    const trust = ["--trust", path.join(keys, "team.pub"), "--limit", "n1"];
+
+    const untrusted = await roll(v3.archive, hostsFile, ["--limit", "n1"]);
+    assert.equal(untrusted.code, 3, untrusted.stderr);
+    assert.match(untrusted.stderr, /error\[BUNDLE_SIGNATURE_UNTRUSTED\]/);
+    assert.doesNotMatch(untrusted.stderr, /--verify never/);
+
+    const signed = await roll(v3.archive, hostsFile, trust);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.equal(signed.byHost.n1?.outcome, "installed", JSON.stringify(signed.byHost));
+    assert.equal(await reply(hosts[0]!, 8080), "echo v3: hi");
+    const ps = await hosts[0]!.exec("sh", ["-c", `ls ${STAGING}`]);
+    assert.match(ps.stdout, /trusted-[0-9a-f]{16}\.pub/, "the key was sent to the host");
+
+    // v1 is unsigned: with a trusted key it is refused here, before anything is sent.
+    const unsigned = await roll(v1.archive, hostsFile, trust);
+    assert.equal(unsigned.code, 3, unsigned.stderr);
+    assert.match(unsigned.stderr, /error\[BUNDLE_UNSIGNED\]/);
+    // Without the key check, the host itself refuses the older release.
+    const older = await roll(v1.archive, hostsFile, ["--limit", "n1", "--verify", "never"]);
+    assert.equal(older.code, 1, older.stderr);
+    assert.equal(older.byHost.n1?.error?.code, "DOWNGRADE", JSON.stringify(older.byHost));
+    assert.equal(await reply(hosts[0]!, 8080), "echo v3: hi", "v3 still runs");
+    const allowed = await roll(v1.archive, hostsFile, [
+      "--limit",
+      "n1",
+      "--verify",
+      "never",
+      "--allow-downgrade",
+    ]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(await reply(hosts[0]!, 8080), "echo: hi");
+  });
 });
