@@ -107,7 +107,11 @@ export function rolloutCommand(): Command {
     .addOption(
       new Option("--serial <n|p%>", "batch size, as Ansible's serial (repeatable: 1 then 30%...)")
         .default([], "all hosts in one batch")
-        .argParser((v, previous: string[]) => countOrPercent(v, previous) as string[]),
+        .argParser((v, previous: string[]) => {
+          // A batch of 0 hosts would never end (Ansible refuses it too).
+          if (/^\s*0+%?\s*$/.test(v)) throw new InvalidArgumentError("a batch holds at least 1 host (or 1%)");
+          return countOrPercent(v, previous) as string[];
+        }),
     )
     .addOption(
       new Option(
@@ -144,6 +148,11 @@ export function rolloutCommand(): Command {
     .option("--accept-new-host-keys", "accept and record the key of a host not in known_hosts", false)
     .option("--trust <public-key-file>", "accept bundles signed by this key (repeatable)", collect, [])
     .addOption(verifyModeOption())
+    .option(
+      "--copy-only",
+      "only put the bundle on each host (relayed, checked by sha256 there), install nothing: for a later install (the Ansible role's relay)",
+      false,
+    )
     .option(
       "--allow-downgrade",
       "install on hosts that run a newer release of the app (refused otherwise); `install rollback` is the way back after an upgrade",
@@ -203,6 +212,7 @@ export function rolloutCommand(): Command {
               trustedKeys: signature.trusted.map((k) => k.export({ type: "spki", format: "pem" }).toString()),
             },
             allowDowngrade: flags.allowDowngrade,
+            copyOnly: flags.copyOnly,
             signal,
             onProgress: progress,
           });

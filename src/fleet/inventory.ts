@@ -9,6 +9,8 @@
 import { readBoundedText } from "../util/read-bounded.js";
 import { parseDocument } from "yaml";
 import { SealiftError } from "../errors.js";
+import { split } from "shlex";
+import { ALLOWED_SSH_OPTIONS, checkSshArgs } from "./ssh-options.js";
 
 export interface InventoryHost {
   name: string;
@@ -46,9 +48,6 @@ type Definitions = Map<
 
 /** The largest inventory read (tens of hosts take a few KB). */
 const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
-/** ssh options that run a command on the operator's machine: an inventory may not set them. */
-const LOCAL_COMMAND_OPTIONS =
-  /(proxycommand|localcommand|permitlocalcommand|knownhostscommand|^match$|^-?o?match\b)/i;
 
 /** Records one host variable; the same one set again to another value is an error naming both places. */
 function define(defs: Definitions, file: string, host: string, line: number | null, vars: Vars): void {
@@ -67,30 +66,30 @@ function define(defs: Definitions, file: string, host: string, line: number | nu
   }
 }
 
+/** The line where a host's ansible_ssh_common_args was set (INI), or null. */
+function commonLine(defs: Definitions, host: string): number | null {
+  return defs.get(host)?.vars.get("ansible_ssh_common_args")?.line ?? null;
+}
+
 function bad(file: string, line: number | null, message: string): SealiftError {
   return new SealiftError("INVENTORY_INVALID", `${file}${line ? `:${line}` : ""}: ${message}`, {
     hint: "fix that line of the inventory (Ansible's INI or YAML format), then run this again",
   });
 }
 
-/** Splits `a=1 b="two words" c='x'` as Ansible's INI host lines do. */
+/** A host line's words as Ansible's INI plugin splits them (Python's shlex); null: unbalanced quotes. */
 function splitWords(text: string): string[] | null {
-  const words: string[] = [];
-  let rest = text.trim();
-  while (rest.length) {
-    const m = /^(?:[^\s"']|"[^"]*"|'[^']*')+/.exec(rest);
-    if (!m) return null;
-    words.push(m[0]);
-    rest = rest.slice(m[0].length).trimStart();
+  try {
+    return split(text);
+  } catch {
+    return null;
   }
-  return words;
 }
 
-function unquote(value: string): string {
-  return value.replace(
-    /"([^"]*)"|'([^']*)'/g,
-    (_, a: string | undefined, b: string | undefined) => a ?? b ?? "",
-  );
+/** A :vars value as Ansible reads it: a quoted string is its content; anything else as written. */
+function varValue(value: string): string {
+  const m = /^(["'])(.*)\1$/s.exec(value);
+  return m ? m[2]! : value;
 }
 
 function group(groups: Map<string, RawGroup>, name: string): RawGroup {
@@ -131,7 +130,7 @@ function parseIni(text: string, file: string, defs: Definitions): Map<string, Ra
     if (section.kind === "vars") {
       const kv = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
       if (!kv) throw bad(file, n, `a :vars section holds KEY=VALUE lines, not "${line}"`);
-      group(groups, section.name).vars[kv[1]!] = unquote(kv[2]!.trim());
+      group(groups, section.name).vars[kv[1]!] = varValue(kv[2]!.trim());
       return;
     }
     const [name, ...assignments] = words;
@@ -142,7 +141,7 @@ function parseIni(text: string, file: string, defs: Definitions): Map<string, Ra
     for (const assignment of assignments) {
       const eq = assignment.indexOf("=");
       if (eq <= 0) throw bad(file, n, `"${assignment}" is not KEY=VALUE (host ${name})`);
-      vars[assignment.slice(0, eq)] = unquote(assignment.slice(eq + 1));
+      vars[assignment.slice(0, eq)] = assignment.slice(eq + 1);
     }
     define(defs, file, name!, n, vars);
     const target = group(groups, section.name);
@@ -291,16 +290,17 @@ export function parseInventory(text: string, file: string): Inventory {
     checkWord(file, line, "host name", name);
     checkWord(file, line, `host ${name}: ansible_host`, address);
     if (user !== null) checkWord(file, line, `host ${name}: ansible_user`, user);
-    const sshArgs = vars.ansible_ssh_common_args
-      ? (splitWords(String(vars.ansible_ssh_common_args)) ?? []).map(unquote)
-      : [];
-    const local = sshArgs.find((a) => LOCAL_COMMAND_OPTIONS.test(a));
-    if (local)
-      throw bad(
-        file,
-        line,
-        `host ${name}: ansible_ssh_common_args sets ${JSON.stringify(local)}, which runs a command on this machine; sealift does not take that from an inventory`,
+    const common = vars.ansible_ssh_common_args === undefined ? "" : asText(vars.ansible_ssh_common_args);
+    const checked = checkSshArgs(common);
+    if (!checked.ok)
+      throw new SealiftError(
+        "INVENTORY_INVALID",
+        `${file}${commonLine(defs, name) ? `:${commonLine(defs, name)}` : line ? `:${line}` : ""}: host ${name}: ansible_ssh_common_args passes ${JSON.stringify(checked.word)} to ssh, which ${checked.why}`,
+        {
+          hint: `an inventory may give ssh only ${ALLOWED_SSH_OPTIONS}; anything else belongs in your own ~/.ssh/config`,
+        },
       );
+    const sshArgs = checked.args;
     for (const key of Object.keys(settings))
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
         throw bad(file, line, `host ${name}: setting ${JSON.stringify(key)} is not a variable name`);

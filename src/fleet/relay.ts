@@ -6,10 +6,16 @@
  * only streams that file from an offset; on the receiver, the private key and the holder's host key
  * (taken from the operator's own known_hosts: the operator's trust, nothing learnt on first use)
  * live in the staging folder for the copy only. No agent or key of the operator's is forwarded, no
- * service listens; the lines, scripts and keys are removed when the copy (or the rollout) ends.
- * A relay that fails falls back to the operator, and the report says where each copy came from.
+ * service listens; the lines, scripts and keys are removed when the copy (or the rollout) ends,
+ * `authorized_keys` left byte for byte as it was (authorized-keys.ts). What an interrupted rollout
+ * left dies by itself (the line's `expiry-time`, where the holder's OpenSSH has it, and `from`, the
+ * fleet's addresses) and is removed by the next rollout or `rollout status` (sweepRelayLeftovers).
+ * A receiver takes at most the bundle's size from a holder. A relay that fails falls back to the
+ * operator, and the report says where each copy came from.
  */
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
+import { addRelayLine, optionValue, relayIds, removeRelayLines } from "./authorized-keys.js";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -24,7 +30,12 @@ export interface RelayKey {
   id: string;
   privateKey: string;
   publicKey: string;
+  /** The addresses the rollout's hosts are reached at (IP literals only): the line's `from=`, or none. */
+  from: string[];
 }
+
+/** How long a relay line lives on a holder if nothing removes it (an interrupted rollout). */
+const RELAY_LIFETIME_SECONDS = 6 * 3600;
 
 /** Where a host's copy comes from: the operator, or a host that holds the bundle. */
 export type CopySource = { kind: "operator" } | { kind: "host"; host: InventoryHost };
@@ -35,15 +46,113 @@ interface Holder {
 }
 
 /** Makes the rollout's relay key in its private folder (ssh-keygen: the system's own tool). */
-export async function makeRelayKey(controlDir: string): Promise<RelayKey> {
+export async function makeRelayKey(controlDir: string, hosts: readonly InventoryHost[]): Promise<RelayKey> {
   const id = `sealift-relay-${randomBytes(6).toString("hex")}`;
   const file = path.join(controlDir, "relay_key");
   await runCommand("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", id, "-f", file]);
+  // sshd matches from= against the client's address (names only with UseDNS): IPs or nothing.
+  const addresses = hosts.map((h) => h.address);
   return {
     id,
     privateKey: await fs.readFile(file, "utf8"),
     publicKey: (await fs.readFile(`${file}.pub`, "utf8")).trim(),
+    from: addresses.every((a) => isIP(a)) ? [...new Set(addresses)] : [],
   };
+}
+
+const AUTHORIZED_KEYS = "~/.ssh/authorized_keys";
+
+/**
+ * The holder's authorized_keys (null: there is none), with what the edit needs to know: its sha256
+ * (for the write's check that nobody changed it meanwhile) and the holder's OpenSSH version.
+ */
+async function readAuthorizedKeys(
+  conn: SshConnection,
+  signal?: AbortSignal,
+): Promise<{ content: Buffer | null; sha256: string; openssh: number }> {
+  const read = await conn.run(
+    `f=${AUTHORIZED_KEYS}; v=$(ssh -V 2>&1 | grep -o "OpenSSH_[0-9]*[.][0-9]*" | cut -d_ -f2); echo "openssh=\${v:-0}"; ` +
+      `if [ -f "$f" ]; then echo "sha256=$(sha256sum < "$f" | cut -c1-64)"; base64 < "$f"; else echo "sha256=absent"; fi`,
+    signal ? { signal } : {},
+  );
+  const [versionLine, shaLine, ...body] = read.stdout.split("\n");
+  const sha256 = shaLine?.replace(/^sha256=/, "") ?? "absent";
+  return {
+    content: sha256 === "absent" ? null : Buffer.from(body.join(""), "base64"),
+    sha256,
+    openssh: Number(versionLine?.replace(/^openssh=/, "")) || 0,
+  };
+}
+
+/**
+ * Rewrites the holder's authorized_keys as `edit` makes it from what is there, atomically (a file
+ * beside it with its mode and owner, renamed over it; in place where it is a link), only if it did
+ * not change since it was read (else read and edit again, once). `edit` returns null to remove a
+ * file that was not there before, or the same bytes for no change.
+ */
+async function editAuthorizedKeys(
+  conn: SshConnection,
+  edit: (content: Buffer | null, openssh: number) => Buffer | null,
+  signal?: AbortSignal,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const before = await readAuthorizedKeys(conn, signal);
+    const after = edit(before.content, before.openssh);
+    if (after === null ? before.content === null : before.content?.equals(after)) return;
+    const check =
+      before.sha256 === "absent"
+        ? `[ ! -e "$f" ]`
+        : `[ "$(sha256sum < "$f" | cut -c1-64)" = ${before.sha256} ]`;
+    const place =
+      after === null
+        ? `rm -f "$f"`
+        : `if [ -L "$f" ]; then cat "$t" > "$f" && rm -f "$t"; else ` +
+          `{ [ -f "$f" ] && chmod --reference="$f" "$t" && { chown --reference="$f" "$t" 2>/dev/null || true; }; } ; mv -f "$t" "$f"; fi`;
+    const written = await conn.run(
+      `umask 077; f=${AUTHORIZED_KEYS}; t=~/.ssh/.authorized_keys.sealift-$$; mkdir -p ~/.ssh && cat > "$t" && ` +
+        `if ${check}; then ${place}; else rm -f "$t"; exit 3; fi`,
+      { input: Readable.from([after ?? Buffer.alloc(0)]), allowFailure: true, ...(signal ? { signal } : {}) },
+    );
+    if (written.exitCode === 0) return;
+    if (written.exitCode !== 3 || attempt > 0)
+      throw new Error(`${conn.host.name}: could not rewrite ${AUTHORIZED_KEYS}: ${written.stderr.trim()}`);
+  }
+}
+
+/** The holder's local time `seconds` from now, as authorized_keys' expiry-time reads it (YYYYMMDDHHMM). */
+async function expiryTime(
+  conn: SshConnection,
+  seconds: number,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const at = Math.floor(Date.now() / 1000) + seconds;
+  const out = await conn.run(`date -d @${at} +%Y%m%d%H%M 2>/dev/null || true`, signal ? { signal } : {});
+  const value = out.stdout.trim();
+  return /^\d{12}$/.test(value) ? value : null;
+}
+
+/**
+ * Removes what interrupted rollouts left on a host: relay lines of other rollouts in its
+ * authorized_keys (exactly as they were added) and their scripts and keys in its staging folder.
+ * Run when a rollout (or `rollout status`) reaches a host.
+ */
+export async function sweepRelayLeftovers(
+  conn: SshConnection,
+  staging: string,
+  current: string | null,
+  signal?: AbortSignal,
+): Promise<void> {
+  await editAuthorizedKeys(
+    conn,
+    (content) => (content === null ? null : removeRelayLines(content, (id) => id !== current).content),
+    signal,
+  );
+  // And answers files an install cut before its end left (a rollout writes a fresh one each time).
+  await conn.run(
+    `for f in ${shellQuote(staging)}/.sealift-relay-*; do case "$f" in *${current ?? "-none-"}*|*'*') ;; *) rm -f "$f";; esac; done; ` +
+      `find ${shellQuote(staging)} -maxdepth 1 -name '.answers-*.json' -mmin +60 -exec rm -f {} + 2>/dev/null || true`,
+    { allowFailure: true, ...(signal ? { signal } : {}) },
+  );
 }
 
 /**
@@ -146,20 +255,37 @@ export async function prepareHolder(
     input: Readable.from([Buffer.from(body)]),
     ...(signal ? { signal } : {}),
   });
-  // The key may run that script and nothing else: no shell, no forwarding, no pty (restrict).
-  await holder.run(
-    `umask 077 && d=$(cd ${shellQuote(path.posix.dirname(remote))} && pwd) && mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && ` +
-      `{ grep -qF ${shellQuote(key.id)} ~/.ssh/authorized_keys || printf '%s\\n' "restrict,command=\\"/bin/sh $d/.${key.id}.sh\\" ${key.publicKey}" >> ~/.ssh/authorized_keys; }`,
-    signal ? { signal } : {},
+  const dir = (
+    await holder.run(`cd ${shellQuote(path.posix.dirname(remote))} && pwd`, signal ? { signal } : {})
+  ).stdout.trim();
+  const expiry = await expiryTime(holder, RELAY_LIFETIME_SECONDS, signal);
+  // The key may run that script and nothing else: no shell, no forwarding, no pty (restrict); it
+  // dies by itself (expiry-time, OpenSSH 8.2+) and works only from the fleet's addresses (from).
+  await editAuthorizedKeys(
+    holder,
+    (content, openssh) => {
+      if (content && relayIds(content).includes(key.id)) return content;
+      const options = [
+        "restrict",
+        ...(expiry && openssh >= 8.2 ? [`expiry-time=${optionValue(expiry)}`] : []),
+        ...(key.from.length ? [`from=${optionValue(key.from.join(","))}`] : []),
+        `command=${optionValue(`/bin/sh ${shellQuote(`${dir}/.${key.id}.sh`)}`)}`,
+      ].join(",");
+      return addRelayLine(content, { options, publicKey: key.publicKey, id: key.id });
+    },
+    signal,
   );
 }
 
-/** Removes the holder's relay line and script (at the rollout's end, whatever happened). */
+/**
+ * Removes the holder's relay line (authorized_keys as it was before, byte for byte; a file the relay
+ * made is removed) and script, at the rollout's end, whatever happened.
+ */
 export async function cleanHolder(holder: SshConnection, key: RelayKey, staging: string): Promise<void> {
-  await holder.run(
-    `if [ -f ~/.ssh/authorized_keys ]; then grep -vF ${shellQuote(key.id)} ~/.ssh/authorized_keys > ~/.ssh/.authorized_keys.sealift; cat ~/.ssh/.authorized_keys.sealift > ~/.ssh/authorized_keys; rm -f ~/.ssh/.authorized_keys.sealift; fi; rm -f ${shellQuote(staging)}/.${key.id}.sh`,
-    { allowFailure: true },
-  );
+  await editAuthorizedKeys(holder, (content) =>
+    content === null ? null : removeRelayLines(content, (id) => id === key.id).content,
+  ).catch(() => undefined);
+  await holder.run(`rm -f ${shellQuote(staging)}/.${key.id}.sh`, { allowFailure: true });
 }
 
 /**
@@ -173,6 +299,8 @@ export async function relayCopy(
   key: RelayKey,
   partial: string,
   offset: number,
+  /** The most the holder may send: the bundle's size less what the partial holds. */
+  maxBytes: number,
   operatorHome: string,
   signal?: AbortSignal,
 ): Promise<number> {
@@ -215,7 +343,11 @@ export async function relayCopy(
     ]
       .map(shellQuote)
       .join(" ");
-    await receiver.run(`${command} >> ${shellQuote(partial)}`, signal ? { signal } : {});
+    // A holder that sends more than the bundle (a compromised one) cannot fill the receiver's disk.
+    await receiver.run(
+      `${command} | head -c ${maxBytes} >> ${shellQuote(partial)}`,
+      signal ? { signal } : {},
+    );
     const after = await receiver.run(`stat -c %s ${shellQuote(partial)} 2>/dev/null || echo 0`);
     // The partial held `offset` bytes before (ensureFile reads its size, or removes it for 0).
     return Number(after.stdout.trim()) - offset;

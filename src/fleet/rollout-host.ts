@@ -1,12 +1,13 @@
 /** One host's procedure: connect, look, send what is missing, install, report. It knows nothing of the others. */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
 import type { InventoryHost } from "./inventory.js";
 import { shellQuote, SshConnection } from "./ssh.js";
 import { ensureFile, holds, installedStatus, placeInstaller, sendFile } from "./remote.js";
-import { prepareHolder, relayCopy, type RelayKey, type RelayPool } from "./relay.js";
+import { prepareHolder, relayCopy, sweepRelayLeftovers, type RelayKey, type RelayPool } from "./relay.js";
+import { promises as fs } from "node:fs";
 import { parseInstallJson } from "../installer/install-json.js";
 import {
   hostResult,
@@ -39,15 +40,23 @@ export async function rolloutHost(
   try {
     step("connect");
     await ssh.run("true", { signal: options.signal });
+    // What an interrupted rollout left here (relay lines, scripts, keys) goes first.
+    await sweepRelayLeftovers(
+      ssh,
+      options.staging.replace(/\/+$/, ""),
+      relay?.key.id ?? null,
+      options.signal,
+    ).catch(() => undefined);
     step("check");
     const before = await installedStatus(ssh, dir, options.signal);
     result.release = before.release;
-    if (before.release === manifest.project.release && before.healthy) {
+    if (before.release === manifest.project.release && before.healthy && !options.copyOnly) {
       result.outcome = "already";
       step("done");
       return result;
     }
     if (
+      !options.copyOnly &&
       manifest.base &&
       before.release !== manifest.base.release &&
       before.release !== manifest.project.release
@@ -89,6 +98,11 @@ export async function rolloutHost(
         `printf '%s  %s\\n' ${bundle.sha256} ${shellQuote(path.basename(remoteArchive))} > ${shellQuote(`${remoteArchive}.sha256`)}`,
         { signal: options.signal },
       );
+    if (options.copyOnly) {
+      result.outcome = "copied";
+      step("done");
+      return result;
+    }
     const hasInstaller = await ssh.run(`[ -x ${shellQuote(remoteInstaller)} ] && echo yes || echo no`, {
       signal: options.signal,
     });
@@ -97,6 +111,13 @@ export async function rolloutHost(
     step("install");
     const trustFiles = await sendTrustedKeys(ssh, staging, options.verification.trustedKeys, options.signal);
     const settings = { ...options.settings, ...host.settings };
+    // The settings (secrets among them) go in a file of mode 0600, never on a command line (where
+    // every user of the host, and of this machine, would read them in the process list).
+    const answers = `${staging}/.answers-${randomBytes(8).toString("hex")}.json`;
+    await ssh.run(`umask 077 && cat > ${shellQuote(answers)}`, {
+      input: Readable.from([JSON.stringify({ env: settings })]),
+      signal: options.signal,
+    });
     const args = [
       remoteArchive,
       "--yes",
@@ -111,9 +132,12 @@ export async function rolloutHost(
       options.verification.mode,
       ...trustFiles.flatMap((file) => ["--trust", file]),
       ...(options.allowDowngrade ? ["--allow-downgrade"] : []),
-      ...Object.entries(settings).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
+      "--answers",
+      answers,
     ];
-    const installed = await ssh.run([remoteInstaller, ...args].map(shellQuote).join(" "), {
+    // Removed however the install ends (a cut connection hangs the shell up: the trap still runs).
+    const command = `trap 'rm -f ${shellQuote(answers).replace(/'/g, "'\\''")}' EXIT HUP INT TERM; ${[remoteInstaller, ...args].map(shellQuote).join(" ")}`;
+    const installed = await ssh.run(command, {
       signal: options.signal,
       allowFailure: true,
     });
@@ -173,6 +197,7 @@ async function copyArchive(
   count: (n: number) => void,
 ): Promise<string> {
   const local = bundle.files[0]!.local;
+  const { size } = await fs.stat(local);
   if (await holds(ssh, bundle.sha256, remote, signal)) {
     await serve(ssh, remote, relay, signal);
     return "held already";
@@ -186,7 +211,7 @@ async function copyArchive(
     } else {
       try {
         await ensureFile(ssh, bundle.sha256, remote, signal, (offset, partial) =>
-          relayCopy(ssh, source.host, relay.key, partial, offset, relay.operatorHome, signal),
+          relayCopy(ssh, source.host, relay.key, partial, offset, size - offset, relay.operatorHome, signal),
         );
         from = source.host.name;
       } catch (error) {

@@ -3,7 +3,18 @@ import { type Manifest } from "../bundle/manifest.js";
 import { type SshOptions } from "./ssh.js";
 import type { VerifyMode } from "../bundle/signature.js";
 
-export type HostOutcome = "installed" | "already" | "failed" | "refused" | "unreachable" | "not-attempted";
+export type HostOutcome =
+  | "installed"
+  | "already"
+  /** --copy-only: the host holds the bundle (sha256 checked there); nothing was installed. */
+  | "copied"
+  | "failed"
+  | "refused"
+  | "unreachable"
+  | "not-attempted";
+
+/** The outcomes of a host that did what was asked. */
+export const DONE_OUTCOMES: readonly HostOutcome[] = ["installed", "already", "copied"];
 
 export interface HostResult {
   host: string;
@@ -64,6 +75,8 @@ export interface RolloutOptions {
   verification: { mode: VerifyMode; trustedKeys: string[] };
   /** Install over a newer release (each host's installer refuses a downgrade otherwise). */
   allowDowngrade: boolean;
+  /** Only put the bundle on each host (relayed), install nothing: what the Ansible role asks for. */
+  copyOnly: boolean;
   onProgress?: (host: string, step: string, bytesSent: number) => void;
   /** Ctrl-C: no new host is started; the ones running finish (or roll back) and are reported. */
   signal: AbortSignal;

@@ -12,7 +12,13 @@ import { withControlDir } from "./ssh.js";
 import { batches, count, fanOut } from "./batches.js";
 import { installerCopy } from "./remote.js";
 import { rolloutHost } from "./rollout-host.js";
-import { hostResult, type HostResult, type RolloutBundle, type RolloutOptions } from "./rollout-types.js";
+import {
+  DONE_OUTCOMES,
+  hostResult,
+  type HostResult,
+  type RolloutBundle,
+  type RolloutOptions,
+} from "./rollout-types.js";
 
 export type { HostOutcome, HostResult, RolloutBundle, RolloutOptions } from "./rollout-types.js";
 export { prepareRollout } from "./prepare.js";
@@ -40,13 +46,13 @@ async function rolloutIn(
     options.relay && bundle.files.length === 1
       ? {
           pool: new RelayPool(),
-          key: await makeRelayKey(controlDir),
+          key: await makeRelayKey(controlDir, hosts),
           operatorHome: options.ssh.operatorHome,
         }
       : undefined;
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
   const failed = () =>
-    [...results.values()].filter((r) => !["installed", "already"].includes(r.outcome)).length;
+    [...results.values()].filter((r) => !DONE_OUTCOMES.includes(r.outcome)).length;
   let stopped = false;
   try {
     for (const batch of batches(hosts, options.serial)) {
@@ -63,7 +69,7 @@ async function rolloutIn(
       );
       // A batch with a failure stops the rollout (a canary of 1 first, then the rest), as does --max-fail.
       if (
-        batch.some((h) => !["installed", "already"].includes(results.get(h.name)?.outcome ?? "")) ||
+        batch.some((h) => !DONE_OUTCOMES.includes(results.get(h.name)?.outcome ?? "not-attempted")) ||
         failed() > maxFail
       )
         stopped = true;
@@ -84,7 +90,7 @@ async function rolloutIn(
 
 /** The rollout's exit code: 0 all healthy on the release, 4 none reached, 1 otherwise. */
 export function rolloutExitCode(results: readonly HostResult[]): number {
-  if (results.every((r) => r.outcome === "installed" || r.outcome === "already")) return ExitCode.ok;
+  if (results.every((r) => DONE_OUTCOMES.includes(r.outcome))) return ExitCode.ok;
   if (results.every((r) => r.outcome === "unreachable" || r.outcome === "not-attempted"))
     return ExitCode.preflight;
   return ExitCode.failed;

@@ -20,13 +20,43 @@ export interface SshOptions {
   operatorHome: string;
 }
 
+const CONTROL_PREFIX = "sl-ssh-";
+
+/** Removes this user's control folders whose rollout is gone (they may hold the relay's key). */
+async function sweepControlDirs(): Promise<void> {
+  const uid = process.getuid?.();
+  for (const name of await fs.readdir(os.tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(CONTROL_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    const stat = await fs.lstat(dir).catch(() => null);
+    if (!stat?.isDirectory() || stat.uid !== uid) continue;
+    const pid = Number((await fs.readFile(path.join(dir, "pid"), "utf8").catch(() => "")).trim());
+    const alive =
+      pid > 0 &&
+      (() => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch (error) {
+          return (error as NodeJS.ErrnoException).code === "EPERM";
+        }
+      })();
+    // No pid file: an older sealift's, or one cut before it was written: gone after an hour.
+    if (!alive && (pid > 0 || Date.now() - stat.mtimeMs > 3600_000))
+      await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Runs `use` with a private folder for the control sockets, removed afterwards: made by mkdtemp
  * (mode 0700, owned by this user, a name nobody could have planted beforehand) under the system's
  * temporary folder (short: a socket's path is limited to about 100 bytes).
  */
 export async function withControlDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sl-ssh-"));
+  await sweepControlDirs();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), CONTROL_PREFIX));
+  // Who owns it: a folder whose process is gone (kill -9 of a rollout) is removed by the next one.
+  await fs.writeFile(path.join(dir, "pid"), `${process.pid}\n`, { mode: 0o600 });
   try {
     return await use(dir);
   } finally {

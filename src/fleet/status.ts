@@ -4,6 +4,7 @@ import type { InventoryHost } from "./inventory.js";
 import { shellQuote, SshConnection, withControlDir, type SshOptions } from "./ssh.js";
 import { fanOut } from "./batches.js";
 import { installedStatus } from "./remote.js";
+import { sweepRelayLeftovers } from "./relay.js";
 
 export interface FleetStatus {
   host: string;
@@ -31,6 +32,7 @@ export async function fleetStatus(
         const ssh = new SshConnection(host, options.ssh, controlDir);
         try {
           const status = await installedStatus(ssh, options.dir, options.signal);
+          await sweepRelayLeftovers(ssh, options.staging, null, options.signal).catch(() => undefined);
           const listing = await ssh.run(
             `ls -1 ${shellQuote(options.staging)} 2>/dev/null | grep '\\.tar\\.gz$' || true`,
             {

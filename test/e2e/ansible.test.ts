@@ -7,16 +7,30 @@
  * message and hint, and check mode verifies and preflights without changing a host.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { exampleProject, type ExampleProject } from "../helpers/example.js";
 import { ROLLOUT_HOSTS, fieldHost, fieldHostScript, type FieldHost } from "../helpers/field-host.js";
-import { ROOT, run, sealift } from "../helpers/run.js";
+import { ROOT, interrupt, run, sealift } from "../helpers/run.js";
 import { statusJsonSchema } from "../../src/installer/install-json.js";
 import { parsePackJson } from "../../src/packager/pack-json.js";
 
 const STAGING = "/opt/sealift-bundles";
+
+/** Bytes this machine (the controller) sent into the test bridge: its link to the hosts. */
+async function bridgeSentBytes(): Promise<number> {
+  const link = await run("ip", ["-s", "-j", "link", "show", "sl-br0"]);
+  return (JSON.parse(link.stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]!.stats64.tx.bytes;
+}
 
 describe("the Ansible collection sealift.airgap against three offline field hosts", () => {
   let example: ExampleProject;
@@ -130,9 +144,22 @@ describe("the Ansible collection sealift.airgap against three offline field host
     );
   });
 
-  test("a first rollout: every host installed, healthy, with the settings from Ansible's variables", async () => {
+  test("a first rollout: every host installed, healthy, with the settings from Ansible's variables; the controller's link carries the bundle about once (the relay)", async () => {
+    const sentBefore = await bridgeSentBytes();
     const first = await play([]);
     assert.equal(first.code, 0, first.stdout + first.stderr);
+    const sent = (await bridgeSentBytes()) - sentBefore;
+    const size = statSync(archive).size;
+    assert.ok(
+      sent < 1.5 * size,
+      `the controller sent ${sent} bytes for a ${size}-byte bundle to three hosts`,
+    );
+    for (const host of hosts) {
+      const held = await host.exec("sha256sum", [`${STAGING}/${path.basename(archive)}`]);
+      assert.equal(held.stdout.split(" ")[0], readFileSync(`${archive}.sha256`, "utf8").split(" ")[0]);
+      const left = await host.exec("sh", ["-c", `cat ~/.ssh/authorized_keys 2>/dev/null; ls -a ${STAGING}`]);
+      assert.doesNotMatch(left.stdout, /sealift-relay/, `${host.name}: nothing of the relay stays`);
+    }
     for (const host of hosts) {
       assert.ok(recap(first.stdout, host.name).changed >= 1, first.stdout);
       const reply = JSON.parse(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=ans")) as {
@@ -197,5 +224,50 @@ describe("the Ansible collection sealift.airgap against three offline field host
     );
     assert.equal(recap(failed.stdout, "n1").failed, 1);
     assert.doesNotMatch(failed.stdout, /^n2 .*ok=/m, "the canary failed: the next batch did not start");
+  });
+
+  test("rejects-shell-injection: a bundle whose name holds every shell metacharacter runs nothing on a host or here", async () => {
+    const evil = path.join(example.workdir, "evil");
+    mkdirSync(evil, { recursive: true });
+    const name = "x$(touch${IFS}/tmp/PWNED-ansible)`id`'\";|&<>*?!#~ $HOME.tar.gz";
+    const copy = path.join(evil, name);
+    copyFileSync(archive, copy);
+    writeFileSync(
+      `${copy}.sha256`,
+      readFileSync(`${archive}.sha256`, "utf8").replace(path.basename(archive), name),
+    );
+    const outcome = await play(["--limit", "n1", "-e", JSON.stringify({ sealift_bundle: copy })]);
+    // The name is a file's name and nothing more: the bundle's installer is not found under it.
+    assert.notEqual(outcome.code, 0);
+    assert.match(outcome.stdout, /Take the bundle's installer out of it[\s\S]*FAILED/);
+    for (const host of hosts)
+      assert.equal(
+        existsSync(path.join(host.root, "tmp", "PWNED-ansible")),
+        false,
+        `${host.name}: nothing ran`,
+      );
+    assert.equal(existsSync("/tmp/PWNED-ansible"), false, "nothing ran here");
+    const staged = await hosts[0]!.exec("sh", ["-c", `ls -a ${STAGING}`]);
+    assert.doesNotMatch(staged.stdout, /\.answers-/);
+  });
+
+  test("an install interrupted (Ctrl-C of ansible-playbook) leaves no settings file behind", async () => {
+    const answersThere = () =>
+      readdirSync(path.join(hosts[0]!.root, STAGING.slice(1))).some((f) => f.startsWith(".answers-"));
+    const cut = await interrupt(
+      "ansible-playbook",
+      ["-i", inventory, playbook, "--limit", "n1", "-e", '{"app_settings": {"MODEL_NAME": "cut"}}'],
+      {
+        when: answersThere,
+        signal: "SIGINT",
+        env: { ...(process.env as Record<string, string>), ...env },
+      },
+    );
+    assert.ok(cut.signalled, "interrupted while the settings file was there");
+    // What the host had started ends by itself; then nothing of the settings is left.
+    await run("sh", ["-c", "while pgrep -f '[s]ealift-install-' >/dev/null; do sleep 0.2; done"], {
+      timeoutMs: 300_000,
+    });
+    assert.equal(answersThere(), false, "the settings file is gone");
   });
 });

@@ -103,6 +103,12 @@ describe("every command, a bad value for each option: a documented exit code and
       /'--serial <n\|p%>' argument 'abc' is invalid/,
     ],
     [
+      "rollout --serial 0",
+      ["rollout", "x.tar.gz", "--hosts", "WORK/hosts.ini", "--serial", "0"],
+      2,
+      /'--serial <n\|p%>' argument '0' is invalid\. a batch holds at least 1 host/,
+    ],
+    [
       "rollout --max-fail 200%",
       ["rollout", "x.tar.gz", "--hosts", "WORK/hosts.ini", "--max-fail", "200%"],
       2,

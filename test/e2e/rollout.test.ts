@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
@@ -21,7 +21,10 @@ import {
   fieldHostScript,
   type FieldHost,
 } from "../helpers/field-host.js";
-import { INSTALLER, installer, run, sealift } from "../helpers/run.js";
+import { HOST_PATH, INSTALLER, installer, interrupt, run, sealift } from "../helpers/run.js";
+import { parseInventory } from "../../src/fleet/inventory.js";
+import { cleanHolder, makeRelayKey, prepareHolder, relayCopy } from "../../src/fleet/relay.js";
+import { SshConnection, withControlDir } from "../../src/fleet/ssh.js";
 import { parsePackJson } from "../../src/packager/pack-json.js";
 
 interface HostJson {
@@ -80,6 +83,18 @@ describe("install rollout over SSH to three offline field hosts", () => {
       .map((l) => JSON.parse(l) as HostJson);
     return { ...outcome, byHost: Object.fromEntries(records.map((r) => [r.host, r])) };
   };
+  /** v1 to the three hosts with the relay on (the default), three at once. */
+  const relayedRollout = () => [
+    "rollout",
+    v1.archive,
+    "--hosts",
+    inventory("hosts.ini", ini()),
+    "--staging",
+    STAGING,
+    "--json",
+    "--parallel",
+    "3",
+  ];
   const reply = async (host: FieldHost, port: number) =>
     (JSON.parse(await host.get(`http://127.0.0.1:${port}/cgi-bin/api?q=hi`)) as { reply: string }).reply;
 
@@ -328,21 +343,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
       await host.reset();
       await host.exec("rm", ["-rf", STAGING]);
     }
-    const outcome = await installer(
-      INSTALLER,
-      [
-        "rollout",
-        v1.archive,
-        "--hosts",
-        inventory("hosts.ini", ini()),
-        "--staging",
-        STAGING,
-        "--json",
-        "--parallel",
-        "3",
-      ],
-      { timeoutMs: 600_000 },
-    );
+    const outcome = await installer(INSTALLER, relayedRollout(), { timeoutMs: 600_000 });
     assert.equal(outcome.code, 0, outcome.stderr);
     const records = outcome.stdout
       .split("\n")
@@ -367,6 +368,153 @@ describe("install rollout over SSH to three offline field hosts", () => {
       // Nothing of the relay stays: no key line, no script, no key file, nothing listening.
       const left = await host.exec("sh", ["-c", `cat ~/.ssh/authorized_keys 2>/dev/null; ls -a ${STAGING}`]);
       assert.doesNotMatch(left.stdout, /sealift-relay/, `${host.name}: ${left.stdout}`);
+    }
+  });
+
+  /** root's own authorized_keys on each host, in a shape each (the operator's other key in it). */
+  const shapes = () => {
+    const other = readFileSync(`${otherKey}.pub`, "utf8").trim();
+    return [
+      Buffer.from(`# written by hand\n${other}`), // no final newline
+      Buffer.from(`${other}\r\n# a comment\r\n`), // CRLF
+      Buffer.from(`from="10.77.0.0/24",no-pty ${other}\n\n`), // options, a blank line
+    ];
+  };
+  const keysFile = (host: FieldHost) => path.join(host.root, "root", ".ssh", "authorized_keys");
+  /** The other key still logs in on the host (what a broken authorized_keys would lock out). */
+  const otherKeyWorks = async (ip: string) =>
+    (
+      await run("ssh", [
+        ...["-i", otherKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"],
+        ...["-o", `UserKnownHostsFile=${knownHosts}`, "-o", "ConnectTimeout=5", `root@${ip}`, "true"],
+      ])
+    ).code === 0;
+
+  test("the relay leaves authorized_keys byte-identical in every shape, after a rollout killed mid-relay too; the next rollout and status clear what it left", async () => {
+    const before = shapes();
+    for (const [i, host] of hosts.entries()) {
+      await host.reset();
+      await host.exec("rm", ["-rf", STAGING, "/root/.ssh"]);
+      mkdirSync(path.dirname(keysFile(host)), { recursive: true, mode: 0o700 });
+      writeFileSync(keysFile(host), before[i]!, { mode: 0o600 });
+      assert.ok(await otherKeyWorks(ROLLOUT_HOSTS[i]!.ip), `${host.name}: the other key logs in before`);
+    }
+    const args = relayedRollout();
+    // Killed as a power cut would: as soon as a holder carries the relay's line.
+    const killed = await interrupt(INSTALLER, args, {
+      when: () =>
+        hosts.some(
+          (h) => existsSync(keysFile(h)) && readFileSync(keysFile(h), "latin1").includes("sealift-relay-"),
+        ),
+      signal: "SIGKILL",
+      env: { PATH: HOST_PATH, HOME: "/root" },
+    });
+    assert.ok(killed.signalled, "killed mid-relay");
+    // Let what the dead operator had started on the hosts run out (the ssh sessions it left).
+    await run(
+      "sh",
+      // ("[s]..." so that the pattern does not match this shell's own command line.)
+      [
+        "-c",
+        `while pgrep -f '[s]ealift-relay-|[${path.basename(v1.archive)[0]}]${path.basename(v1.archive).slice(1)}' >/dev/null; do sleep 0.2; done`,
+      ],
+      { timeoutMs: 300_000 },
+    );
+    for (const [i, host] of hosts.entries())
+      assert.ok(
+        await otherKeyWorks(ROLLOUT_HOSTS[i]!.ip),
+        `${host.name}: the other key logs in after the kill`,
+      );
+    const left = hosts.filter((h) => readFileSync(keysFile(h), "latin1").includes("sealift-relay-"));
+    assert.ok(left.length > 0, "the kill left a relay line (what the next rollout must clear)");
+    for (const line of left.map((h) =>
+      readFileSync(keysFile(h), "latin1")
+        .split("\n")
+        .find((l) => l.includes("sealift-relay-"))!,
+    ))
+      assert.match(
+        line,
+        /^restrict,expiry-time="\d{12}",from="10\.77\.0\.21,10\.77\.0\.22,10\.77\.0\.23",command="\/bin\/sh /,
+      );
+
+    const again = await installer(INSTALLER, args, { timeoutMs: 600_000 });
+    assert.equal(again.code, 0, again.stderr);
+    for (const [i, host] of hosts.entries()) {
+      assert.deepEqual(
+        readFileSync(keysFile(host)),
+        before[i],
+        `${host.name}: authorized_keys byte-identical`,
+      );
+      assert.equal(statSync(keysFile(host)).mode & 0o777, 0o600);
+      assert.ok(await otherKeyWorks(ROLLOUT_HOSTS[i]!.ip), `${host.name}: the other key logs in`);
+      const staged = await host.exec("sh", ["-c", `ls -a ${STAGING}`]);
+      assert.doesNotMatch(staged.stdout, /sealift-relay|\.answers-/, `${host.name}: ${staged.stdout}`);
+      assert.equal(await reply(host, 8080), "echo: hi");
+    }
+    const controlDirs = await run("sh", ["-c", "ls -d /tmp/sl-ssh-* 2>/dev/null || true"]);
+    assert.equal(controlDirs.stdout.trim(), "", "the killed rollout's control folder (with its key) is gone");
+  });
+
+  test("a compromised holder (a stand-in script streaming zeros) cannot send a receiver more than the bundle's size", async () => {
+    const [holderHost, receiverHost] = [hosts[0]!, hosts[1]!];
+    const inv = parseInventory(ini(), "hosts.ini");
+    const [holder, receiver] = [inv.hosts[0]!, inv.hosts[1]!];
+    const ssh = { acceptNewHostKeys: false, connectTimeoutSeconds: 10, operatorHome: "/root" };
+    await withControlDir(async (control) => {
+      const key = await makeRelayKey(control, inv.hosts);
+      const holding = new SshConnection(holder, ssh, control);
+      const receiving = new SshConnection(receiver, ssh, control);
+      const remote = `${STAGING}/zeros.bin`;
+      await holding.run(`mkdir -p ${STAGING} && echo small > ${remote}`);
+      await prepareHolder(holding, key, remote);
+      // The stand-in for a compromised holder: its relay script streams 50 MB of zeros.
+      await holding.run(`printf '#!/bin/sh\\nhead -c 50000000 /dev/zero\\n' > ${STAGING}/.${key.id}.sh`);
+      await receiving.run(`mkdir -p ${STAGING} && rm -f ${STAGING}/zeros.partial`);
+      const took = await relayCopy(receiving, holder, key, `${STAGING}/zeros.partial`, 0, 1000, "/root");
+      assert.equal(took, 1000);
+      const size = await receiverHost.exec("stat", ["-c", "%s", `${STAGING}/zeros.partial`]);
+      assert.equal(size.stdout.trim(), "1000");
+      await cleanHolder(holding, key, STAGING);
+      await receiving.run(`rm -f ${STAGING}/zeros.partial`);
+      await holding.close();
+      await receiving.close();
+    });
+    assert.doesNotMatch(readFileSync(keysFile(holderHost), "latin1"), /sealift-relay-/);
+  });
+
+  test("secrets never appear in a process list: a secret and a plain setting reach the hosts in a 0600 file, removed afterwards", async () => {
+    for (const host of hosts) await host.reset();
+    const secret = `s3cret-${Math.random().toString(36).slice(2)}`;
+    let watching = true;
+    const seen: string[] = [];
+    // Every process list, on every host and on this machine, while the rollout runs.
+    const watch = (async () => {
+      while (watching) {
+        for (const host of hosts) {
+          const ps = await host.exec("ps", ["-eo", "args"]);
+          if (ps.stdout.includes(secret))
+            seen.push(`${host.name}: ${ps.stdout.split("\n").find((l) => l.includes(secret))}`);
+        }
+        const local = await run("ps", ["-eo", "args"]);
+        if (local.stdout.includes(secret))
+          seen.push(`operator: ${local.stdout.split("\n").find((l) => l.includes(secret))}`);
+      }
+    })();
+    const outcome = await roll(v1.archive, inventory("hosts.ini", ini()), [
+      "--set",
+      `API_TOKEN=${secret}`,
+      "--set",
+      "MODEL_NAME=tiny",
+    ]);
+    watching = false;
+    await watch;
+    assert.equal(outcome.code, 0, outcome.stderr);
+    assert.deepEqual(seen, [], "the secret was in a process list");
+    for (const host of hosts) {
+      const env = await host.exec("cat", [`/opt/${example.name}/.env`]);
+      assert.match(env.stdout, new RegExp(`API_TOKEN=${secret}`), `${host.name}: the setting arrived`);
+      const staged = await host.exec("sh", ["-c", `ls -a ${STAGING}`]);
+      assert.doesNotMatch(staged.stdout, /\.answers-/, `${host.name}: the settings file is gone`);
     }
   });
 

@@ -4,6 +4,7 @@
  * file:line; Ansible's serial batches.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { limitHosts, parseInventory } from "../../src/fleet/inventory.js";
 import { batches } from "../../src/fleet/rollout.js";
@@ -113,7 +114,7 @@ describe("Ansible inventories", () => {
       ],
       [
         "[edge]\nh1 ansible_ssh_common_args='-o ProxyCommand=\"nc %h %p\"'\n",
-        /hosts\.ini:2: host h1: ansible_ssh_common_args sets "ProxyCommand=nc %h %p", which runs a command on this machine/,
+        /hosts\.ini:2: host h1: ansible_ssh_common_args passes "-o ProxyCommand=nc %h %p" to ssh, which is not an option sealift lets an inventory set/,
       ],
       ["[edge]\nh1 ansible_port=99999\n", /host h1: ansible_port "99999" is not a port number \(1-65535\)/],
       [
@@ -174,5 +175,110 @@ describe("Ansible inventories", () => {
     assert.deepEqual(batches(hosts, []), [hosts]);
     assert.deepEqual(batches(hosts, ["1", "2"]), [["a"], ["b", "c"], ["d", "e"], ["f", "g"]]);
     assert.deepEqual(batches(hosts, ["1", "50%"]), [["a"], ["b", "c", "d"], ["e", "f", "g"]]);
+  });
+
+  describe("rejects-ssh-option: what an inventory hands to ssh is allow-listed", () => {
+    /** Every key ssh_config(5) documents (OpenSSH 9.2), with the ones this machine's `ssh -G` prints. */
+    const documented = new Set(
+      (
+        "Host Match AddKeysToAgent AddressFamily BatchMode BindAddress BindInterface CanonicalDomains " +
+        "CanonicalizeFallbackLocal CanonicalizeHostname CanonicalizeMaxDots CanonicalizePermittedCNAMEs " +
+        "CASignatureAlgorithms CertificateFile CheckHostIP Ciphers ClearAllForwardings Compression " +
+        "ConnectionAttempts ConnectTimeout ControlMaster ControlPath ControlPersist DynamicForward " +
+        "EnableEscapeCommandline EnableSSHKeysign EscapeChar ExitOnForwardFailure FingerprintHash " +
+        "ForkAfterAuthentication ForwardAgent ForwardX11 ForwardX11Timeout ForwardX11Trusted GatewayPorts " +
+        "GlobalKnownHostsFile GSSAPIAuthentication GSSAPIClientIdentity GSSAPIDelegateCredentials " +
+        "GSSAPIKeyExchange GSSAPIRenewalForcesRekey GSSAPIServerIdentity GSSAPITrustDns GSSAPIKexAlgorithms " +
+        "HashKnownHosts HostbasedAcceptedAlgorithms HostbasedAuthentication HostKeyAlgorithms HostKeyAlias " +
+        "Hostname IdentitiesOnly IdentityAgent IdentityFile IgnoreUnknown Include IPQoS " +
+        "KbdInteractiveAuthentication KbdInteractiveDevices KexAlgorithms KnownHostsCommand LocalCommand " +
+        "LocalForward LogLevel LogVerbose MACs NoHostAuthenticationForLocalhost NumberOfPasswordPrompts " +
+        "PasswordAuthentication PermitLocalCommand PermitRemoteOpen PKCS11Provider Port " +
+        "PreferredAuthentications ProxyCommand ProxyJump ProxyUseFdpass PubkeyAcceptedAlgorithms " +
+        "PubkeyAuthentication RekeyLimit RemoteCommand RemoteForward RequestTTY RequiredRSASize " +
+        "RevokedHostKeys SecurityKeyProvider SendEnv ServerAliveCountMax ServerAliveInterval SessionType " +
+        "SetEnv StdinNull StreamLocalBindMask StreamLocalBindUnlink StrictHostKeyChecking SyslogFacility " +
+        "TCPKeepAlive Tunnel TunnelDevice UpdateHostKeys User UserKnownHostsFile VerifyHostKeyDNS " +
+        "VisualHostKey XAuthLocation"
+      )
+        .split(" ")
+        .map((k) => k.toLowerCase()),
+    );
+    for (const line of execFileSync("ssh", ["-G", "example.invalid"], { encoding: "utf8" }).split("\n"))
+      if (line.trim()) documented.add(line.split(" ")[0]!.toLowerCase());
+    /** What a fleet needs, each with a value it takes. */
+    const allowed: Record<string, string> = {
+      port: "2222",
+      user: "ops",
+      identityfile: "/home/ops/.ssh/fleet",
+      identitiesonly: "yes",
+      userknownhostsfile: "/home/ops/.ssh/known_hosts",
+      globalknownhostsfile: "/etc/ssh/ssh_known_hosts",
+      stricthostkeychecking: "accept-new",
+      hostkeyalias: "edge1",
+      checkhostip: "no",
+      connecttimeout: "10",
+      connectionattempts: "3",
+      serveraliveinterval: "15",
+      serveralivecountmax: "4",
+      tcpkeepalive: "yes",
+      addressfamily: "inet",
+      compression: "yes",
+      proxyjump: "ops@bastion.example:2222",
+    };
+    const common = (args: string) => `[edge]\nh1 ansible_host=10.0.0.1 ansible_ssh_common_args="${args}"\n`;
+    const refused = (args: string) =>
+      assert.throws(
+        () => parseInventory(common(args), "hosts.ini"),
+        (e: SealiftError) =>
+          e.code === "INVENTORY_INVALID" &&
+          /^hosts\.ini:2: host h1: ansible_ssh_common_args passes /.test(e.message) &&
+          /an inventory may give ssh only/.test(e.hint ?? ""),
+        args,
+      );
+
+    test("every -o key ssh documents: the allowed ones reach ssh as given, every other is refused with file:line", () => {
+      assert.ok(documented.size > 90, `${documented.size} keys`);
+      for (const key of documented) {
+        const value = allowed[key];
+        if (value) {
+          const [host] = parseInventory(common(`-o ${key}=${value}`), "hosts.ini").hosts;
+          assert.deepEqual(host!.sshArgs, ["-o", `${key}=${value}`], key);
+        } else refused(`-o ${key}=/tmp/x`);
+      }
+      // What the issue found, each in the forms ssh reads.
+      for (const args of [
+        "-oProxyCommand=touch\\ /tmp/pwned",
+        "-o 'ProxyCommand touch /tmp/pwned'",
+        "-oSendEnv=*",
+        "-oPKCS11Provider=x.so",
+        "-o StrictHostKeyChecking=no",
+        "-o ProxyJump=-oProxyCommand=x",
+        "-J -oProxyCommand=x",
+        "-o UserKnownHostsFile=/x -o LocalCommand=id",
+      ])
+        refused(args);
+    });
+
+    test("every flag ssh documents: only -4 -6 -C -p -l -i -J pass; -F, -E, -R, -L, -D, -A, -W and the rest are refused", () => {
+      const withValue = "BbcDEeFIiJLlmOoPpQRSWw";
+      for (const flag of "46AaCfGgKkMNnqsTtVvXxYy") {
+        if ("46C".includes(flag)) assert.deepEqual(parseInventory(common(`-${flag}`), "hosts.ini").hosts[0]!.sshArgs, [`-${flag}`]);
+        else refused(`-${flag}`);
+      }
+      for (const flag of withValue) {
+        const value = flag === "p" ? "2222" : flag === "J" ? "bastion" : flag === "o" ? "Port=22" : "ops";
+        if ("pliJo".includes(flag))
+          assert.deepEqual(parseInventory(common(`-${flag} ${value}`), "hosts.ini").hosts[0]!.sshArgs, [`-${flag}`, value]);
+        else refused(`-${flag} ${value}`);
+      }
+      refused("bastion"); // a word ssh would take as the host
+      refused("-F/path/to/this/inventory");
+    });
+
+    test("words split as Ansible splits them (shlex): an escaped space is one word", () => {
+      const [host] = parseInventory(common("-o UserKnownHostsFile=/home/ops/my\\\\ hosts"), "hosts.ini").hosts;
+      assert.deepEqual(host!.sshArgs, ["-o", "UserKnownHostsFile=/home/ops/my hosts"]);
+    });
   });
 });
