@@ -16,7 +16,7 @@ import { withFolderLock } from "../installer/folder-lock.js";
 import { TOOL_VERSION } from "../version.js";
 import { Reporter } from "./reporter.js";
 import { rolloutCommand } from "./rollout.js";
-import { collect, runMain, runProgram } from "./run-main.js";
+import { answersFromStdin, collect, runMain, runProgram } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { bakedKeys, loadPublicKey } from "../bundle/signature.js";
 import { isSea } from "node:sea";
@@ -76,7 +76,7 @@ export function installProgram(): Command {
     .option("-y, --yes", "ask nothing: take the defaults for whatever no flag or answers file gives", false)
     .option(
       "-a, --answers <file>",
-      "answers file (YAML or JSON): dir, importCache, keepEnv, env: {KEY: VALUE}",
+      "answers file (YAML or JSON): dir, importCache, keepEnv, env: {KEY: VALUE}; - reads it from standard input (secrets never in a file or on a command line)",
     )
     .option("-s, --set <KEY=VALUE>", "a setting of the app's .env (repeatable)", collect, [])
     .option("--keep-env", "on upgrade keep the existing .env (default; asked on a terminal)")
@@ -128,6 +128,7 @@ ${EXIT_CODES_HELP}`,
             dir: flags.dir,
             yes: flags.yes,
             answersFile: flags.answers,
+            ...answersFromStdin(flags.answers),
             set: flags.set,
             keepEnv: flags.replaceEnv ? false : flags.keepEnv ? true : undefined,
             importCache: flags.cacheImport === false ? false : undefined,

@@ -8,7 +8,7 @@ import { limitHosts, readInventory } from "../fleet/inventory.js";
 import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
 import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../installer/answers.js";
 import { formatBytes, formatDuration, formatTable } from "../util/format.js";
-import { collect, runMain } from "./run-main.js";
+import { answersFromStdin, collect, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { isSea } from "node:sea";
 import os from "node:os";
@@ -129,7 +129,7 @@ export function rolloutCommand(): Command {
     .option("-y, --yes", "ask nothing (a rollout never asks; accepted for scripts)", false)
     .option(
       "-a, --answers <file>",
-      "answers file (YAML or JSON) for every host: dir, importCache, keepEnv, env: {KEY: VALUE}",
+      "answers file (YAML or JSON) for every host: dir, importCache, keepEnv, env: {KEY: VALUE}; - reads it from standard input",
     )
     .option(
       "-s, --set <KEY=VALUE>",
@@ -172,7 +172,11 @@ export function rolloutCommand(): Command {
             throw new SealiftError("USAGE", "no inventory: install rollout needs --hosts INVENTORY", {
               hint: "give an Ansible inventory file (INI or YAML) naming the hosts",
             });
-          const inputs = readAnswerInputs({ answersFile: flags.answers, set: flags.set });
+          const inputs = readAnswerInputs({
+            answersFile: flags.answers,
+            set: flags.set,
+            ...answersFromStdin(flags.answers),
+          });
           const hosts = limitHosts(readInventory(flags.hosts), flags.limit);
           const signature = {
             mode: flags.verify as VerifyMode,

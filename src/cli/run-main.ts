@@ -7,6 +7,8 @@ import { CommanderError, type Command } from "commander";
 import { ExitCode, SealiftError, isSealiftError } from "../errors.js";
 import type { FailureJson } from "../installer/install-json.js";
 import { traceCommandsTo } from "../process/run-command.js";
+import { ANSWERS_BOUND } from "../installer/answers.js";
+import { readBoundedFd } from "../util/read-bounded.js";
 
 export interface MainContext {
   signal: AbortSignal;
@@ -109,6 +111,14 @@ export async function runMain(
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);
   }
+}
+
+/**
+ * `--answers -`: the settings on standard input (no file to leave behind, nothing on a command
+ * line), read here, bounded, for the core.
+ */
+export function answersFromStdin(answers: string | undefined): { answersStdin?: string } {
+  return answers === "-" ? { answersStdin: readBoundedFd(0, ANSWERS_BOUND).toString("utf8") } : {};
 }
 
 /** Commander's collector for repeatable options (-f FILE -f FILE, --set K=V --set K=V). */

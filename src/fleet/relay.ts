@@ -147,10 +147,8 @@ export async function sweepRelayLeftovers(
     (content) => (content === null ? null : removeRelayLines(content, (id) => id !== current).content),
     signal,
   );
-  // And answers files an install cut before its end left (a rollout writes a fresh one each time).
   await conn.run(
-    `for f in ${shellQuote(staging)}/.sealift-relay-*; do case "$f" in *${current ?? "-none-"}*|*'*') ;; *) rm -f "$f";; esac; done; ` +
-      `find ${shellQuote(staging)} -maxdepth 1 -name '.answers-*.json' -mmin +60 -exec rm -f {} + 2>/dev/null || true`,
+    `for f in ${shellQuote(staging)}/.sealift-relay-*; do case "$f" in *${current ?? "-none-"}*|*'*') ;; *) rm -f "$f";; esac; done`,
     { allowFailure: true, ...(signal ? { signal } : {}) },
   );
 }

@@ -1,5 +1,5 @@
 /** One host's procedure: connect, look, send what is missing, install, report. It knows nothing of the others. */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { SealiftError } from "../errors.js";
@@ -111,13 +111,6 @@ export async function rolloutHost(
     step("install");
     const trustFiles = await sendTrustedKeys(ssh, staging, options.verification.trustedKeys, options.signal);
     const settings = { ...options.settings, ...host.settings };
-    // The settings (secrets among them) go in a file of mode 0600, never on a command line (where
-    // every user of the host, and of this machine, would read them in the process list).
-    const answers = `${staging}/.answers-${randomBytes(8).toString("hex")}.json`;
-    await ssh.run(`umask 077 && cat > ${shellQuote(answers)}`, {
-      input: Readable.from([JSON.stringify({ env: settings })]),
-      signal: options.signal,
-    });
     const args = [
       remoteArchive,
       "--yes",
@@ -132,12 +125,13 @@ export async function rolloutHost(
       options.verification.mode,
       ...trustFiles.flatMap((file) => ["--trust", file]),
       ...(options.allowDowngrade ? ["--allow-downgrade"] : []),
+      // The settings (secrets among them) on the installer's standard input: never on a command
+      // line (where every user of the host, and of this machine, reads them), never in a file.
       "--answers",
-      answers,
+      "-",
     ];
-    // Removed however the install ends (a cut connection hangs the shell up: the trap still runs).
-    const command = `trap 'rm -f ${shellQuote(answers).replace(/'/g, "'\\''")}' EXIT HUP INT TERM; ${[remoteInstaller, ...args].map(shellQuote).join(" ")}`;
-    const installed = await ssh.run(command, {
+    const installed = await ssh.run([remoteInstaller, ...args].map(shellQuote).join(" "), {
+      input: Readable.from([JSON.stringify({ env: settings })]),
       signal: options.signal,
       allowFailure: true,
     });

@@ -51,8 +51,7 @@ async function rolloutIn(
         }
       : undefined;
   const maxFail = options.maxFail === null ? Infinity : count(options.maxFail, hosts.length);
-  const failed = () =>
-    [...results.values()].filter((r) => !DONE_OUTCOMES.includes(r.outcome)).length;
+  const failed = () => [...results.values()].filter((r) => !DONE_OUTCOMES.includes(r.outcome)).length;
   let stopped = false;
   try {
     for (const batch of batches(hosts, options.serial)) {

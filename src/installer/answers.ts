@@ -36,6 +36,8 @@ export interface AnswerFlags {
   dir?: string;
   yes: boolean;
   answersFile?: string;
+  /** With `--answers -`: what the command layer read from standard input. */
+  answersStdin?: string;
   set: string[];
   /** undefined when neither --keep-env nor --replace-env was given. */
   keepEnv?: boolean;
@@ -48,17 +50,26 @@ function invalid(message: string, hint: string): SealiftError {
 
 /** The largest answers file read (a few settings take a few hundred bytes). */
 const MAX_ANSWERS_FILE_BYTES = 1024 * 1024;
+/** How an answers file is read, from a path or from standard input (`--answers -`). */
+export const ANSWERS_BOUND = {
+  maxBytes: MAX_ANSWERS_FILE_BYTES,
+  what: "the answers",
+  code: "ANSWERS_INVALID" as const,
+  hint: "give the app's settings as a YAML or JSON file with --answers FILE, or on standard input with --answers - (settings, not data: large files belong in the app's volumes or data)",
+};
 /** The longest value a setting may have (a certificate fits; a 50 MB value is a mistake). */
 export const MAX_SETTING_BYTES = 64 * 1024;
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function readAnswersFile(file: string): AnswersFile {
-  const text = readBoundedText(file, {
-    maxBytes: MAX_ANSWERS_FILE_BYTES,
-    what: "the answers file",
-    code: "ANSWERS_INVALID",
-    hint: "give the app's settings as a YAML or JSON file with --answers (settings, not data: large files belong in the app's volumes or data)",
-  });
+/**
+ * The answers file (`-`: the text the command layer read from standard input, `stdinText`), read
+ * with its bound and checked against the schema.
+ */
+export function readAnswersFile(file: string, stdinText?: string): AnswersFile {
+  const text =
+    file === "-" && stdinText !== undefined
+      ? stdinText
+      : readBoundedText(file, { ...ANSWERS_BOUND, what: "the answers file" });
   let data: unknown;
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
@@ -128,8 +139,10 @@ export interface AnswerInputs {
   setEnv: Record<string, string>;
 }
 
-export function readAnswerInputs(flags: Pick<AnswerFlags, "answersFile" | "set">): AnswerInputs {
-  const file = flags.answersFile ? readAnswersFile(flags.answersFile) : {};
+export function readAnswerInputs(
+  flags: Pick<AnswerFlags, "answersFile" | "answersStdin" | "set">,
+): AnswerInputs {
+  const file = flags.answersFile ? readAnswersFile(flags.answersFile, flags.answersStdin) : {};
   const fileEnv = Object.fromEntries(Object.entries(file.env ?? {}).map(([k, v]) => [k, String(v)]));
   checkSettingShapes(fileEnv, flags.answersFile ?? "answers");
   return { file, fileEnv, setEnv: parseSetFlags(flags.set) };

@@ -5,6 +5,7 @@
  * folder, a 300 MB "journal"), then read with that bound, so that memory stays flat whatever it is.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { isatty } from "node:tty";
 import { SealiftError, type ErrorCode } from "../errors.js";
 import { formatBytes } from "./format.js";
 
@@ -91,4 +92,45 @@ export function readStateJson(
       hint,
     });
   }
+}
+
+/**
+ * A stream the command was handed on a file descriptor (`--answers -`: standard input), read
+ * whole up to its bound; refused when it is a terminal (nobody would know to type the settings).
+ */
+export function readBoundedFd(fd: number, options: BoundedRead): Buffer {
+  if (isatty(fd))
+    throw new SealiftError(
+      options.code ?? "INPUT_INVALID",
+      `${options.what} is standard input, which is a terminal here`,
+      {
+        hint: options.hint ?? "pipe the file in (… | install --answers -), or give its path",
+      },
+    );
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const buffer = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buffer, 0, buffer.length, null);
+    } catch (error) {
+      // A descriptor its parent left non-blocking: wait a little and read on.
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      continue;
+    }
+    if (n === 0) break;
+    length += n;
+    if (length > options.maxBytes)
+      throw new SealiftError(
+        options.code ?? "INPUT_INVALID",
+        `${options.what} (standard input) is more than the ${formatBytes(options.maxBytes)} it may be`,
+        {
+          hint: options.hint ?? "give a smaller file",
+        },
+      );
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
 }

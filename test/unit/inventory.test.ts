@@ -263,13 +263,17 @@ describe("Ansible inventories", () => {
     test("every flag ssh documents: only -4 -6 -C -p -l -i -J pass; -F, -E, -R, -L, -D, -A, -W and the rest are refused", () => {
       const withValue = "BbcDEeFIiJLlmOoPpQRSWw";
       for (const flag of "46AaCfGgKkMNnqsTtVvXxYy") {
-        if ("46C".includes(flag)) assert.deepEqual(parseInventory(common(`-${flag}`), "hosts.ini").hosts[0]!.sshArgs, [`-${flag}`]);
+        if ("46C".includes(flag))
+          assert.deepEqual(parseInventory(common(`-${flag}`), "hosts.ini").hosts[0]!.sshArgs, [`-${flag}`]);
         else refused(`-${flag}`);
       }
       for (const flag of withValue) {
         const value = flag === "p" ? "2222" : flag === "J" ? "bastion" : flag === "o" ? "Port=22" : "ops";
         if ("pliJo".includes(flag))
-          assert.deepEqual(parseInventory(common(`-${flag} ${value}`), "hosts.ini").hosts[0]!.sshArgs, [`-${flag}`, value]);
+          assert.deepEqual(parseInventory(common(`-${flag} ${value}`), "hosts.ini").hosts[0]!.sshArgs, [
+            `-${flag}`,
+            value,
+          ]);
         else refused(`-${flag} ${value}`);
       }
       refused("bastion"); // a word ssh would take as the host
@@ -277,7 +281,10 @@ describe("Ansible inventories", () => {
     });
 
     test("words split as Ansible splits them (shlex): an escaped space is one word", () => {
-      const [host] = parseInventory(common("-o UserKnownHostsFile=/home/ops/my\\\\ hosts"), "hosts.ini").hosts;
+      const [host] = parseInventory(
+        common("-o UserKnownHostsFile=/home/ops/my\\\\ hosts"),
+        "hosts.ini",
+      ).hosts;
       assert.deepEqual(host!.sshArgs, ["-o", "UserKnownHostsFile=/home/ops/my hosts"]);
     });
   });
