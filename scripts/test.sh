@@ -45,5 +45,6 @@ files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(test/unit/*.test.ts test/e2e/*.test.ts)
 fi
-# One file at a time: the end-to-end tests share one Docker Engine.
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# Two files at a time (SEALIFT_TEST_JOBS), never two that hold the same field host or change the same
+# engine (test/suites.ts); the last line counts every test.
+exec node --import tsx scripts/run-tests.ts "${files[@]}"

@@ -45,8 +45,17 @@ export async function generateKeys(privatePath: string, publicPath: string): Pro
       });
     }
   }
-  await fs.mkdir(path.dirname(privatePath), { recursive: true });
-  await fs.mkdir(path.dirname(publicPath), { recursive: true });
+  for (const folder of new Set([path.dirname(privatePath), path.dirname(publicPath)]))
+    await fs.mkdir(folder, { recursive: true }).catch((error: unknown) => {
+      throw new SealiftError(
+        "OUT_NOT_WRITABLE",
+        `cannot make the folder ${folder} for the keys: ${(error as Error).message}`,
+        {
+          hint: "give --out a folder you can write to",
+          cause: error,
+        },
+      );
+    });
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   await fs.writeFile(privatePath, privateKey.export({ type: "pkcs8", format: "pem" }), {
     mode: 0o600,

@@ -27,12 +27,6 @@ function toSealiftError(error: unknown): SealiftError {
       cause: error,
     });
   }
-  if (code === "ENOENT" || code === "ENOTDIR" || code === "EEXIST" || code === "EISDIR") {
-    return new SealiftError("USAGE", `no such file or folder: ${(error as Error).message}`, {
-      hint: "check the paths given on the command line",
-      cause: error,
-    });
-  }
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
     return new SealiftError("OUT_NOT_WRITABLE", `permission denied: ${(error as Error).message}`, {
       hint: "choose a folder you can write to, or run as a user who can",

@@ -95,6 +95,7 @@ describe("data not in git: model weights and a named volume, on field hosts of b
 
   test("a code-change delta leaves the unchanged weights out: it is a fraction of their size", () => {
     const data = delta.manifest.data!;
+    assert.ok(data.files.length > 0, "the delta lists the data files it leaves to its base");
     assert.ok(data.files.every((f) => !f.shipped));
     assert.ok(!delta.manifest.files.some((f) => f.path.startsWith("data/files/")));
     // The volume's content changed on the build machine: it travels (and is not forced on the target).

@@ -184,6 +184,11 @@ describe("the installer", () => {
       const report = statusJsonSchema.parse(JSON.parse(result.stdout));
       assert.equal(report.healthy, true);
       assert.equal(report.record.release, manifest.project.release);
+      assert.equal(
+        report.images.length,
+        new Set(manifest.services.map((s) => s.image)).size,
+        "every image listed",
+      );
       assert.ok(report.images.every((i) => i.present));
     });
 
@@ -221,6 +226,7 @@ describe("the installer", () => {
       assert.equal(result.code, 0, result.stderr);
       const report = installJsonSchema.parse(JSON.parse(result.stdout));
       assert.equal(report.installed?.imagesLoaded.length, 5, "3 services and 2 build-cache stage images");
+      assert.equal(report.installed?.services.length, manifest.services.length, "every service listed");
       assert.ok(report.installed?.services.every((s) => s.status === "running" && s.health === "healthy"));
       assert.equal(report.verified.archiveSidecar, true, "the archive was checked against its .sha256");
       assert.match(await host.get("http://127.0.0.1:8080/cgi-bin/api?q=a"), /"reply"/);

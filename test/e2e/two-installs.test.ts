@@ -4,6 +4,8 @@
  * refused with exit 4 naming the one running, and the app ends installed and healthy.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
@@ -30,7 +32,12 @@ describe("two installs into one folder at once", () => {
     const dir = `/opt/${example.name}`;
     const args = [archive, "--yes", "--dir", dir, "--json"];
     const first = host.exec(host.installer(), args, { timeoutMs: 300_000 });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The race is made, not hoped for: the second starts once the first holds the folder's lock.
+    const lock = path.join(host.root, dir, ".sealift", "lock");
+    for (const started = Date.now(); !existsSync(lock);) {
+      assert.ok(Date.now() - started < 120_000, "the first install took the folder's lock");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const second = host.exec(host.installer(), args, { timeoutMs: 300_000 });
     const outcomes = await Promise.all([first, second]);
     const codes = outcomes.map((o) => o.code).sort();

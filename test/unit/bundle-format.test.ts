@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { createGzip, gunzipSync, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { archiveSource, directorySource } from "../../src/bundle/bundle-reader.js";
@@ -49,9 +49,10 @@ async function rawArchive(file: string, entries: RawEntry[]): Promise<void> {
 
 describe("a bundle BundleWriter writes", () => {
   const file = path.join(workdir, "ok.tar.gz");
+  // Made before any test, so that each one runs alone too (--test-name-pattern).
+  before(() => writeBundle(file));
 
   test("verifies from the archive (with its .sha256) and from the folder system tar extracts", async () => {
-    await writeBundle(file);
     const fromArchive = await verifyBundle(archiveSource(file));
     assert.equal(fromArchive.sidecarChecked, true);
     assert.equal(fromArchive.filesChecked, 4);
@@ -121,11 +122,13 @@ describe("the archive's index: members and entry offsets in the manifest", () =>
     Buffer.from("x".repeat(2_000_000)),
   ]);
   let manifest: Manifest;
-
-  test("each entry's offset is where its header is in the tar; the members add up to the archive before its tail", async () => {
+  before(async () => {
     const written = await writeTestBundleTo(createWriteStream(file), { layer });
     writeFileSync(`${file}.sha256`, `${written.sha256}  indexed.tar.gz\n`);
     manifest = written.manifest;
+  });
+
+  test("each entry's offset is where its header is in the tar; the members add up to the archive before its tail", async () => {
     const index = manifest.archive!;
     assert.ok(index.members.length >= 5, `several members: ${index.members.length}`);
     const whole = readFileSync(file);
@@ -499,11 +502,18 @@ describe("signatures: the signature covers the manifest, which covers SHA256SUMS
   let trusted: KeyObject;
   let stranger: KeyObject;
   const signed = path.join(workdir, "signed.tar.gz");
+  let id: string;
+  before(async () => {
+    mkdirSync(keys);
+    id = await generateKeys(path.join(keys, "team.key"), path.join(keys, "team.pub"));
+    await generateKeys(path.join(keys, "other.key"), path.join(keys, "other.pub"));
+    signer = loadPrivateKey(path.join(keys, "team.key"));
+    trusted = loadPublicKey(path.join(keys, "team.pub"));
+    stranger = loadPublicKey(path.join(keys, "other.pub"));
+    await writeBundle(signed, undefined, signer);
+  });
 
   test("sealift's keys sign, and a bundle signed with them verifies against the public key", async () => {
-    mkdirSync(keys);
-    const id = await generateKeys(path.join(keys, "team.key"), path.join(keys, "team.pub"));
-    await generateKeys(path.join(keys, "other.key"), path.join(keys, "other.pub"));
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.equal(
       statSync(path.join(keys, "team.key")).mode & 0o777,
@@ -514,10 +524,6 @@ describe("signatures: the signature covers the manifest, which covers SHA256SUMS
       generateKeys(path.join(keys, "team.key"), path.join(keys, "x.pub")),
       /already exists/,
     );
-    signer = loadPrivateKey(path.join(keys, "team.key"));
-    trusted = loadPublicKey(path.join(keys, "team.pub"));
-    stranger = loadPublicKey(path.join(keys, "other.pub"));
-    await writeBundle(signed, undefined, signer);
     const verified = await verifyBundle(archiveSource(signed), {
       signature: { mode: "always", trusted: [stranger, trusted] },
     });
