@@ -32,7 +32,7 @@ root=$(bash scripts/field-host.sh root "$host")
 mkdir -p "$root/tmp/usb"
 cp "$archive" "$archive.sha256" "$root/tmp/usb/"
 name=$(basename "$archive")
-on_host sh -c "docker version --format 'field host $host: Docker {{.Server.Version}}' && docker info --format 'image store: {{.Driver}} {{json .DriverStatus}}' && echo 'its network (loopback and its own bridges only):' && ip -br addr && (node --version 2>&1 || true)"
+on_host sh -c "docker version --format 'field host $host: Docker {{.Server.Version}}' && { docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter && echo 'image store: containerd' || echo 'image store: classic (overlay2)'; } && echo 'its network (loopback and its own bridges only):' && ip -br addr && (node --version 2>&1 || true)"
 
 echo
 echo "== on the field host: sha256sum -c, tar xzf, ./install"
