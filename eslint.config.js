@@ -33,6 +33,22 @@ const boundaries = Object.entries(LAYERS).map(([folder, allowed]) => ({
   },
 }));
 
+/** One door to the engine: only src/docker/ runs the docker client (the rest calls its functions). */
+const oneDoorToDocker = {
+  files: ["src/**/*.ts"],
+  ignores: ["src/docker/**"],
+  rules: {
+    "no-restricted-syntax": [
+      "error",
+      {
+        selector:
+          "CallExpression[callee.name=/^(runCommand|streamCommand)$/][arguments.0.property.name='docker']",
+        message: "docker runs only in src/docker/: add a function there (one door to the engine)",
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/", "build/", "dist/", "coverage/", "examples/", "bin/"] },
   js.configs.recommended,
@@ -45,4 +61,5 @@ export default tseslint.config(
     },
   },
   ...boundaries,
+  oneDoorToDocker,
 );

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { SealiftError } from "../errors.js";
+import { SealiftError, type ErrorCode } from "../errors.js";
 import type { DockerHost } from "./docker-host.js";
 import { normaliseArch } from "./docker-host.js";
 import { runCommand, streamCommand, type StreamingCommand } from "../process/run-command.js";
@@ -326,4 +326,58 @@ export async function withVolumeContainer<T>(
   } finally {
     await runCommand(host.docker, ["rm", "-f", container], { allowFailure: true });
   }
+}
+
+/** Removes one tag (the image stays while another tag names it); a tag already gone is fine. */
+export async function untagImage(host: DockerHost, ref: string, signal?: AbortSignal): Promise<void> {
+  await runCommand(host.docker, ["rmi", ref], { allowFailure: true, ...(signal ? { signal } : {}) });
+}
+
+/** `docker system df`, as the engine words it (for a status page). */
+export async function diskUsage(host: DockerHost, signal?: AbortSignal): Promise<string> {
+  const df = await runCommand(host.docker, ["system", "df"], {
+    allowFailure: true,
+    ...(signal ? { signal } : {}),
+  });
+  return df.stdout.trim();
+}
+
+/** A named volume's mount point on the engine's host, or null when there is no such volume. */
+export async function volumeMountpoint(
+  host: DockerHost,
+  name: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const inspect = await runCommand(host.docker, ["volume", "inspect", "--format", "{{.Mountpoint}}", name], {
+    allowFailure: true,
+    ...(signal ? { signal } : {}),
+  });
+  return inspect.exitCode === 0 ? inspect.stdout.trim() : null;
+}
+
+/** Creates a named volume with these labels (compose's, so that compose takes it as its own). */
+export async function createVolume(
+  host: DockerHost,
+  name: string,
+  labels: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const flags = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+  await runCommand(host.docker, ["volume", "create", ...flags, name], signal ? { signal } : {});
+}
+
+/** `docker cp CONTAINER:PATH -` as a stream: a tar of that path. */
+export function copyOutOf(host: DockerHost, container: string, from: string, signal?: AbortSignal) {
+  return streamCommand(host.docker, ["cp", `${container}:${from}`, "-"], signal ? { signal } : {});
+}
+
+/** `docker cp -a - CONTAINER:PATH`: a tar unpacked there, owners kept. */
+export async function copyInto(
+  host: DockerHost,
+  container: string,
+  to: string,
+  input: Readable,
+  options: { signal?: AbortSignal; failureCode?: ErrorCode; failureHint?: string },
+): Promise<void> {
+  await runCommand(host.docker, ["cp", "-a", "-", `${container}:${to}`], { ...options, input });
 }

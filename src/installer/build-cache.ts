@@ -27,9 +27,15 @@ import { contextSources, parseDockerfile } from "../compose/dockerfile.js";
 import { imageDescriptors, OCI_INDEX, OCI_LAYOUT_FILE } from "../bundle/image-archive.js";
 import type { ServiceModel } from "../compose/compose-project.js";
 import { BuildStepTracker, type BuildStep } from "../docker/build-steps.js";
-import { buildImage, inspectImage, saveImages, type BuildRequest } from "../docker/docker.js";
+import {
+  buildImage,
+  diskUsage,
+  inspectImage,
+  saveImages,
+  untagImage,
+  type BuildRequest,
+} from "../docker/docker.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand } from "../process/run-command.js";
 import { buildRequestFor } from "../compose/build-request.js";
 import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
@@ -159,7 +165,7 @@ export async function fitBuildCache(
     // never an image another tag names.
     const tag = `${project}-sealift-fit-${service.name.toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}:latest`;
     await buildImage(host, { ...request, tag, signal: options.signal, onLine });
-    await runCommand(host.docker, ["rmi", tag], { signal: options.signal, allowFailure: true });
+    await untagImage(host, tag, options.signal);
     fitted.push({ service: service.name, steps: tracker.result() });
   }
   return fitted;
@@ -265,13 +271,13 @@ export async function cacheStatus(
       created,
     });
   }
-  const df = await runCommand(host.docker, ["system", "df"], { signal, allowFailure: true });
+  const df = await diskUsage(host, signal);
   return {
     kind: record.cache?.kind ?? null,
     fitted: record.cache?.fitted ?? null,
     images,
     mounts: record.cache?.mounts ?? [],
-    dockerDiskUsage: df.stdout.trim(),
+    dockerDiskUsage: df,
     changes: await staleSteps(dir, await installedModel(host, dir, record, signal)),
   };
 }

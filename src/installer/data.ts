@@ -4,14 +4,20 @@
  * time and recorded digest check, as rsync's); named volumes are filled only where they do not
  * exist yet or are empty, never over data the app wrote (upgrades keep it).
  */
-import { VOLUME_MOUNT, withVolumeContainer } from "../docker/docker.js";
+import {
+  VOLUME_MOUNT,
+  copyInto,
+  copyOutOf,
+  createVolume,
+  volumeMountpoint,
+  withVolumeContainer,
+} from "../docker/docker.js";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import tar from "tar-stream";
 import { dataBundlePath, type Manifest } from "../bundle/manifest.js";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand, streamCommand } from "../process/run-command.js";
 import { SealiftError } from "../errors.js";
 import { sha256File } from "../util/sha256-file.js";
 import type { Reporter } from "../report.js";
@@ -93,19 +99,16 @@ async function volumeState(
   name: string,
   signal: AbortSignal,
 ): Promise<"missing" | "empty" | "full" | "unknown"> {
-  const inspect = await runCommand(host.docker, ["volume", "inspect", "--format", "{{.Mountpoint}}", name], {
-    allowFailure: true,
-    signal,
-  });
-  if (inspect.exitCode !== 0) return "missing";
-  const entries = await fs.readdir(inspect.stdout.trim()).catch(() => null);
+  const mountpoint = await volumeMountpoint(host, name, signal);
+  if (mountpoint === null) return "missing";
+  const entries = await fs.readdir(mountpoint).catch(() => null);
   if (!entries) return "unknown";
   return entries.length ? "full" : "empty";
 }
 
 /** True when the volume holds any file, asked through a container created (not started) on it. */
 async function volumeHoldsData(host: DockerHost, container: string, signal: AbortSignal): Promise<boolean> {
-  const copy = streamCommand(host.docker, ["cp", `${container}:${VOLUME_MOUNT}`, "-"], { signal });
+  const copy = copyOutOf(host, container, VOLUME_MOUNT, signal);
   const extract = tar.extract();
   copy.stdout.pipe(extract as unknown as NodeJS.WritableStream);
   let found = false;
@@ -143,22 +146,13 @@ export async function fillVolumes(
       reporter.info(`volume ${volume.key} (${name}): kept as it is${volume.path ? " (it holds data)" : ""}`);
       continue;
     }
-    const exists =
-      (await runCommand(host.docker, ["volume", "inspect", name], { allowFailure: true, signal }))
-        .exitCode === 0;
+    const exists = (await volumeMountpoint(host, name, signal)) !== null;
     if (!exists)
-      await runCommand(
-        host.docker,
-        [
-          "volume",
-          "create",
-          "--label",
-          `com.docker.compose.project=${manifest.project.name}`,
-          "--label",
-          `com.docker.compose.volume=${volume.key}`,
-          name,
-        ],
-        { signal },
+      await createVolume(
+        host,
+        name,
+        { "com.docker.compose.project": manifest.project.name, "com.docker.compose.volume": volume.key },
+        signal,
       );
     const image = manifest.services[0]!.image;
     await withVolumeContainer(
@@ -170,8 +164,7 @@ export async function fillVolumes(
           return;
         }
         const status = reporter.status(`filling volume ${volume.key}`);
-        await runCommand(host.docker, ["cp", "-a", "-", `${container}:${VOLUME_MOUNT}`], {
-          input: createReadStream(path.join(staging, volume.path!)),
+        await copyInto(host, container, VOLUME_MOUNT, createReadStream(path.join(staging, volume.path!)), {
           signal,
           failureCode: "LOAD_FAILED",
           failureHint: "check the engine's free space and log, then run the installer again",

@@ -4,7 +4,7 @@
  * asks for (`pack --data` / `--volume`, or `x-sealift: {data, volumes}` in its compose file); what a
  * bind mount needs and is not shipped is named in a warning.
  */
-import { VOLUME_MOUNT, withVolumeContainer } from "../docker/docker.js";
+import { VOLUME_MOUNT, copyOutOf, volumeMountpoint, withVolumeContainer } from "../docker/docker.js";
 import { git } from "./source.js";
 import type { WarningCode } from "../warnings.js";
 import { createReadStream, createWriteStream, promises as fs } from "node:fs";
@@ -15,7 +15,6 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
-import { runCommand, streamCommand } from "../process/run-command.js";
 import { inStateDir } from "../bundle/layout.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
@@ -283,11 +282,7 @@ export async function exportVolume(
   scratch: string,
   signal?: AbortSignal,
 ): Promise<VolumeArchive> {
-  const inspect = await runCommand(host.docker, ["volume", "inspect", volume.engineName], {
-    allowFailure: true,
-    signal,
-  });
-  if (inspect.exitCode !== 0)
+  if ((await volumeMountpoint(host, volume.engineName, signal)) === null)
     throw new SealiftError(
       "DATA_VOLUME_MISSING",
       `volume ${volume.key} (${volume.engineName}) does not exist on this machine's engine`,
@@ -300,7 +295,7 @@ export async function exportVolume(
     host,
     { name: volume.engineName, image, readOnly: true, purpose: "volume-export" },
     async (container) => {
-      const copy = streamCommand(host.docker, ["cp", `${container}:${VOLUME_MOUNT}`, "-"], { signal });
+      const copy = copyOutOf(host, container, VOLUME_MOUNT, signal);
       await Promise.all([
         rebaseTar(copy.stdout, `${VOLUME_MOUNT.slice(1)}/`, createWriteStream(file), signal),
         copy.done,

@@ -8,7 +8,7 @@ import { checkLoadedImages } from "../image-loader.js";
 import { cacheKindFor, writeCacheIndexes } from "../build-cache.js";
 import { importCacheMount } from "../../compose/cache-mount.js";
 import { type InstallRecord } from "../install-record.js";
-import { runCommand } from "../../process/run-command.js";
+import { untagImage } from "../../docker/docker.js";
 import type { Cached, InstallOptions, InstallPlan, Loaded } from "./types.js";
 
 /**
@@ -38,8 +38,7 @@ export async function applyBuildCache(
     return undefined;
   }
   if (!importCache) {
-    for (const c of shipped.images)
-      await runCommand(host.docker, ["rmi", c.image], { signal, allowFailure: true });
+    for (const c of shipped.images) await untagImage(host, c.image, signal);
     reporter.info("build cache: not imported (as asked)");
     return undefined;
   }
