@@ -8,14 +8,13 @@
  * The writer is the archive's output stream; the reader gives the parts back as one stream, each
  * part checked against the index as it ends, and names the part that is missing, extra or damaged.
  */
-import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync, promises as fs, readdirSync, statSync } from "node:fs";
 import { readBoundedText } from "../util/read-bounded.js";
 import { MAX_METADATA_BYTES } from "./layout.js";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { z } from "zod";
-import { sha256File } from "../util/sha256-file.js";
+import { createHashTap, sha256File, type HashTap } from "../util/hash-tap.js";
 import { SealiftError } from "../errors.js";
 import { formatBytes } from "../util/format.js";
 import { readExactly } from "../util/read-exactly.js";
@@ -71,7 +70,7 @@ interface OpenPart {
   temp: string;
   name: string;
   bytes: number;
-  hash: Hash;
+  hash: HashTap;
 }
 
 /**
@@ -81,7 +80,7 @@ interface OpenPart {
 export class PartsWriter extends Writable {
   private current: OpenPart | undefined;
   private readonly done: Array<Omit<OpenPart, "handle" | "hash"> & { sha256: string }> = [];
-  private readonly whole = createHash("sha256");
+  private readonly whole = createHashTap();
   private total = 0;
   private aborted = false;
 
@@ -107,7 +106,7 @@ export class PartsWriter extends Writable {
 
   private async writeChunk(chunk: Buffer): Promise<void> {
     if (this.aborted) throw new Error("the parts writer was aborted");
-    this.whole.update(chunk);
+    this.whole.absorb(chunk);
     this.total += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
@@ -119,13 +118,13 @@ export class PartsWriter extends Writable {
           temp,
           name,
           bytes: 0,
-          hash: createHash("sha256"),
+          hash: createHashTap(),
         };
       }
       const part = this.current;
       const piece = chunk.subarray(offset, offset + (this.partBytes - part.bytes));
       await part.handle.write(piece);
-      part.hash.update(piece);
+      part.hash.absorb(piece);
       part.bytes += piece.length;
       offset += piece.length;
       if (part.bytes === this.partBytes) await this.closeCurrent();
@@ -137,7 +136,7 @@ export class PartsWriter extends Writable {
     if (!part) return;
     this.current = undefined;
     await part.handle.close();
-    this.done.push({ temp: part.temp, name: part.name, bytes: part.bytes, sha256: part.hash.digest("hex") });
+    this.done.push({ temp: part.temp, name: part.name, bytes: part.bytes, sha256: part.hash.digest() });
   }
 
   /** After the stream finished: gives the parts their names and writes the index and sums file. */
@@ -147,7 +146,7 @@ export class PartsWriter extends Writable {
       formatVersion: 1,
       archive: this.archiveName,
       bytes: this.total,
-      sha256: this.whole.digest("hex"),
+      sha256: this.whole.digest(),
       partBytes: this.partBytes,
       parts: this.done.map((p) => ({ name: p.name, bytes: p.bytes, sha256: p.sha256 })),
     };
@@ -279,15 +278,15 @@ function partSize(file: string): number | undefined {
 export function joinParts(dir: string, index: PartsIndex, signal?: AbortSignal): Readable {
   async function* read(): AsyncGenerator<Buffer> {
     for (const part of index.parts) {
-      const hash = createHash("sha256");
+      const tap = createHashTap();
       for await (const chunk of createReadStream(path.join(dir, part.name), {
         highWaterMark: READ_CHUNK,
         signal,
       }) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
+        tap.absorb(chunk);
         yield chunk;
       }
-      const digest = hash.digest("hex");
+      const digest = tap.digest();
       if (digest !== part.sha256) throw damagedPart(part.name, part.sha256, digest);
     }
   }

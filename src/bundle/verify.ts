@@ -4,8 +4,9 @@
  * SHA256SUMS in the manifest -> every file against SHA256SUMS; extra or missing files are refused.
  */
 import { createHash, type KeyObject } from "node:crypto";
-import { Transform } from "node:stream";
+import type { Transform } from "node:stream";
 import { SealiftError } from "../errors.js";
+import { createHashTap, hashOf } from "../util/hash-tap.js";
 import { damaged, type BundleMetadata, type BundleSource } from "./bundle-reader.js";
 import {
   COMPOSE_DIR,
@@ -98,16 +99,6 @@ async function readAll(stream: NodeJS.ReadableStream, limit: number, name: strin
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-async function hashStream(stream: NodeJS.ReadableStream): Promise<{ sha256: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest("hex"), size };
 }
 
 export interface CheckedMetadata {
@@ -237,7 +228,7 @@ export async function verifyBundle(
         });
         bytesChecked += content.length;
       } else {
-        const result = await hashStream(entry.stream);
+        const result = await hashOf(entry.stream);
         if (result.size !== entry.size) {
           throw new SealiftError(
             "BUNDLE_UNREADABLE",
@@ -373,20 +364,9 @@ function checkListing(
 
 /** A stream that passes `entry` through and fails at its end unless it matches SHA256SUMS. */
 export function checkedAsRead(entryPath: string, expected: { sha256: string; size: number }): Transform {
-  const hash = createHash("sha256");
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-    flush(callback) {
-      const got = hash.digest("hex");
-      callback(
-        got === expected.sha256 && size === expected.size ? null : mismatch(entryPath, expected.sha256, got),
-      );
-    },
+  return createHashTap({
+    check: (got, size) =>
+      got === expected.sha256 && size === expected.size ? null : mismatch(entryPath, expected.sha256, got),
   });
 }
 

@@ -1,5 +1,5 @@
 /** Before any host: the bundle verified once, what to send, this installer and its digest. */
-import { sha256File } from "../util/sha256-file.js";
+import { sha256File } from "../util/hash-tap.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { openBundle } from "../bundle/bundle-reader.js";

@@ -3,7 +3,7 @@
  * put the installer in place, ask what is installed.
  */
 import { parseStatusJson } from "../installer/install-json.js";
-import { sha256File } from "../util/sha256-file.js";
+import { sha256File } from "../util/hash-tap.js";
 import { createReadStream, promises as fs, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";

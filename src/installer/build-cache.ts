@@ -15,7 +15,6 @@
  * not the build machine's, the install builds each service once with that cache ("fitting"): the
  * steps whose keys differ run here, with the cache mounts warm, and later rebuilds find them.
  */
-import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -41,6 +40,7 @@ import { formatBytes } from "../util/format.js";
 import { installedModel, RECORD_DIR, type InstallRecord } from "./install-record.js";
 import { walkTree } from "../util/walk-tree.js";
 import { readStateJson } from "../util/read-bounded.js";
+import { sha256File } from "../util/hash-tap.js";
 import { writeDurably } from "../util/durable-write.js";
 import { z } from "zod";
 
@@ -178,9 +178,7 @@ async function hashContexts(dir: string, model: ComposeModel): Promise<Record<st
     for await (const { rel, dirent } of walkTree(context, { skip: new Set([RECORD_DIR, ".git"]) })) {
       if (!dirent.isFile()) continue;
       const full = path.join(context, rel);
-      hashes[path.relative(dir, full)] = createHash("sha256")
-        .update(await fs.readFile(full))
-        .digest("hex");
+      hashes[path.relative(dir, full)] = await sha256File(full);
     }
   return hashes;
 }

@@ -19,7 +19,7 @@ import { dataBundlePath, type Manifest } from "../bundle/manifest.js";
 import type { ComposeModel } from "../compose/compose-model.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
-import { sha256File } from "../util/sha256-file.js";
+import { sha256File } from "../util/hash-tap.js";
 import type { Reporter } from "../report.js";
 import { formatBytes } from "../util/format.js";
 import type { InstallRecord } from "./install-record.js";

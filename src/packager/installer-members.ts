@@ -8,7 +8,7 @@
  * A copy that does not match the installer beside it (size or time differ) is not used; one that
  * matches those but not its content fails the pack by its sha256 (bundle-writer.ts).
  */
-import { createHash } from "node:crypto";
+import { createHashTap } from "../util/hash-tap.js";
 import { createReadStream, createWriteStream, promises as fs } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
@@ -30,9 +30,9 @@ const recordSchema = z.object({
 export async function precompressInstaller(installer: string): Promise<void> {
   const stat = await fs.stat(installer);
   const members: Array<[number, number]> = [];
-  const hash = createHash("sha256");
+  const hash = createHashTap();
   const source = createReadStream(installer, { highWaterMark: 1024 * 1024 });
-  source.on("data", (chunk) => hash.update(chunk));
+  source.on("data", (chunk) => hash.absorb(chunk as Buffer));
   const tmp = `${installer}.gz.tmp-${process.pid}`;
   try {
     await pipeline(
@@ -43,7 +43,7 @@ export async function precompressInstaller(installer: string): Promise<void> {
     const record = {
       size: stat.size,
       mtimeMs: stat.mtimeMs,
-      sha256: hash.digest("hex"),
+      sha256: hash.digest(),
       level: LEVEL,
       members,
     };

@@ -6,7 +6,7 @@ import { dataBundlePath, type DataRecord } from "../../bundle/manifest.js";
 import { SealiftError } from "../../errors.js";
 import { formatBytes } from "../../util/format.js";
 import { tarContentSha256 } from "../delta.js";
-import { sha256File } from "../../util/sha256-file.js";
+import { sha256File } from "../../util/hash-tap.js";
 import { type DataSelection, type VolumeArchive } from "../data.js";
 import { type PackOptions, type Project } from "./types.js";
 

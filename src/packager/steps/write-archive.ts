@@ -30,7 +30,7 @@ import { TOOL_VERSION } from "../../version.js";
 import { mountFileName } from "../build-cache.js";
 import { type ResolvedService } from "../images.js";
 import { baseFileSha256, blobsInBase, tarContentSha256 } from "../delta.js";
-import { sha256File } from "../../util/sha256-file.js";
+import { sha256File } from "../../util/hash-tap.js";
 import { writeSourceTar } from "../source.js";
 import { addData } from "./add-data.js";
 import { addImages } from "./save-images.js";
