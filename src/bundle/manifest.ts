@@ -28,6 +28,14 @@ export type FileRecord = z.infer<typeof fileRecordSchema>;
 export const linkRecordSchema = z.object({ path: relativePath, target: z.string().min(1) });
 export type LinkRecord = z.infer<typeof linkRecordSchema>;
 
+/** A build-cache stage image: the manifest's entry and (with its ID on a host) the install record's. */
+export const cacheImageSchema = z.object({
+  service: z.string(),
+  stage: z.string(),
+  image: z.string(),
+  imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+});
+
 export const variableSchema = z.object({ name: z.string(), default: z.string(), secret: z.boolean() });
 
 export const serviceRecordSchema = z.object({
@@ -157,15 +165,7 @@ const manifestObject = z.looseObject({
   /** The build cache (absent when packed with --no-cache). */
   cache: z
     .object({
-      images: z.array(
-        z.object({
-          service: z.string(),
-          stage: z.string(),
-          image: z.string(),
-          imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
-          layers: z.array(z.string()).default([]),
-        }),
-      ),
+      images: z.array(cacheImageSchema.extend({ layers: z.array(z.string()).default([]) })),
       mounts: z.array(
         z.object({
           id: z.string().min(1),

@@ -11,6 +11,7 @@ import { requireCompose } from "../docker/compose.js";
 import type { DockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
 import { STATE_DIR } from "../bundle/layout.js";
+import { cacheImageSchema } from "../bundle/manifest.js";
 import { requireRealFolder, writeDurably } from "../util/durable-write.js";
 
 export const RECORD_DIR = STATE_DIR;
@@ -45,11 +46,8 @@ export const recordSchema = z.object({
   cache: z
     .object({
       images: z.array(
-        z.object({
-          service: z.string(),
-          stage: z.string(),
-          image: z.string(),
-          imageId: z.string(),
+        cacheImageSchema.extend({
+          /** The ID this host's Docker gives it (a manifest digest on the containerd store). */
           hostId: z.string().optional(),
         }),
       ),
