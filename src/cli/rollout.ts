@@ -11,6 +11,7 @@ import { formatBytes, formatDuration, formatTable } from "../util/format.js";
 import { answersFromStdin, collect, runMain } from "./run-main.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
 import { isSea } from "node:sea";
+import { createLogUpdate } from "log-update";
 import os from "node:os";
 
 const ROLLOUT_EXIT_CODES = `
@@ -66,20 +67,20 @@ function printResults(results: HostResult[]): void {
 }
 
 /**
- * Progress: on a terminal a live table (host, step, bytes sent) redrawn in place; otherwise a plain
- * line each time a host enters a step.
+ * Progress: on a terminal a live table (host, step, bytes sent) redrawn in place (log-update: rows
+ * wider than the terminal wrap and are cleared whole); otherwise a plain line each time a host
+ * enters a step.
  */
 function liveProgress(hosts: string[], live: boolean) {
   const state = new Map(hosts.map((h) => [h, { step: "waiting", bytes: 0 }]));
-  let drawn = 0;
-  const draw = () => {
-    const lines = formatTable([
-      ["HOST", "STEP", "SENT"],
-      ...[...state].map(([h, s]) => [h, s.step, formatBytes(s.bytes)]),
-    ]);
-    process.stderr.write(`${drawn ? `\x1b[${drawn}A` : ""}${lines.map((l) => `\x1b[2K${l}`).join("\n")}\n`);
-    drawn = lines.length;
-  };
+  const table = live ? createLogUpdate(process.stderr, { showCursor: true }) : undefined;
+  const draw = () =>
+    table?.(
+      formatTable([
+        ["HOST", "STEP", "SENT"],
+        ...[...state].map(([h, s]) => [h, s.step, formatBytes(s.bytes)]),
+      ]).join("\n"),
+    );
   if (live) draw();
   return (host: string, step: string, bytes: number) => {
     const before = state.get(host);

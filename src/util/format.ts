@@ -8,7 +8,21 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** A transfer rate for people: "152.3 MiB/s". */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(Number.isFinite(bytesPerSecond) ? bytesPerSecond : 0)}/s`;
+}
+
+/**
+ * "12 s left" once it means something (3 s into the step and 2% of it done, so that the first
+ * slow bytes do not promise a day), else "".
+ */
+export function formatEta(done: number, total: number, elapsedMs: number): string {
+  if (!total || done <= 0 || done >= total || elapsedMs < 3000 || done / total < 0.02) return "";
+  return `${formatDuration(((total - done) * elapsedMs) / done)} left`;
 }
 
 export function formatDuration(ms: number): string {

@@ -2,7 +2,9 @@
  * The load step: one checked read of the bundle, images into docker load (let finish only when
  * every byte matched), the source, compose files, data and cache mounts into the staging folder.
  */
-import { createReadStream, promises as fs } from "node:fs";
+import { createReadStream, createWriteStream, promises as fs } from "node:fs";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import path from "node:path";
 import {
   CACHE_MOUNTS_DIR,
@@ -50,9 +52,27 @@ export async function loadAndStage(
       `images: ${skip.size} layers (${formatBytes(skippedBytes)}) are already on this host, not loaded again`,
     );
   const loader = needLoad ? new ImageLoader(host, manifest, signal) : undefined;
-  const progress = needLoad
-    ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
+  // Each long step shows its own bytes, rate and time: the data first (it comes first), then the
+  // images, whose clock starts with their first byte.
+  let progress: ReturnType<Reporter["progress"]> | undefined;
+  const imagesProgress = () =>
+    (progress ??= needLoad
+      ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
+      : undefined);
+  const wantedData = manifest.files.filter((f) => data.files.has(f.path) || data.volumes.has(f.path));
+  const dataProgress = wantedData.length
+    ? reporter.progress(
+        "placing data",
+        wantedData.reduce((sum, f) => sum + f.size, 0),
+      )
     : undefined;
+  let dataBytes = 0;
+  let dataDone = !dataProgress;
+  const finishData = () => {
+    if (dataDone) return;
+    dataDone = true;
+    dataProgress?.finish(`${wantedData.length} files, ${formatBytes(dataBytes)}`);
+  };
   const reading = new ReadChecks(verified);
   try {
     // With the archive's index, what this install does not use is not even inflated (the layers
@@ -75,7 +95,9 @@ export async function loadAndStage(
       reading.listed(entry);
       if (entry.path.startsWith(IMAGES_DIR)) {
         if (!loader || skip.has(entry.path)) continue;
-        await loader.add(reading.use(entry), (b) => progress?.update(b));
+        finishData();
+        const images = imagesProgress();
+        await loader.add(reading.use(entry), (b) => images?.update(b));
       } else if (entry.path === SOURCE_PATH) {
         // Checked whole before it is unpacked: a damaged tar must read as damaged, not as a bad header.
         const sourceTar = path.join(staging, "source.tar");
@@ -93,7 +115,13 @@ export async function loadAndStage(
       ) {
         const target = path.join(staging, entry.path);
         await fs.mkdir(path.dirname(target), { recursive: true });
-        await fs.writeFile(target, reading.use(entry).stream);
+        const counted = new Transform({
+          transform: (chunk: Buffer, _encoding, callback) => {
+            if (wantData(entry.path)) dataProgress?.update((dataBytes += chunk.length));
+            callback(null, chunk);
+          },
+        });
+        await pipeline(reading.use(entry).stream, counted, createWriteStream(target), { signal });
         // docker cp unpacks it as root: what it holds is judged before any image loads.
         if (entry.path.startsWith(DATA_VOLUMES_DIR)) {
           const [first] = await volumeArchiveProblems(createReadStream(target), signal);
@@ -113,7 +141,8 @@ export async function loadAndStage(
       );
     const inputEnded = performance.now();
     const loaded = loader ? await loader.finish() : [];
-    progress?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
+    finishData();
+    imagesProgress()?.finish(`${loaded.length} images, ${formatBytes(loader?.bytes ?? 0)}`);
     return { loaded, filesChecked: reading.checked, registerMs: Math.round(performance.now() - inputEnded) };
   } catch (error) {
     // A cut-off input: docker load registers nothing from it.
