@@ -184,11 +184,7 @@ describe("the installer", () => {
       const report = statusJsonSchema.parse(JSON.parse(result.stdout));
       assert.equal(report.healthy, true);
       assert.equal(report.record.release, manifest.project.release);
-      assert.equal(
-        report.images.length,
-        new Set(manifest.services.map((s) => s.image)).size,
-        "every image listed",
-      );
+      assert.equal(report.images.length, manifest.services.length, "every service's image listed");
       assert.ok(report.images.every((i) => i.present));
     });
 

@@ -2,14 +2,20 @@
  * `install rollout` and `install rollout status`: the fleet commands of the installer binary.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { bakedKeys, loadPublicKey, type VerifyMode } from "../bundle/signature.js";
-import { ExitCode, SealiftError } from "../errors.js";
-import { limitHosts, readInventory } from "../fleet/inventory.js";
-import { fleetStatus, prepareRollout, rollout, rolloutExitCode, type HostResult } from "../fleet/rollout.js";
-import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../installer/answers.js";
-import { formatBytes, formatDuration, formatTable } from "../util/format.js";
-import { answersFromStdin, collect, runMain } from "./run-main.js";
-import { EXIT_CODES_HELP, verifyModeOption } from "./sealift.js";
+import { bakedKeys, loadPublicKey, type VerifyMode } from "../../bundle/signature.js";
+import { ExitCode, SealiftError } from "../../errors.js";
+import { limitHosts, readInventory } from "../../fleet/inventory.js";
+import {
+  fleetStatus,
+  prepareRollout,
+  rollout,
+  rolloutExitCode,
+  type HostResult,
+} from "../../fleet/rollout.js";
+import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../../installer/answers.js";
+import { formatBytes, formatDuration, formatTable } from "../../util/format.js";
+import { answersFromStdin, collect, runMain } from "../run-main.js";
+import { EXIT_CODES_HELP, verifyModeOption } from "../options.js";
 import { isSea } from "node:sea";
 import { createLogUpdate } from "log-update";
 import os from "node:os";

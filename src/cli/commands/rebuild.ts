@@ -1,0 +1,40 @@
+/** `install rebuild`: the images rebuilt from the installed source, offline. */
+import { Command } from "commander";
+import { withFolderLock } from "../../installer/folder-lock.js";
+import type { RebuildJson } from "../../installer/install-json.js";
+import { describeRebuild, rebuild, resolveDir } from "../../installer/manage.js";
+import { DIR_HELP, installerSelf, printJson, timeoutOption } from "../options.js";
+import { Reporter } from "../reporter.js";
+import { runMain } from "../run-main.js";
+
+export function rebuildCommand(): Command {
+  return new Command("rebuild")
+    .description("Rebuild the app's images from the installed source, offline, and bring it up again.")
+    .option("-d, --dir <dir>", DIR_HELP)
+    .option("-y, --yes", "ask nothing", false)
+    .addOption(timeoutOption())
+    .option("--json", "machine-readable output", false)
+    .action(async (flags) => {
+      await runMain(
+        async ({ signal }) => {
+          const dir = resolveDir(flags.dir, installerSelf());
+          const result = await withFolderLock(dir, "rebuild", () =>
+            rebuild(dir, {
+              timeoutMs: flags.timeout * 1000,
+              reporter: new Reporter(process.stderr, flags.json),
+              signal,
+            }),
+          );
+          if (flags.json)
+            printJson<RebuildJson>({
+              ok: true,
+              project: result.record.project,
+              services: result.services,
+              durationMs: result.durationMs,
+            });
+          else process.stdout.write(describeRebuild(result));
+        },
+        { json: () => flags.json },
+      );
+    });
+}
