@@ -4,7 +4,8 @@
  * machine's engine ("local") and the Docker 26 build engine ("b26c") are shared by the suites that
  * only pack there, and taken whole by the ones that change the engine itself (a builder prune, a
  * second engine, stand-in clients). `seconds` is how long the suite took in a recent run: the
- * longest start first. A suite not listed here takes everything (it runs alone).
+ * longest start first. A suite not listed here takes everything (it runs alone), and so does one
+ * that holds "*".
  */
 export type Hold = "shared" | "exclusive";
 
@@ -18,7 +19,9 @@ const S: Hold = "shared";
 const ROLLOUT_HOSTS = { n1: X, n2: X, n3: X };
 
 export const SUITES: Record<string, Suite> = {
-  "test/e2e/rollout.test.ts": { holds: { ...ROLLOUT_HOSTS, b26c: S }, seconds: 200 },
+  // Alone: once, beside the installer suite, copies over ssh arrived damaged on two of its hosts
+  // (not seen alone, not explained yet): it shares nothing with others until that is understood.
+  "test/e2e/rollout.test.ts": { holds: { "*": X }, seconds: 200 },
   "test/e2e/install.test.ts": { holds: { f26: X, local: X }, seconds: 145 },
   "test/e2e/matrix.test.ts": { holds: { f20: X, f26: X, f26c: X, b26c: S, local: S }, seconds: 135 },
   "test/e2e/power-cut.test.ts": { holds: { f26: X, f26c: X, local: S }, seconds: 110 },
