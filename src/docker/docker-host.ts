@@ -2,6 +2,7 @@
  * What this host's Docker is and can do, detected rather than assumed: which client to call, how it
  * builds (buildx, built-in BuildKit, or the legacy builder), which compose it has, and the engine.
  */
+import semver from "semver";
 import { realpathSync, accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
 import { SealiftError } from "../errors.js";
@@ -49,17 +50,9 @@ export function normaliseArch(arch: string): string {
   return map[arch] ?? arch;
 }
 
-/** Compares dotted versions numerically: "20.10.24+dfsg1" >= "20.10" -> true. */
+/** Engine and compose versions as semver reads them: "20.10.24+dfsg1" >= "20.10" -> true. */
 export function versionAtLeast(version: string, minimum: string): boolean {
-  const parse = (v: string) => (v.match(/\d+(\.\d+)*/)?.[0] ?? "0").split(".").map(Number);
-  const a = parse(version);
-  const b = parse(minimum);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i] ?? 0;
-    const y = b[i] ?? 0;
-    if (x !== y) return x > y;
-  }
-  return true;
+  return semver.gte(semver.coerce(version) ?? "0.0.0", semver.coerce(minimum) ?? "0.0.0");
 }
 
 /**

@@ -9,6 +9,7 @@
 import { readBoundedText } from "../util/read-bounded.js";
 import { parseDocument } from "yaml";
 import { SealiftError } from "../errors.js";
+import picomatch from "picomatch";
 import { split } from "shlex";
 import { ALLOWED_SSH_OPTIONS, checkSshArgs } from "./ssh-options.js";
 
@@ -335,6 +336,17 @@ export function readInventory(file: string): Inventory {
  * Ansible's --limit: patterns separated by "," or ":", each a host or group name or a glob (`web*`);
  * `!pattern` removes, `&pattern` keeps only what it also matches.
  */
+function regexMatcher(source: string): (name: string) => boolean {
+  try {
+    const regex = new RegExp(source);
+    return (name) => regex.test(name);
+  } catch (error) {
+    throw new SealiftError("USAGE", `--limit ~${source}: ${(error as Error).message}`, {
+      hint: "after ~ comes a regular expression (as Ansible's --limit reads it)",
+    });
+  }
+}
+
 export function limitHosts(inventory: Inventory, limit: string | undefined): InventoryHost[] {
   if (limit === undefined) return inventory.hosts;
   const known = `hosts: ${inventory.hosts.map((h) => h.name).join(", ")}; groups: ${[...inventory.groups.keys()].join(", ")}`;
@@ -344,15 +356,13 @@ export function limitHosts(inventory: Inventory, limit: string | undefined): Inv
     });
   const match = (pattern: string): Set<string> => {
     if (inventory.groups.has(pattern)) return new Set(inventory.groups.get(pattern));
-    const glob = new RegExp(
-      `^${pattern
-        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-        .replace(/\*/g, ".*")
-        .replace(/\?/g, ".")}$`,
-    );
+    // As Ansible: "~" starts a regular expression, anything else is a shell-style pattern (fnmatch).
+    const test = pattern.startsWith("~")
+      ? regexMatcher(pattern.slice(1))
+      : picomatch(pattern, { dot: true, nobrace: true, noextglob: true });
     const found = new Set<string>();
-    for (const h of inventory.hosts) if (glob.test(h.name)) found.add(h.name);
-    for (const [g, members] of inventory.groups) if (glob.test(g)) members.forEach((m) => found.add(m));
+    for (const h of inventory.hosts) if (test(h.name)) found.add(h.name);
+    for (const [g, members] of inventory.groups) if (test(g)) members.forEach((m) => found.add(m));
     return found;
   };
   let selected = new Set<string>();

@@ -91,6 +91,13 @@ describe("Ansible inventories", () => {
     assert.deepEqual(names("prod:!edge2"), ["core1", "edge1"]);
     assert.deepEqual(names("e*"), ["edge1", "edge2"]);
     assert.deepEqual(names("prod:&core"), ["core1"]);
+    assert.deepEqual(names("edge[12]"), ["edge1", "edge2"], "fnmatch's [seq]");
+    assert.deepEqual(names("edge?"), ["edge1", "edge2"]);
+    assert.deepEqual(names("~^(core|edge2)"), ["core1", "edge2"], "~ starts a regular expression");
+    assert.throws(
+      () => limitHosts(inventory, "~(("),
+      (e: SealiftError) => e.exitCode === 2,
+    );
     assert.throws(() => limitHosts(inventory, "nothere"), /--limit: no hosts matched "nothere"/);
     // An unknown part is an error too (as in Ansible), and an empty --limit selects nothing.
     assert.throws(
