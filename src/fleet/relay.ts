@@ -105,7 +105,7 @@ async function editAuthorizedKeys(
         : `[ "$(sha256sum < "$f" | cut -c1-64)" = ${before.sha256} ]`;
     const place =
       after === null
-        ? `rm -f "$f"`
+        ? `rm -f "$f" "$t"`
         : `if [ -L "$f" ]; then cat "$t" > "$f" && rm -f "$t"; else ` +
           `{ [ -f "$f" ] && chmod --reference="$f" "$t" && { chown --reference="$f" "$t" 2>/dev/null || true; }; } ; mv -f "$t" "$f"; fi`;
     const written = await conn.run(

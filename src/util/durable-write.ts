@@ -37,8 +37,9 @@ export async function writeDurably(
   content: string | Buffer | Readable,
   mode = 0o600,
 ): Promise<string> {
+  // The folder is the caller's to vouch for (the install folder may be a link the operator made;
+  // the state folder is checked when the folder's lock is taken).
   const folder = path.dirname(file);
-  await requireRealFolder(folder);
   const temp = `${file}.tmp`;
   await fs.rm(temp, { force: true }); // unlinks a link planted there; never follows it
   const handle = await fs.open(temp, CREATE_NEW, mode);

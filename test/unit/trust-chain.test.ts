@@ -31,6 +31,7 @@ import { LOCATOR_BYTES, parseLocator } from "../../src/bundle/tail.js";
 import { checkPlacedLinks, extractTarSafely } from "../../src/installer/safe-extract.js";
 import { refuseDowngrade } from "../../src/installer/steps/preflight.js";
 import type { InstallRecord } from "../../src/installer/install-record.js";
+import { lockFolder } from "../../src/installer/folder-lock.js";
 import { pathInside, writeDurably } from "../../src/util/durable-write.js";
 import { readBounded } from "../../src/util/read-bounded.js";
 import { resolveInTree, type TreeNode } from "../../src/util/tree-links.js";
@@ -174,10 +175,16 @@ describe("nothing the installer keeps is written through a link", () => {
     assert.equal(existsSync(path.join(dir, ".env.tmp")), false);
   });
 
-  test("rejects-state-folder-link: a state folder that is a link is refused", async () => {
+  test("rejects-state-folder-link: a state folder that is a link is refused before anything is written; an install folder that is the operator's link is fine", async () => {
     const dir = folder("state-link");
     symlinkSync(folder("state-link-elsewhere"), path.join(dir, ".sealift"));
-    await rejects(writeDurably(path.join(dir, ".sealift", "install.json"), "{}"), "UNSAFE_PATH", /is a link/);
+    await rejects(lockFolder(dir, "install"), "UNSAFE_PATH", /\.sealift is a link/);
+    const linked = path.join(workdir, "linked-install-dir");
+    symlinkSync(folder("real-install-dir"), linked);
+    const lock = await lockFolder(linked, "install");
+    await writeDurably(path.join(linked, ".env"), "A=1\n");
+    await lock.release();
+    assert.equal(readFileSync(path.join(workdir, "real-install-dir", ".env"), "utf8"), "A=1\n");
   });
 
   test("rejects-planted-rollback-path: paths read from state are held to the folder, links in their way refused", async () => {
