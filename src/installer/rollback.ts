@@ -15,7 +15,8 @@ import { composeUp } from "../docker/compose.js";
 import { inspectImage, projectContainers, tagImage, type ContainerState } from "../docker/docker.js";
 import { detectDockerHost } from "../docker/docker-host.js";
 import { SealiftError } from "../errors.js";
-import { pathInside, writeDurably } from "../util/durable-write.js";
+import { writeDurably } from "../util/durable-write.js";
+import { pathInside } from "./safe-extract.js";
 import { inStateDir } from "../bundle/layout.js";
 import { entryPathProblem } from "../bundle/entry-path.js";
 import { readStateJson } from "../util/read-bounded.js";
@@ -163,7 +164,7 @@ export async function rollback(
   for (const [i, rel] of plan.saved.entries()) {
     const target = restored[i]!;
     await fs.mkdir(path.dirname(target), { recursive: true });
-    await pathInside(dir, rel, what); // a folder made just now is still a folder
+    await pathInside(dir, rel, what); // again: a path restored just before may be a link on its way
     await fs.rm(target, { force: true, recursive: true });
     await fs.rename(path.join(saved, rel), target);
   }

@@ -9,9 +9,9 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { checkRelativePath, linkStaysInside, unsafeEntry } from "../bundle/entry-path.js";
+import { checkRelativePath, entryPathProblem, linkStaysInside, unsafeEntry } from "../bundle/entry-path.js";
 import { STATE_DIR, inStateDir } from "../bundle/layout.js";
-import type { SealiftError } from "../errors.js";
+import { SealiftError } from "../errors.js";
 import { diskLookup, linksLeaving, overlayLookup } from "../util/tree-links.js";
 import { walkTree } from "../util/walk-tree.js";
 
@@ -19,18 +19,60 @@ function unsafe(name: string, why: string): SealiftError {
   return unsafeEntry(name, why, "source");
 }
 
-/** Makes root/rel's parent folders, refusing any existing component that is not a real folder. */
-async function safeParent(root: string, rel: string): Promise<string> {
-  const parts = rel.split("/");
+/**
+ * root/rel, after walking its folders without following a link: one that is not a real folder (a
+ * link, a file) is `refuse`d; a missing one is made when `make`, else left (nothing is there to
+ * act through).
+ */
+async function throughFolders(
+  root: string,
+  rel: string,
+  make: boolean,
+  refuse: (folder: string, isLink: boolean) => SealiftError,
+): Promise<string> {
   let current = root;
-  for (const part of parts.slice(0, -1)) {
+  for (const part of rel.split("/").slice(0, -1)) {
     current = path.join(current, part);
     const stat = await fs.lstat(current).catch(() => null);
-    if (!stat) await fs.mkdir(current);
-    else if (!stat.isDirectory())
-      throw unsafe(rel, `would be written through ${path.relative(root, current)}, which is not a folder`);
+    if (!stat) {
+      if (make) await fs.mkdir(current);
+    } else if (!stat.isDirectory()) throw refuse(path.relative(root, current), stat.isSymbolicLink());
   }
   return path.join(root, rel);
+}
+
+/** Makes root/rel's parent folders, refusing any existing component that is not a real folder. */
+function safeParent(root: string, rel: string): Promise<string> {
+  return throughFolders(root, rel, true, (folder) =>
+    unsafe(rel, `would be written through ${folder}, which is not a folder`),
+  );
+}
+
+/**
+ * `rel` below `root` as a path to act on (remove, replace), or UNSAFE_PATH when it is not a clean
+ * relative path (the bundle's entry rule) or one of its folders is a link: acting through it would
+ * reach outside `root`. For paths read from the installer's own state, or placed by the bundle.
+ */
+export async function pathInside(root: string, rel: string, what: string): Promise<string> {
+  if (entryPathProblem(rel))
+    throw new SealiftError(
+      "UNSAFE_PATH",
+      `${what} names ${JSON.stringify(rel)}, which is not a path inside ${root}`,
+      {
+        hint: "the file was edited or planted; sealift does not act on it: remove it and install the release's bundle again",
+      },
+    );
+  return throughFolders(
+    root,
+    rel,
+    false,
+    (folder, isLink) =>
+      new SealiftError(
+        "UNSAFE_PATH",
+        `${what} names ${rel}, whose folder ${folder} is ${isLink ? "a link" : "not a folder"}`,
+        { hint: "sealift never acts through a link; remove it and install the release's bundle again" },
+      ),
+  );
 }
 
 /**
@@ -58,11 +100,20 @@ export async function checkPlacedLinks(layers: readonly string[], dir: string): 
   if (first)
     throw unsafe(
       first.link,
-      `links to ${first.target}, which ${first.why.startsWith("lands") ? first.why : `${first.why}: it leaves the install folder`}`,
+      `links to ${first.target}, which ${first.why}${first.leaves ? ": it leaves the install folder" : ""}`,
     );
 }
 
-export async function extractTarSafely(input: Readable, root: string, signal?: AbortSignal): Promise<number> {
+/**
+ * The tar into `root`; then every link checked, as the tree will be once `root` is moved over the
+ * install folder `over` (default: `root` on its own).
+ */
+export async function extractTarSafely(
+  input: Readable,
+  root: string,
+  signal?: AbortSignal,
+  over?: string,
+): Promise<number> {
   await fs.mkdir(root, { recursive: true });
   const extract = tar.extract();
   const feeding = pipeline(input, extract as unknown as NodeJS.WritableStream, { signal });
@@ -108,7 +159,7 @@ export async function extractTarSafely(input: Readable, root: string, signal?: A
     }
   }
   await feeding;
-  await checkPlacedLinks([], root);
+  await (over ? checkPlacedLinks([root], over) : checkPlacedLinks([], root));
   return files;
 }
 

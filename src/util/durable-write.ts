@@ -64,35 +64,3 @@ export async function writeDurably(
 export function copyDurably(source: string, target: string, mode: number): Promise<string> {
   return writeDurably(target, createReadStream(source), mode);
 }
-
-/**
- * `rel` below `root` as a path to act on (remove, replace), or UNSAFE_PATH when it is not a clean
- * relative path or one of its folders is a link: acting through it would reach outside `root`.
- */
-export async function pathInside(root: string, rel: string, what: string): Promise<string> {
-  const parts = rel.split("/");
-  if (
-    !rel ||
-    path.posix.isAbsolute(rel) ||
-    parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0"))
-  )
-    throw new SealiftError(
-      "UNSAFE_PATH",
-      `${what} names ${JSON.stringify(rel)}, which is not a path inside ${root}`,
-      {
-        hint: "the file was edited or planted; sealift does not act on it: remove it and install the release's bundle again",
-      },
-    );
-  let current = root;
-  for (const part of parts.slice(0, -1)) {
-    current = path.join(current, part);
-    const stat = await fs.lstat(current).catch(() => null);
-    if (stat && !stat.isDirectory())
-      throw new SealiftError(
-        "UNSAFE_PATH",
-        `${what} names ${rel}, whose folder ${path.relative(root, current)} is ${stat.isSymbolicLink() ? "a link" : "not a folder"}`,
-        { hint: "sealift never acts through a link; remove it and install the release's bundle again" },
-      );
-  }
-  return path.join(root, rel);
-}

@@ -90,6 +90,8 @@ export interface LinkProblem {
   link: string;
   target: string;
   why: string;
+  /** It leaves the root (else it lands in a reserved folder). */
+  leaves: boolean;
 }
 
 /**
@@ -104,11 +106,12 @@ export async function linksLeaving(
   const problems: LinkProblem[] = [];
   for (const link of links) {
     const where = await resolveInTree(link.path, lookup);
-    const problem = (why: string) => problems.push({ link: link.path, target: link.target, why });
-    if (!where.inside) problem(where.why);
+    const problem = (why: string, leaves: boolean) =>
+      problems.push({ link: link.path, target: link.target, why, leaves });
+    if (!where.inside) problem(where.why, true);
     else {
       const into = reserved.find((r) => where.path === r || where.path.startsWith(`${r}/`));
-      if (into) problem(`lands in ${into}/, which belongs to sealift`);
+      if (into) problem(`lands in ${into}/, which belongs to sealift`, false);
     }
   }
   return problems;

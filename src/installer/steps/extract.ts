@@ -12,10 +12,10 @@ import { CACHE_OVERRIDE_FILE, DATA_FILES_DIR, OVERRIDE_FILE } from "../../bundle
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import { recordSourceHashes, writeCacheOverride } from "../build-cache.js";
 import { installedModel } from "../install-record.js";
-import { moveTree } from "../safe-extract.js";
+import { moveTree, pathInside } from "../safe-extract.js";
 import { saveRollbackPoint } from "../rollback.js";
 import { filesBelow } from "../../util/walk-tree.js";
-import { copyDurably, pathInside, writeDurably } from "../../util/durable-write.js";
+import { copyDurably, writeDurably } from "../../util/durable-write.js";
 import { placedData } from "../data.js";
 import { stagedPlacements } from "./installed-state.js";
 import type { Cached, InstallOptions, InstallPlan, Loaded, Placed } from "./types.js";

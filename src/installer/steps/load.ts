@@ -23,7 +23,7 @@ import { formatBytes } from "../../util/format.js";
 import { ImageLoader, layersHostHas } from "../image-loader.js";
 import { localLayerChains } from "../../docker/docker.js";
 import { RECORD_DIR, readRecord } from "../install-record.js";
-import { checkPlacedLinks, extractTarSafely } from "../safe-extract.js";
+import { extractTarSafely } from "../safe-extract.js";
 import { ReadChecks } from "../read-checks.js";
 import { type DataPlan } from "../data.js";
 import { type FolderLock } from "../folder-lock.js";
@@ -102,11 +102,11 @@ export async function loadAndStage(
         // Checked whole before it is unpacked: a damaged tar must read as damaged, not as a bad header.
         const sourceTar = path.join(staging, "source.tar");
         await fs.writeFile(sourceTar, reading.use(entry).stream);
-        await extractTarSafely(createReadStream(sourceTar), path.join(staging, "src"), signal);
+        // Before any image loads: every link the folder will hold, followed through the others
+        // (staging is DIR/.sealift/staging).
+        const dir = path.dirname(path.dirname(staging));
+        await extractTarSafely(createReadStream(sourceTar), path.join(staging, "src"), signal, dir);
         await fs.rm(sourceTar);
-        // Before any image loads: every link the folder will hold, followed through the others.
-        const dir = path.dirname(path.dirname(staging)); // staging is DIR/.sealift/staging
-        await checkPlacedLinks([path.join(staging, "src")], dir);
       } else if (
         (entry.path.startsWith(COMPOSE_DIR) ||
           entry.path.startsWith(CACHE_MOUNTS_DIR) ||
