@@ -18,10 +18,13 @@ import { readExactly } from "../util/read-exactly.js";
 import { MANIFEST_PATH, SUMS_PATH, entryRank } from "./layout.js";
 import { checkBundleLink, checkRelativePath, unsafeEntry as unsafe } from "./entry-path.js";
 import { memberDigests, memberSpans, type ArchiveIndex, type MemberSpan } from "./manifest.js";
-import { LOCATOR_BYTES, isCanonicalMetadata, parseLocator, readTailMember } from "./tail.js";
-
-/** The metadata member's files in the order they are written. */
-const METADATA_ORDER = [SUMS_PATH, MANIFEST_PATH, SIGNATURE_PATH];
+import {
+  LOCATOR_BYTES,
+  isCanonicalMetadata,
+  parseLocator,
+  readTailMember,
+  type BundleMetadata,
+} from "./tail.js";
 import { SIGNATURE_PATH } from "./signature.js";
 import {
   INDEX_SUFFIX,
@@ -97,11 +100,7 @@ export interface EntriesOptions {
   index?: ArchiveIndex;
 }
 
-export interface BundleMetadata {
-  manifest: Buffer;
-  sums: Buffer;
-  signature?: Buffer;
-}
+export type { BundleMetadata } from "./tail.js";
 
 /** A read error (bad gzip data, short file) while reading the bundle, as the user should see it. */
 export function damaged(location: string, cause: unknown): SealiftError {
@@ -217,7 +216,7 @@ function tarGzSource(origin: TarGzOrigin): BundleSource {
       } catch {
         return undefined; // not JSON: the full read refuses the manifest itself
       }
-      if (!(await isCanonicalMetadata(member, tail, METADATA_ORDER, new Date(String(createdAt)))))
+      if (!(await isCanonicalMetadata(member, tail, new Date(String(createdAt)))))
         throw new SealiftError(
           "BUNDLE_CHECKSUM_MISMATCH",
           `${origin.location}: the metadata member (manifest.json, SHA256SUMS) is not byte for byte as sealift writes it`,

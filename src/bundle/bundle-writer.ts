@@ -11,12 +11,11 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { cancelled } from "../errors.js";
 import { createHashTap, type HashTap } from "../util/hash-tap.js";
-import { MANIFEST_PATH, SUMS_PATH } from "./layout.js";
 import type { ArchiveIndex, FileRecord, LinkRecord, Manifest } from "./manifest.js";
 import { createParallelGzip, type ParallelGzip, type Precompressed } from "./parallel-gzip.js";
 import { formatSha256Sums } from "./sha256sums.js";
-import { SIGNATURE_PATH, signManifest } from "./signature.js";
-import { locatorMember, metadataMember, type MetadataFiles } from "./tail.js";
+import { signManifest } from "./signature.js";
+import { locatorMember, metadataMember } from "./tail.js";
 
 export interface BundleWriterOptions {
   /** The archive's top folder, e.g. "llm-chat-complete-20261122". */
@@ -155,13 +154,11 @@ export class BundleWriter {
     const sumsSha256 = createHash("sha256").update(sums).digest("hex");
     this.manifest = { ...makeManifest(files, [...this.links], sumsSha256), archive: this.index };
     const manifestBytes = Buffer.from(JSON.stringify(this.manifest, null, 2) + "\n");
-    const metadata: MetadataFiles = [
-      [SUMS_PATH, Buffer.from(sums)],
-      [MANIFEST_PATH, manifestBytes],
-      ...(signer
-        ? [[SIGNATURE_PATH, Buffer.from(signManifest(manifestBytes, signer))] as [string, Buffer]]
-        : []),
-    ];
+    const metadata = {
+      sums: Buffer.from(sums),
+      manifest: manifestBytes,
+      ...(signer ? { signature: Buffer.from(signManifest(manifestBytes, signer)) } : {}),
+    };
     // Its time is the manifest's own, so that a reader rebuilds every byte (tail.ts).
     return metadataMember(this.options.topDir, new Date(this.manifest.createdAt), metadata);
   }

@@ -16,7 +16,8 @@
 import { Readable } from "node:stream";
 import { crc32, gunzipSync } from "node:zlib";
 import tar from "tar-stream";
-import { MAX_METADATA_BYTES } from "./layout.js";
+import { MANIFEST_PATH, MAX_METADATA_BYTES, SUMS_PATH } from "./layout.js";
+import { SIGNATURE_PATH } from "./signature.js";
 
 export const LOCATOR_BYTES = 42;
 const HEADER = [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 20, 0, 0x53, 0x4c, 16, 0];
@@ -106,11 +107,24 @@ export function storedGzip(data: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The metadata's files in the order they are written (SHA256SUMS, manifest.json, its signature). */
-export type MetadataFiles = Array<[path: string, content: Buffer]>;
+/** What the metadata member carries: SHA256SUMS, manifest.json and its signature (optional). */
+export interface BundleMetadata {
+  manifest: Buffer;
+  sums: Buffer;
+  signature?: Buffer;
+}
+
+/** The metadata's files by path, in the order they are written. */
+function metadataFiles(metadata: BundleMetadata): Array<[path: string, content: Buffer]> {
+  return [
+    [SUMS_PATH, metadata.sums],
+    [MANIFEST_PATH, metadata.manifest],
+    ...(metadata.signature ? [[SIGNATURE_PATH, metadata.signature] as [string, Buffer]] : []),
+  ];
+}
 
 /** The metadata member's tar: each file under `top`, mode 0644, `mtime`, nothing else. */
-export async function metadataTar(top: string, mtime: Date, files: MetadataFiles): Promise<Buffer> {
+async function metadataTar(top: string, mtime: Date, metadata: BundleMetadata): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = new Promise<Buffer>((resolve, reject) => {
@@ -118,15 +132,15 @@ export async function metadataTar(top: string, mtime: Date, files: MetadataFiles
     pack.on("end", () => resolve(Buffer.concat(chunks)));
     pack.on("error", reject);
   });
-  for (const [name, content] of files)
+  for (const [name, content] of metadataFiles(metadata))
     pack.entry({ name: `${top}/${name}`, mtime, mode: 0o644, size: content.length }, content);
   pack.finalize();
   return collected;
 }
 
 /** The metadata member as sealift writes it. */
-export async function metadataMember(top: string, mtime: Date, files: MetadataFiles): Promise<Buffer> {
-  return storedGzip(await metadataTar(top, mtime, files));
+export async function metadataMember(top: string, mtime: Date, metadata: BundleMetadata): Promise<Buffer> {
+  return storedGzip(await metadataTar(top, mtime, metadata));
 }
 
 /**
@@ -134,18 +148,15 @@ export async function metadataMember(top: string, mtime: Date, files: MetadataFi
  * manifest's createdAt). A member of an older sealift (compressed) passes when its gzip header is
  * zlib's fixed one and its tar is exactly the one written for those files.
  */
-export async function isCanonicalMetadata(
-  member: Buffer,
-  tail: TailEntries,
-  order: readonly string[],
-  mtime: Date,
-): Promise<boolean> {
-  const files: MetadataFiles = order.flatMap((name) => {
-    const content = tail.files.get(name);
-    return content ? [[name, content] as [string, Buffer]] : [];
-  });
-  if (files.length !== tail.files.size || Number.isNaN(mtime.getTime())) return false;
-  const storedForm = (member[10] ?? 0xff) & 0x06 ? false : true;
+export async function isCanonicalMetadata(member: Buffer, tail: TailEntries, mtime: Date): Promise<boolean> {
+  const manifest = tail.files.get(MANIFEST_PATH);
+  const sums = tail.files.get(SUMS_PATH);
+  const signature = tail.files.get(SIGNATURE_PATH);
+  if (!manifest || !sums || tail.files.size !== (signature ? 3 : 2) || Number.isNaN(mtime.getTime()))
+    return false;
+  const files: BundleMetadata = { manifest, sums, ...(signature ? { signature } : {}) };
+  // A stored first block (BTYPE 00) right after the fixed 10-byte header: sealift's own form.
+  const storedForm = ((member[10] ?? 0xff) & 0x06) === 0;
   if (storedForm) return member.equals(await metadataMember(tail.top, mtime, files));
   const zlibHeader =
     member.subarray(0, 8).equals(Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0])) &&
