@@ -119,18 +119,6 @@ async function editAuthorizedKeys(
   }
 }
 
-/** The holder's local time `seconds` from now, as authorized_keys' expiry-time reads it (YYYYMMDDHHMM). */
-async function expiryTime(
-  conn: SshConnection,
-  seconds: number,
-  signal?: AbortSignal,
-): Promise<string | null> {
-  const at = Math.floor(Date.now() / 1000) + seconds;
-  const out = await conn.run(`date -d @${at} +%Y%m%d%H%M 2>/dev/null || true`, signal ? { signal } : {});
-  const value = out.stdout.trim();
-  return /^\d{12}$/.test(value) ? value : null;
-}
-
 /**
  * Removes what interrupted rollouts left on a host: relay lines of other rollouts in its
  * authorized_keys (exactly as they were added) and their scripts and keys in its staging folder.
@@ -253,10 +241,16 @@ export async function prepareHolder(
     input: Readable.from([Buffer.from(body)]),
     ...(signal ? { signal } : {}),
   });
-  const dir = (
-    await holder.run(`cd ${shellQuote(path.posix.dirname(remote))} && pwd`, signal ? { signal } : {})
-  ).stdout.trim();
-  const expiry = await expiryTime(holder, RELAY_LIFETIME_SECONDS, signal);
+  // The staging folder's absolute path, and the holder's local time RELAY_LIFETIME_SECONDS from now
+  // as expiry-time reads it (YYYYMMDDHHMM; none where its `date` cannot say), in one round trip.
+  const until = Math.floor(Date.now() / 1000) + RELAY_LIFETIME_SECONDS;
+  const [dir = "", time = ""] = (
+    await holder.run(
+      `cd ${shellQuote(path.posix.dirname(remote))} && pwd && { date -d @${until} +%Y%m%d%H%M 2>/dev/null || true; }`,
+      signal ? { signal } : {},
+    )
+  ).stdout.split("\n");
+  const expiry = /^\d{12}$/.test(time.trim()) ? time.trim() : null;
   // The key may run that script and nothing else: no shell, no forwarding, no pty (restrict); it
   // dies by itself (expiry-time, OpenSSH 8.2+) and works only from the fleet's addresses (from).
   await editAuthorizedKeys(

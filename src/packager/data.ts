@@ -73,31 +73,22 @@ function insideProject(dir: string, given: string, what: string): string {
 
 /**
  * Refuses a data path that the kernel resolves outside the project (a committed `etc -> /etc`
- * makes `etc/shadow` read the build machine's): the first link on its way is named.
+ * makes `etc/shadow` read the build machine's). A path the kernel lands inside passes, however it
+ * went; else each longer part of it is resolved (realpath) until one lands outside: that link is
+ * named. A part that does not exist ends the walk (filesAt says what is missing).
  */
 async function requireResolvedInside(dir: string, relative: string): Promise<void> {
   const root = await fs.realpath(dir);
-  const real = await fs.realpath(path.join(dir, relative)).catch(() => null);
   const inside = (p: string) => p === root || p.startsWith(`${root}${path.sep}`);
-  if (real === null || inside(real)) {
-    if (real === null) {
-      // Missing, or a dangling link: judged by the links on its way (filesAt says what is missing).
-      const parts = relative.split("/");
-      for (let i = 1; i < parts.length; i++) {
-        const parent = await fs.realpath(path.join(dir, ...parts.slice(0, i))).catch(() => null);
-        if (parent && !inside(parent))
-          return refuseOutside(dir, relative, parts.slice(0, i).join("/"), parent);
-      }
-    }
-    return;
-  }
+  const whole = await fs.realpath(path.join(dir, relative)).catch(() => null);
+  if (whole !== null && inside(whole)) return;
   const parts = relative.split("/");
   for (let i = 1; i <= parts.length; i++) {
     const at = parts.slice(0, i).join("/");
-    const stat = await fs.lstat(path.join(dir, at)).catch(() => null);
-    if (stat?.isSymbolicLink()) return refuseOutside(dir, relative, at, real);
+    const real = await fs.realpath(path.join(dir, at)).catch(() => null);
+    if (real === null) return;
+    if (!inside(real)) return refuseOutside(dir, relative, at, whole ?? real);
   }
-  return refuseOutside(dir, relative, relative, real);
 }
 
 function refuseOutside(dir: string, relative: string, link: string, lands: string): never {
