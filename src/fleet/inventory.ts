@@ -72,10 +72,13 @@ function commonLine(defs: Definitions, host: string): number | null {
   return defs.get(host)?.vars.get("ansible_ssh_common_args")?.line ?? null;
 }
 
-function bad(file: string, line: number | null, message: string): SealiftError {
-  return new SealiftError("INVENTORY_INVALID", `${file}${line ? `:${line}` : ""}: ${message}`, {
-    hint: "fix that line of the inventory (Ansible's INI or YAML format), then run this again",
-  });
+function bad(
+  file: string,
+  line: number | null,
+  message: string,
+  hint = "fix that line of the inventory (Ansible's INI or YAML format), then run this again",
+): SealiftError {
+  return new SealiftError("INVENTORY_INVALID", `${file}${line ? `:${line}` : ""}: ${message}`, { hint });
 }
 
 /** A host line's words as Ansible's INI plugin splits them (Python's shlex); null: unbalanced quotes. */
@@ -294,12 +297,11 @@ export function parseInventory(text: string, file: string): Inventory {
     const common = vars.ansible_ssh_common_args === undefined ? "" : asText(vars.ansible_ssh_common_args);
     const checked = checkSshArgs(common);
     if (!checked.ok)
-      throw new SealiftError(
-        "INVENTORY_INVALID",
-        `${file}${commonLine(defs, name) ? `:${commonLine(defs, name)}` : line ? `:${line}` : ""}: host ${name}: ansible_ssh_common_args passes ${JSON.stringify(checked.word)} to ssh, which ${checked.why}`,
-        {
-          hint: `an inventory may give ssh only ${ALLOWED_SSH_OPTIONS}; anything else belongs in your own ~/.ssh/config`,
-        },
+      throw bad(
+        file,
+        commonLine(defs, name) ?? line,
+        `host ${name}: ansible_ssh_common_args passes ${JSON.stringify(checked.word)} to ssh, which ${checked.why}`,
+        `an inventory may give ssh only ${ALLOWED_SSH_OPTIONS}; anything else belongs in your own ~/.ssh/config`,
       );
     const sshArgs = checked.args;
     for (const key of Object.keys(settings))
@@ -332,10 +334,7 @@ export function readInventory(file: string): Inventory {
   return parseInventory(text, file);
 }
 
-/**
- * Ansible's --limit: patterns separated by "," or ":", each a host or group name or a glob (`web*`);
- * `!pattern` removes, `&pattern` keeps only what it also matches.
- */
+/** A `--limit ~REGEX` part as a matcher; a regular expression that does not parse is USAGE. */
 function regexMatcher(source: string): (name: string) => boolean {
   try {
     const regex = new RegExp(source);
@@ -347,6 +346,10 @@ function regexMatcher(source: string): (name: string) => boolean {
   }
 }
 
+/**
+ * Ansible's --limit: patterns separated by "," or ":", each a host or group name or a glob (`web*`);
+ * `!pattern` removes, `&pattern` keeps only what it also matches.
+ */
 export function limitHosts(inventory: Inventory, limit: string | undefined): InventoryHost[] {
   if (limit === undefined) return inventory.hosts;
   const known = `hosts: ${inventory.hosts.map((h) => h.name).join(", ")}; groups: ${[...inventory.groups.keys()].join(", ")}`;

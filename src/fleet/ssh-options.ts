@@ -9,26 +9,30 @@
  */
 import { split } from "shlex";
 
-/** `-o` keys an inventory may set (lower case, as ssh compares them), with the values each takes. */
-const ALLOWED_KEYS: Record<string, RegExp> = {
-  port: /^\d{1,5}$/,
-  user: /^[A-Za-z0-9._][A-Za-z0-9._@-]*$/,
-  identityfile: /^[^\0\r\n]+$/,
-  identitiesonly: /^(yes|no)$/i,
-  userknownhostsfile: /^[^\s]+( [^\s]+)*$/,
-  globalknownhostsfile: /^[^\s]+( [^\s]+)*$/,
-  stricthostkeychecking: /^(yes|accept-new)$/i,
-  hostkeyalias: /^[A-Za-z0-9._:[\]-]+$/,
-  checkhostip: /^(yes|no)$/i,
-  connecttimeout: /^\d{1,5}$/,
-  connectionattempts: /^\d{1,3}$/,
-  serveraliveinterval: /^\d{1,5}$/,
-  serveralivecountmax: /^\d{1,5}$/,
-  tcpkeepalive: /^(yes|no)$/i,
-  addressfamily: /^(any|inet|inet6)$/i,
-  compression: /^(yes|no)$/i,
-  proxyjump: /.*/, // checked by plainJumpHosts
+/**
+ * `-o` keys an inventory may set, as ssh_config(5) spells them, with the values each takes (ssh
+ * compares keys without case).
+ */
+const ALLOWED_OPTIONS: Record<string, RegExp> = {
+  Port: /^\d{1,5}$/,
+  User: /^[A-Za-z0-9._][A-Za-z0-9._@-]*$/,
+  IdentityFile: /^[^\0\r\n]+$/,
+  IdentitiesOnly: /^(yes|no)$/i,
+  UserKnownHostsFile: /^[^\s]+( [^\s]+)*$/,
+  GlobalKnownHostsFile: /^[^\s]+( [^\s]+)*$/,
+  StrictHostKeyChecking: /^(yes|accept-new)$/i,
+  HostKeyAlias: /^[A-Za-z0-9._:[\]-]+$/,
+  CheckHostIP: /^(yes|no)$/i,
+  ConnectTimeout: /^\d{1,5}$/,
+  ConnectionAttempts: /^\d{1,3}$/,
+  ServerAliveInterval: /^\d{1,5}$/,
+  ServerAliveCountMax: /^\d{1,5}$/,
+  TCPKeepAlive: /^(yes|no)$/i,
+  AddressFamily: /^(any|inet|inet6)$/i,
+  Compression: /^(yes|no)$/i,
+  ProxyJump: /.*/, // checked by plainJumpHosts
 };
+const ALLOWED_KEYS = new Map(Object.entries(ALLOWED_OPTIONS).map(([key, rule]) => [key.toLowerCase(), rule]));
 
 /** Flags without a value an inventory may give. */
 const ALLOWED_FLAGS = new Set(["-4", "-6", "-C"]);
@@ -40,31 +44,8 @@ const VALUE_FLAGS: Record<string, string> = {
   "-J": "proxyjump",
 };
 
-/** Names the keys allowed, for messages. */
-export const ALLOWED_SSH_OPTIONS = [
-  ...ALLOWED_FLAGS,
-  ...Object.keys(VALUE_FLAGS),
-  "-o " +
-    [
-      "Port",
-      "User",
-      "IdentityFile",
-      "IdentitiesOnly",
-      "UserKnownHostsFile",
-      "GlobalKnownHostsFile",
-      "StrictHostKeyChecking=yes|accept-new",
-      "HostKeyAlias",
-      "CheckHostIP",
-      "ConnectTimeout",
-      "ConnectionAttempts",
-      "ServerAliveInterval",
-      "ServerAliveCountMax",
-      "TCPKeepAlive",
-      "AddressFamily",
-      "Compression",
-      "ProxyJump",
-    ].join(", "),
-].join(" ");
+/** What may pass, for messages. */
+export const ALLOWED_SSH_OPTIONS = `${[...ALLOWED_FLAGS, ...Object.keys(VALUE_FLAGS)].join(" ")} -o ${Object.keys(ALLOWED_OPTIONS).join(", ")} (StrictHostKeyChecking yes or accept-new; ProxyJump a plain [user@]host[:port])`;
 
 /** A jump host spec that is a plain host: [user@]host[:port], comma-separated, never "-..." or a URI with options. */
 function plainJumpHosts(value: string): boolean {
@@ -79,7 +60,7 @@ function plainJumpHosts(value: string): boolean {
 }
 
 function allowedSetting(key: string, value: string): boolean {
-  const rule = ALLOWED_KEYS[key.toLowerCase()];
+  const rule = ALLOWED_KEYS.get(key.toLowerCase());
   if (!rule || !rule.test(value)) return false;
   return key.toLowerCase() === "proxyjump" ? plainJumpHosts(value) : true;
 }
@@ -111,7 +92,7 @@ export function checkSshArgs(common: string): SshArgsCheck {
         if (!allowedSetting(m[1]!, m[2]!.trim()))
           return refuse(
             `-o ${value}`,
-            ALLOWED_KEYS[m[1]!.toLowerCase()]
+            ALLOWED_KEYS.has(m[1]!.toLowerCase())
               ? "has a value sealift does not take"
               : "is not an option sealift lets an inventory set",
           );
