@@ -23,15 +23,31 @@ export interface TarEntry {
   mode?: number;
 }
 
-/** A tar of `entries` (devices as 1,1), as bytes. */
-export async function tarBytes(entries: readonly TarEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
+/** Everything a tar pack gives, once it is finalized. */
+function collect(pack: tar.Pack): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     pack.on("data", (c: unknown) => chunks.push(c as Buffer));
     pack.on("end", () => resolve(Buffer.concat(chunks)));
     pack.on("error", reject);
   });
+}
+
+/** Each entry of a tar, its header and its body. */
+async function* entriesOf(bytes: Buffer): AsyncGenerator<[tar.Header, Buffer]> {
+  const extract = tar.extract();
+  Readable.from([bytes]).pipe(extract as unknown as NodeJS.WritableStream);
+  for await (const entry of extract) {
+    const body: Buffer[] = [];
+    for await (const chunk of entry as AsyncIterable<Buffer>) body.push(chunk);
+    yield [entry.header, Buffer.concat(body)];
+  }
+}
+
+/** A tar of `entries` (devices as 1,1), as bytes. */
+export async function tarBytes(entries: readonly TarEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const done = collect(pack);
   for (const e of entries) {
     const isFile = !e.type || e.type === "file";
     pack.entry(
@@ -52,30 +68,12 @@ export async function tarBytes(entries: readonly TarEntry[]): Promise<Buffer> {
 
 /** Appends `entries` to the tar at `file` (its own entries kept as they are). */
 export async function appendToTar(file: string, entries: readonly TarEntry[]): Promise<void> {
-  const extract = tar.extract();
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
-    pack.on("end", () => resolve());
-    pack.on("error", reject);
-  });
-  Readable.from([readFileSync(file)]).pipe(extract as unknown as NodeJS.WritableStream);
-  for await (const entry of extract) {
-    const body: Buffer[] = [];
-    for await (const chunk of entry as AsyncIterable<Buffer>) body.push(chunk);
-    pack.entry(entry.header, Buffer.concat(body));
-  }
-  const extra = tar.extract();
-  Readable.from([await tarBytes(entries)]).pipe(extra as unknown as NodeJS.WritableStream);
-  for await (const entry of extra) {
-    const body: Buffer[] = [];
-    for await (const chunk of entry as AsyncIterable<Buffer>) body.push(chunk);
-    pack.entry(entry.header, Buffer.concat(body));
-  }
+  const done = collect(pack);
+  for (const source of [readFileSync(file), await tarBytes(entries)])
+    for await (const [header, body] of entriesOf(source)) pack.entry(header, body);
   pack.finalize();
-  await done;
-  writeFileSync(file, Buffer.concat(chunks));
+  writeFileSync(file, await done);
 }
 
 /**

@@ -59,25 +59,23 @@ export async function loadAndStage(
     (progress ??= needLoad
       ? reporter.progress("loading images", manifest.images.bytes - skippedBytes)
       : undefined);
-  const wantedData = manifest.files.filter((f) => data.files.has(f.path) || data.volumes.has(f.path));
-  const dataProgress = wantedData.length
+  const wantData = (entryPath: string) => data.files.has(entryPath) || data.volumes.has(entryPath);
+  const wantedData = manifest.files.filter((f) => wantData(f.path));
+  let dataProgress = wantedData.length
     ? reporter.progress(
         "placing data",
         wantedData.reduce((sum, f) => sum + f.size, 0),
       )
     : undefined;
   let dataBytes = 0;
-  let dataDone = !dataProgress;
   const finishData = () => {
-    if (dataDone) return;
-    dataDone = true;
     dataProgress?.finish(`${wantedData.length} files, ${formatBytes(dataBytes)}`);
+    dataProgress = undefined;
   };
   const reading = new ReadChecks(verified);
   try {
     // With the archive's index, what this install does not use is not even inflated (the layers
     // the host has, the installer). Without one every entry passes by and is held against the list.
-    const wantData = (entryPath: string) => data.files.has(entryPath) || data.volumes.has(entryPath);
     const wanted = (entryPath: string) =>
       wantData(entryPath) ||
       entryPath.startsWith(COMPOSE_DIR) ||
