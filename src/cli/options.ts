@@ -6,6 +6,9 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { isSea } from "node:sea";
 import type { InstallerSelf } from "../installer/self.js";
+import { withFolderLock } from "../installer/folder-lock.js";
+import { resolveDir } from "../installer/manage.js";
+import { Reporter } from "./reporter.js";
 import { collect } from "./run-main.js";
 
 export const EXIT_CODES_HELP = `
@@ -87,3 +90,18 @@ export function onTerminal(): boolean {
 export const DIR_HELP =
   "install directory (default: the one this installer was kept in, when run as DIR/.sealift/install; " +
   "else /opt/NAME beside an extracted bundle's installer; otherwise required)";
+
+/**
+ * An installed app's command (rebuild, rollback, uninstall): its folder (--dir, else as resolveDir
+ * finds it) held under the folder's lock while `run` works there with a reporter for the terminal
+ * or --json.
+ */
+export async function onInstalledApp<T>(
+  flags: { dir?: string; json: boolean },
+  command: string,
+  run: (dir: string, reporter: Reporter) => Promise<T>,
+): Promise<{ dir: string; result: T }> {
+  const dir = resolveDir(flags.dir, installerSelf());
+  const result = await withFolderLock(dir, command, () => run(dir, new Reporter(process.stderr, flags.json)));
+  return { dir, result };
+}

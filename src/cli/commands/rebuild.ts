@@ -1,10 +1,8 @@
 /** `install rebuild`: the images rebuilt from the installed source, offline. */
 import { Command } from "commander";
-import { withFolderLock } from "../../installer/folder-lock.js";
 import type { RebuildJson } from "../../installer/install-json.js";
-import { describeRebuild, rebuild, resolveDir } from "../../installer/manage.js";
-import { DIR_HELP, installerSelf, printJson, timeoutOption } from "../options.js";
-import { Reporter } from "../reporter.js";
+import { describeRebuild, rebuild } from "../../installer/manage.js";
+import { DIR_HELP, onInstalledApp, printJson, timeoutOption } from "../options.js";
 import { runMain } from "../run-main.js";
 
 export function rebuildCommand(): Command {
@@ -17,13 +15,8 @@ export function rebuildCommand(): Command {
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir, installerSelf());
-          const result = await withFolderLock(dir, "rebuild", () =>
-            rebuild(dir, {
-              timeoutMs: flags.timeout * 1000,
-              reporter: new Reporter(process.stderr, flags.json),
-              signal,
-            }),
+          const { result } = await onInstalledApp(flags, "rebuild", (dir, reporter) =>
+            rebuild(dir, { timeoutMs: flags.timeout * 1000, reporter, signal }),
           );
           if (flags.json)
             printJson<RebuildJson>({

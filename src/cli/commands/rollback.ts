@@ -1,11 +1,8 @@
 /** `install rollback`: back to the release before the last upgrade. */
 import { Command } from "commander";
-import { withFolderLock } from "../../installer/folder-lock.js";
-import { resolveDir } from "../../installer/manage.js";
 import { rollback } from "../../installer/rollback.js";
 import { serviceRows } from "../install-summary.js";
-import { DIR_HELP, installerSelf, printJson, timeoutOption } from "../options.js";
-import { Reporter } from "../reporter.js";
+import { DIR_HELP, onInstalledApp, printJson, timeoutOption } from "../options.js";
 import { runMain } from "../run-main.js";
 
 export function rollbackCommand(): Command {
@@ -21,13 +18,8 @@ export function rollbackCommand(): Command {
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir, installerSelf());
-          const result = await withFolderLock(dir, "rollback", () =>
-            rollback(dir, {
-              timeoutMs: flags.timeout * 1000,
-              reporter: new Reporter(process.stderr, flags.json),
-              signal,
-            }),
+          const { dir, result } = await onInstalledApp(flags, "rollback", (dir, reporter) =>
+            rollback(dir, { timeoutMs: flags.timeout * 1000, reporter, signal }),
           );
           if (flags.json) printJson({ ok: true, dir, ...result });
           else

@@ -1,9 +1,7 @@
 /** `install uninstall`: the app stopped and removed, its data kept unless asked. */
 import { Command } from "commander";
-import { withFolderLock } from "../../installer/folder-lock.js";
-import { resolveDir, uninstall } from "../../installer/manage.js";
-import { DIR_HELP, installerSelf, onTerminal, printJson } from "../options.js";
-import { Reporter } from "../reporter.js";
+import { uninstall } from "../../installer/manage.js";
+import { DIR_HELP, onInstalledApp, onTerminal, printJson } from "../options.js";
 import { runMain } from "../run-main.js";
 
 export function uninstallCommand(): Command {
@@ -22,12 +20,11 @@ export function uninstallCommand(): Command {
     .action(async (flags) => {
       await runMain(
         async ({ signal }) => {
-          const dir = resolveDir(flags.dir, installerSelf());
-          const record = await withFolderLock(dir, "uninstall", () =>
+          const { dir, result: record } = await onInstalledApp(flags, "uninstall", (dir, reporter) =>
             uninstall(dir, {
               volumes: flags.volumes,
               yes: flags.yes,
-              reporter: new Reporter(process.stderr, flags.json),
+              reporter,
               signal,
               io: { signal, terminal: onTerminal() },
             }),
