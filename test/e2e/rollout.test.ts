@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { commitChange, exampleProject, type ExampleProject } from "../helpers/example.js";
+import { commitChange, exampleProject, packed, type ExampleProject } from "../helpers/example.js";
 import {
   BUILD_ENGINE_26,
   ROLLOUT_HOSTS,
@@ -536,20 +536,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
       "backend/app/cgi-bin/chat",
       readFileSync(chat, "utf8").replace(/"echo[^"]*: %s"/, '"echo v3: %s"'),
     );
-    const packed = await sealift(
-      [
-        "pack",
-        example.dir,
-        "--out",
-        path.join(example.workdir, "dist-v3"),
-        "--json",
-        "--sign",
-        path.join(keys, "team.key"),
-      ],
-      { env: example.engine },
-    );
-    assert.equal(packed.code, 0, packed.stderr);
-    const v3 = parsePackJson(packed.stdout);
+    const v3 = await packed(example, "dist-v3", ["--sign", path.join(keys, "team.key")]);
     const hostsFile = inventory("hosts.ini", ini());
     const trust = ["--trust", path.join(keys, "team.pub"), "--limit", "n1"];
 
