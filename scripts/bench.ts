@@ -27,6 +27,9 @@ import { projectImages, removeImages, removeProject } from "../test/helpers/dock
 import { engineEnv, fieldHost } from "../test/helpers/field-host.js";
 import { dataRootNeed } from "../src/installer/preflight.js";
 import type { Manifest } from "../src/bundle/manifest.js";
+import { parsePackJson } from "../src/packager/pack-json.js";
+import { parseInstallJson, rebuildJsonSchema } from "../src/installer/install-json.js";
+import { parseRolloutJson } from "../src/fleet/rollout-json.js";
 import { INSTALLER, ROOT, SEALIFT_CLI, freePort, installer, run, sealift } from "../test/helpers/run.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -42,6 +45,13 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** What an install --json says it installed; throws when it says something else. */
+function installedOf(stdout: string) {
+  const answer = parseInstallJson(stdout);
+  if (!answer?.ok || !answer.installed) throw new Error(`install did not install: ${stdout}`);
+  return answer.installed;
 }
 
 async function must(promise: ReturnType<typeof run>, what: string) {
@@ -125,7 +135,7 @@ async function benchRebuild(): Promise<Row[]> {
         installer(path.join(bundle, "install"), ["rebuild", "--dir", dir, "--json"]),
         "rebuild",
       );
-      const services = (JSON.parse(rebuilt.stdout) as { services: Array<{ durationMs: number }> }).services;
+      const services = rebuildJsonSchema.parse(JSON.parse(rebuilt.stdout)).services;
       cached.push(services.reduce((sum, s) => sum + s.durationMs, 0));
       process.stderr.write(
         `rebuild round ${round}: cold ${Math.round(cold.at(-1)!)} ms, with sealift's cache ${cached.at(-1)} ms\n`,
@@ -334,7 +344,7 @@ async function benchPackAndInstall(
       const s = await measured(process.execPath, [SEALIFT_CLI, "pack", fixture.dir, "--out", out, "--json"]);
       packS.push(s.ms);
       rss.pack = Math.max(rss.pack ?? 0, s.rssMiB);
-      const packed = JSON.parse(s.outcome.stdout) as { archive: string; bytes: number };
+      const packed = parsePackJson(s.outcome.stdout);
       archive = packed.archive;
       packU.push(await timedShell(`docker save ${imgs} | gzip -6 > ${out}/users.tar.gz`));
       packFloor.push(await timedShell(`docker save ${imgs} > /dev/null`));
@@ -386,8 +396,7 @@ async function benchPackAndInstall(
         env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
       });
       rss.install = Math.max(rss.install ?? 0, s.rssMiB);
-      const steps = (JSON.parse(s.outcome.stdout) as { installed: { stepsMs: Record<string, number> } })
-        .installed.stepsMs;
+      const steps = installedOf(s.outcome.stdout).stepsMs;
       return {
         ms: (steps.verify ?? 0) + (steps.load ?? 0) + (steps.cache ?? 0),
         /** Check and load only: what an upgrade of these image-only services takes before compose up. */
@@ -423,11 +432,11 @@ async function benchPackAndInstall(
       "git commit",
     );
     const out2 = path.join(fixture.workdir, "out2");
-    const v2 = JSON.parse(
+    const v2 = parsePackJson(
       (await must(sealift(["pack", fixture.dir, "--out", out2, "--json"]), "pack v2")).stdout,
-    ) as { archive: string };
+    );
     await must(run("sh", ["-c", `docker save ${imgs} | gzip -6 > ${out2}/users.tar.gz`]), "users v2");
-    const delta = JSON.parse(
+    const delta = parsePackJson(
       (
         await must(
           sealift([
@@ -442,7 +451,7 @@ async function benchPackAndInstall(
           "pack delta",
         )
       ).stdout,
-    ) as { archive: string; bytes: number };
+    );
     const app1v2 = (await imageIds([fixture.images[0]!]))[0]!;
     const upgradeDelta: number[] = [];
     // The host has v1 and lacks v2's new layer.
@@ -565,7 +574,7 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
           run(process.execPath, [SEALIFT_CLI, "pack", fixture.dir, "--out", out, "--json"], { env }),
           "pack",
         );
-        const archive = (JSON.parse(pack.stdout) as { archive: string }).archive;
+        const archive = parsePackJson(pack.stdout).archive;
         const save = `docker save ${fixture.images.join(" ")}`;
         await must(
           run(
@@ -629,11 +638,7 @@ async function benchEngines(): Promise<{ rows: Row[]; notes: string[]; rss: numb
           "--json",
         ]);
         peak = Math.max(peak, s.rssMiB);
-        const installed = (
-          JSON.parse(s.outcome.stdout) as {
-            installed: { stepsMs: Record<string, number>; durationMs: number };
-          }
-        ).installed;
+        const installed = installedOf(s.outcome.stdout);
         const steps = installed.stepsMs;
         return {
           ms: (steps.verify ?? 0) + (steps.load ?? 0) + (steps.cache ?? 0),
@@ -776,7 +781,7 @@ async function benchRollout(): Promise<{ rows: Row[]; notes: string[] }> {
       }),
       "pack",
     );
-    const archive = (JSON.parse(packed.stdout) as { archive: string }).archive;
+    const archive = parsePackJson(packed.stdout).archive;
     const key = path.join(example.workdir, "key");
     await must(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]), "ssh-keygen");
     const known: string[] = [];
@@ -816,10 +821,7 @@ async function benchRollout(): Promise<{ rows: Row[]; notes: string[] }> {
         ),
         `rollout ${limit}`,
       );
-      const records = outcome.stdout
-        .split("\n")
-        .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as { host: string; bytesSent: number; copiedFrom: string | null });
+      const records = parseRolloutJson(outcome.stdout);
       return {
         ms: performance.now() - t0,
         bytes: records.map((r) => r.bytesSent),

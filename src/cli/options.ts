@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { isSea } from "node:sea";
+import type { z } from "zod";
 import type { InstallerSelf } from "../installer/self.js";
 import { withFolderLock } from "../installer/folder-lock.js";
 import { resolveDir } from "../installer/manage.js";
@@ -76,9 +77,12 @@ export function installerSelf(): InstallerSelf {
   return { executable: isSea() ? process.execPath : null, cwd: process.cwd() };
 }
 
-/** --json: one JSON document on one line of stdout (the shape the README documents). */
-export function printJson<T = unknown>(value: T): void {
-  process.stdout.write(JSON.stringify(value) + "\n");
+/**
+ * --json: one JSON document on one line of stdout, through the schema that declares it (so what is
+ * printed is what is documented, and nothing else).
+ */
+export function printJson<T>(schema: z.ZodType<T>, value: T): void {
+  process.stdout.write(JSON.stringify(schema.parse(value)) + "\n");
 }
 
 /** Questions can be asked: stdin and stdout are a terminal (the one place this is decided). */

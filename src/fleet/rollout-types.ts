@@ -2,34 +2,12 @@
 import { type Manifest } from "../bundle/manifest.js";
 import { type SshOptions } from "./ssh.js";
 import type { VerifyMode } from "../bundle/signature.js";
+import type { HostOutcome, HostResult } from "./rollout-json.js";
 
-export type HostOutcome =
-  | "installed"
-  | "already"
-  /** --copy-only: the host holds the bundle (sha256 checked there); nothing was installed. */
-  | "copied"
-  | "failed"
-  | "refused"
-  | "unreachable"
-  | "not-attempted";
+export type { HostOutcome, HostResult };
 
 /** The outcomes of a host that did what was asked. */
 export const DONE_OUTCOMES: readonly HostOutcome[] = ["installed", "already", "copied"];
-
-export interface HostResult {
-  host: string;
-  address: string;
-  outcome: HostOutcome;
-  release: string | null;
-  exitCode: number | null;
-  error: { code: string; message: string; hint?: string } | null;
-  /** Bytes the operator sent this host (a copy relayed from another host costs the operator none). */
-  bytesSent: number;
-  /** Where its copy of the bundle came from: "operator", another host's name, or "held already". */
-  copiedFrom: string | null;
-  durationMs: number;
-  step: string;
-}
 
 export interface RolloutBundle {
   /** The archive (or a split bundle's index) on this machine; checked once before anything is sent. */

@@ -5,17 +5,9 @@ import { shellQuote, SshConnection, withControlDir, type SshOptions } from "./ss
 import { fanOut } from "./batches.js";
 import { installedStatus } from "./remote.js";
 import { sweepRelayLeftovers } from "./relay.js";
+import type { FleetStatus } from "./rollout-json.js";
 
-export interface FleetStatus {
-  host: string;
-  reachable: boolean;
-  release: string | null;
-  healthy: boolean;
-  /** An install cut off there (a power cut, a kill of the rollout): what it was doing. */
-  interrupted: string | null;
-  bundles: string[];
-  error: { code: string; message: string; hint?: string } | null;
-}
+export type { FleetStatus };
 
 /** Each host's installed release, its health, and the bundles it holds: the fleet at a glance. */
 export async function fleetStatus(

@@ -43,11 +43,14 @@ import { readStateJson } from "../util/read-bounded.js";
 import { sha256File } from "../util/hash-tap.js";
 import { writeDurably } from "../util/durable-write.js";
 import { z } from "zod";
+import type { CacheStatus } from "./install-json.js";
+
+export type { CacheStatus };
 
 const SOURCE_HASHES = "source-hashes.json";
 
 /** How this host's builder reads the shipped layer cache offline (see the top of this file). */
-export type CacheKind = "inline" | "oci";
+export type CacheKind = NonNullable<CacheStatus["kind"]>;
 
 export function cacheKindFor(host: DockerHost): CacheKind {
   return host.containerdImageStore ? "oci" : "inline";
@@ -189,22 +192,6 @@ export async function recordSourceHashes(dir: string, model: ComposeModel): Prom
     JSON.stringify(await hashContexts(dir, model), null, 1),
     0o600,
   );
-}
-
-export interface CacheStatus {
-  kind: CacheKind | null;
-  fitted: NonNullable<InstallRecord["cache"]>["fitted"] | null;
-  images: Array<{
-    service: string;
-    stage: string;
-    image: string;
-    present: boolean;
-    bytes: number | null;
-    created: string | null;
-  }>;
-  mounts: Array<{ id: string; bytes: number; importedAt: string }>;
-  dockerDiskUsage: string;
-  changes: Array<{ file: string; service: string; stage: string; step: string; line: number }>;
 }
 
 /** Which installed files changed since install, and the first build step each one invalidates. */

@@ -1,7 +1,8 @@
 /**
- * The installer's JSON documents, declared once: `install --json`, `status --json` and
- * `rebuild --json`. The command
- * layer prints them, `sealift rollout` reads them back from each host, the tests read them too.
+ * The installer's JSON documents, declared once: `install`, `status`, `rebuild`, `rollback`,
+ * `uninstall` and `cache status` with --json, and every command's failure. The command layer prints
+ * them through these schemas (cli/options.ts printJson), `sealift rollout` reads them back from each
+ * host, the tests and the benchmark read them too.
  */
 import { z } from "zod";
 import { jsonDocuments } from "../util/json-output.js";
@@ -68,7 +69,7 @@ export function parseInstallJson(stdout: string): InstallJson | FailureJson | nu
 }
 
 const portJson = z.object({ hostIp: z.string(), hostPort: z.string(), containerPort: z.string() });
-const containerJson = z.object({
+export const containerJson = z.object({
   id: z.string(),
   name: z.string(),
   service: z.string(),
@@ -134,3 +135,55 @@ export const rebuildJsonSchema = z.object({
   durationMs: z.number(),
 });
 export type RebuildJson = z.infer<typeof rebuildJsonSchema>;
+
+/** `rollback --json`: the release running again, the one it left, and its containers. */
+export const rollbackJsonSchema = z.object({
+  ok: z.literal(true),
+  dir: z.string(),
+  release: z.string(),
+  from: z.string(),
+  containers: z.array(containerJson),
+});
+export type RollbackJson = z.infer<typeof rollbackJsonSchema>;
+
+/** `uninstall --json`: the app stopped; its files stay, its volumes unless asked. */
+export const uninstallJsonSchema = z.object({
+  ok: z.literal(true),
+  project: z.string(),
+  dir: z.string(),
+  volumesRemoved: z.boolean(),
+});
+export type UninstallJson = z.infer<typeof uninstallJsonSchema>;
+
+/**
+ * `cache status`: the build cache the install imported (cache images and mounts, present or not),
+ * Docker's disk usage, and the installed files changed since (the first build step each one redoes).
+ */
+export const cacheStatusSchema = z.object({
+  kind: z.enum(["inline", "oci"]).nullable(),
+  fitted: recordSchema.shape.cache.unwrap().shape.fitted.unwrap().nullable(),
+  images: z.array(
+    z.object({
+      service: z.string(),
+      stage: z.string(),
+      image: z.string(),
+      present: z.boolean(),
+      bytes: z.number().nullable(),
+      created: z.string().nullable(),
+    }),
+  ),
+  mounts: z.array(z.object({ id: z.string(), bytes: z.number(), importedAt: z.string() })),
+  dockerDiskUsage: z.string(),
+  changes: z.array(
+    z.object({
+      file: z.string(),
+      service: z.string(),
+      stage: z.string(),
+      step: z.string(),
+      line: z.number(),
+    }),
+  ),
+});
+export type CacheStatus = z.infer<typeof cacheStatusSchema>;
+export const cacheStatusJsonSchema = cacheStatusSchema.extend({ ok: z.literal(true) });
+export type CacheStatusJson = z.infer<typeof cacheStatusJsonSchema>;

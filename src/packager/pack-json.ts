@@ -26,3 +26,12 @@ export function parsePackJson(stdout: string): PackJson {
   const [document] = jsonDocuments(stdout);
   return packJsonSchema.parse(document);
 }
+
+/** `keygen --json`: where the key pair was written, and the key's id. */
+export const keygenJsonSchema = z.object({
+  ok: z.literal(true),
+  privateKey: z.string(),
+  publicKey: z.string(),
+  keyId: z.string(),
+});
+export type KeygenJson = z.infer<typeof keygenJsonSchema>;

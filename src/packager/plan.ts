@@ -12,57 +12,16 @@ import {
   variablesNotOffered,
   resolveComposeProject,
   type ComposeModel,
-  type ProjectVariable,
 } from "../compose/compose-project.js";
 import { dockerfileCache } from "../compose/dockerfile.js";
 import type { ComposeTool } from "../docker/docker-host.js";
-import { lintProject, type LintFinding } from "./lint.js";
-import { describeUnshipped, selectData, type UnshippedData } from "./data.js";
+import { lintProject } from "./lint.js";
+import { describeUnshipped, selectData } from "./data.js";
 import { inspectGit } from "./source.js";
-import type { DeviceRequest } from "../compose/compose-model.js";
 import { formatBytes } from "../util/format.js";
+import type { Plan } from "./plan-json.js";
 
-export interface Plan {
-  project: string;
-  dir: string;
-  files: string[];
-  /** Other files compose reads (include, extends, env_file): shipped with the compose files. */
-  composeInputs: string[];
-  profiles: string[];
-  compose: { flavour: string; version: string };
-  services: Array<{
-    name: string;
-    image: string | null;
-    build: {
-      context: string;
-      dockerfile: string | null;
-      dockerfileInline: string | null;
-      args: Record<string, string>;
-      target: string | null;
-    } | null;
-    ports: Array<{ hostIp: string; published: string; target: number; protocol: string }>;
-    volumes: Array<{ type: string; source: string; target: string }>;
-    hostAccess: string[];
-    /** Devices it reserves (GPUs): the installer checks the host has them. */
-    devices: DeviceRequest[];
-  }>;
-  /** Data not in git that pack ships (files with sizes, volumes), and bind-mount data it would not. */
-  data: {
-    files: Array<{ path: string; size: number; reason: "asked" | "lfs" }>;
-    bytes: number;
-    volumes: Array<{ key: string; engineName: string }>;
-    unshipped: UnshippedData[];
-  };
-  /** What pack builds (under NAME-SERVICE:RELEASE) and what it saves as it is. */
-  build: string[];
-  save: string[];
-  /** The build cache pack ships: each built service's intermediate stages and cache mount ids. */
-  cache: { stages: Array<{ service: string; stage: string }>; mounts: string[] };
-  variables: ProjectVariable[];
-  /** With Compose v1 only: variables the compose files use that are not offered (not in .env). */
-  settingsNotOffered: string[];
-  lint: LintFinding[];
-}
+export type { Plan };
 
 export async function plan(
   tool: ComposeTool,

@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import type { Command } from "commander";
 import { installProgram } from "../../src/cli/install.js";
 import { sealiftProgram } from "../../src/cli/sealift.js";
+import { failureJsonSchema } from "../../src/installer/install-json.js";
 import { writeBundle } from "../helpers/bundles.js";
 import { INSTALLER, installer, sealift, type Outcome } from "../helpers/run.js";
 
@@ -167,10 +168,7 @@ describe("every command, a bad value for each option: a documented exit code and
     assert.equal(outcome.code, 2);
     const lines = outcome.stdout.trim().split("\n");
     assert.equal(lines.length, 1);
-    const json = JSON.parse(lines[0]!) as {
-      ok: boolean;
-      error: { code: string; exitCode: number; hint: string };
-    };
+    const json = failureJsonSchema.parse(JSON.parse(lines[0]!));
     assert.deepEqual([json.ok, json.error.code, json.error.exitCode], [false, "USAGE", 2]);
     assert.ok(json.error.hint);
   });

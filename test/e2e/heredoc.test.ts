@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import type { Plan } from "../../src/packager/plan.js";
+import { parsePlanJson } from "../../src/packager/plan-json.js";
 import { ensureBaseImage } from "../helpers/example.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
@@ -67,7 +67,7 @@ describe("a heredoc Dockerfile, packed on Docker 26 with buildx", () => {
   test("plan: one cache stage, its cache mount, no phantom stage or BASE_UNPINNED", async () => {
     const planned = await sealift(["plan", dir, "--json"], { env: engine });
     assert.equal(planned.code, 0, planned.stderr);
-    const plan = JSON.parse(planned.stdout) as Plan;
+    const plan = parsePlanJson(planned.stdout);
     assert.deepEqual(plan.cache, { stages: [{ service: "db", stage: "seed" }], mounts: [`${name}-seed`] });
     assert.deepEqual(
       plan.lint.map((f) => f.code),

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { run, sealift } from "../helpers/run.js";
+import { parsePlanJson } from "../../src/packager/plan-json.js";
 
 describe("data paths that leave the project through a link are refused at pack", () => {
   const workdir = mkdtempSync(path.join(os.tmpdir(), "sealift-links-"));
@@ -69,7 +70,7 @@ describe("data paths that leave the project through a link are refused at pack",
     test(`a link ${position} is followed: ${data} travels`, async () => {
       const outcome = await plan(data);
       assert.equal(outcome.code, 0, outcome.stderr);
-      const json = JSON.parse(outcome.stdout) as { data: { files: Array<{ path: string }> } };
+      const json = parsePlanJson(outcome.stdout);
       assert.deepEqual(
         json.data.files.map((f) => f.path),
         [data],

@@ -18,7 +18,7 @@ import { parseManifest } from "../../src/bundle/manifest.js";
 import { docker, imageId, projectImages, removeImages } from "../helpers/docker.js";
 import { commitChange, ensureBaseImage, exampleProject, type ExampleProject } from "../helpers/example.js";
 import { INSTALLER, SEALIFT_CLI, installer, interrupt, run, sealift } from "../helpers/run.js";
-import { parsePackJson, type PackJson } from "../../src/packager/pack-json.js";
+import { keygenJsonSchema, parsePackJson, type PackJson } from "../../src/packager/pack-json.js";
 
 const today = new Date().toISOString().slice(0, 10).replace(/-/g, "");
 
@@ -156,7 +156,7 @@ describe("sealift pack", () => {
     const made = await sealift(["keygen", "--out", keys, "--name", "release-team", "--json"]);
     assert.equal(made.code, 0, made.stderr);
     assert.equal((await sealift(["keygen", "--out", keys, "--name", "other"])).code, 0);
-    const keyId = (JSON.parse(made.stdout) as { keyId: string }).keyId;
+    const keyId = keygenJsonSchema.parse(JSON.parse(made.stdout)).keyId;
     const signedOut = path.join(example.workdir, "signed");
     const signedPack = await sealift([
       "pack",

@@ -12,12 +12,11 @@ import { after, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { envFileText } from "../../src/compose/env-file.js";
 import { modelFromCompose } from "../../src/compose/compose-model.js";
-import type { Plan } from "../../src/packager/plan.js";
+import { parsePlanJson, type Plan } from "../../src/packager/plan-json.js";
 import { BUILD_ENGINE_26, engineEnv } from "../helpers/field-host.js";
 import { run, sealift } from "../helpers/run.js";
 
 /** What `sealift plan --json` prints: the plan itself. */
-type PlanJson = Plan;
 
 interface ComposeJson {
   name: string;
@@ -81,7 +80,7 @@ const FIXTURES: Record<
     files: Record<string, string>;
     args?: string[];
     env?: Record<string, string>;
-    check: (plan: PlanJson, dir: string) => void;
+    check: (plan: Plan, dir: string) => void;
   }
 > = {
   "compose's file rules: compose.yaml beside docker-compose.override.yml": {
@@ -350,7 +349,7 @@ describe("sealift plan agrees with docker compose config (v2)", () => {
       assert.equal(composed.code, 0, composed.stderr);
       const planned = await sealift(["plan", dir, ...(fixture.args ?? []), "--json"], { env, cwd: dir });
       assert.equal(planned.code, 0, planned.stderr);
-      const plan = JSON.parse(planned.stdout) as PlanJson;
+      const plan = parsePlanJson(planned.stdout);
       const expected = expectedFrom(JSON.parse(composed.stdout) as ComposeJson);
       assert.equal(plan.project, expected.project);
       assert.deepEqual(
@@ -447,7 +446,7 @@ describe("compose's file rules agree with Compose v1 (docker-compose 1.29, this 
       assert.equal(composed.code, 0, composed.stderr);
       const planned = await sealift(["plan", dir, "--json"], { env, cwd: dir });
       assert.equal(planned.code, 0, planned.stderr);
-      const plan = JSON.parse(planned.stdout) as PlanJson;
+      const plan = parsePlanJson(planned.stdout);
       assert.equal(plan.compose.flavour, "v1");
       assert.deepEqual(plan.services.map((s) => s.name).sort(), composed.stdout.trim().split("\n").sort());
     });
@@ -532,7 +531,7 @@ describe("variables Compose v1 cannot list", () => {
       planned.stdout,
       /warning\[SETTINGS_NOT_LISTED\] Compose v1 here cannot list the variables the compose files use: API_PORT will not be offered as settings; install Compose v2 on this machine, or give each a line in .env/,
     );
-    const json = JSON.parse((await sealift(["plan", dir, "--json"], { env, cwd: dir })).stdout) as PlanJson;
+    const json = parsePlanJson((await sealift(["plan", dir, "--json"], { env, cwd: dir })).stdout);
     assert.deepEqual(json.settingsNotOffered, ["API_PORT"]);
   });
 });

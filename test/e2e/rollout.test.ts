@@ -27,15 +27,7 @@ import { parseInventory } from "../../src/fleet/inventory.js";
 import { cleanHolder, makeRelayKey, prepareHolder, relayCopy } from "../../src/fleet/relay.js";
 import { SshConnection, withControlDir } from "../../src/fleet/ssh.js";
 import { parsePackJson } from "../../src/packager/pack-json.js";
-
-interface HostJson {
-  host: string;
-  outcome: string;
-  release: string | null;
-  bytesSent: number;
-  copiedFrom: string | null;
-  error: { code: string; message: string; hint?: string } | null;
-}
+import { parseRolloutJson } from "../../src/fleet/rollout-json.js";
 
 const STAGING = "/opt/bundles";
 
@@ -78,10 +70,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
       ["rollout", archive, "--hosts", hostsFile, "--staging", STAGING, "--json", "--relay", "off", ...extra],
       { timeoutMs: 600_000 },
     );
-    const records = outcome.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as HostJson);
+    const records = parseRolloutJson(outcome.stdout);
     return { ...outcome, byHost: Object.fromEntries(records.map((r) => [r.host, r])) };
   };
   /** v1 to the three hosts with the relay on (the default), three at once. */
@@ -346,10 +335,7 @@ describe("install rollout over SSH to three offline field hosts", () => {
     }
     const outcome = await installer(INSTALLER, relayedRollout(), { timeoutMs: 600_000 });
     assert.equal(outcome.code, 0, outcome.stderr);
-    const records = outcome.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as HostJson);
+    const records = parseRolloutJson(outcome.stdout);
     const fromOperator = records.filter((r) => r.copiedFrom === "operator");
     assert.equal(fromOperator.length, 1, JSON.stringify(records));
     const relayed = records.filter((r) => ROLLOUT_HOSTS.some((h) => h.name === r.copiedFrom));

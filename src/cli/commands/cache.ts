@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { describeCacheStatus } from "../../installer/build-cache.js";
 import { cacheReport, resolveDir } from "../../installer/manage.js";
+import { cacheStatusJsonSchema } from "../../installer/install-json.js";
 import { DIR_HELP, installerSelf, printJson } from "../options.js";
 import { runMain } from "../run-main.js";
 
@@ -19,7 +20,7 @@ export function cacheCommand(): Command {
       await runMain(
         async ({ signal }) => {
           const report = await cacheReport(resolveDir(flags.dir, installerSelf()), signal);
-          if (flags.json) printJson({ ok: true, ...report });
+          if (flags.json) printJson(cacheStatusJsonSchema, { ok: true, ...report });
           else process.stdout.write(describeCacheStatus(report));
         },
         { json: () => flags.json },

@@ -5,7 +5,7 @@
 import { Command } from "commander";
 import { bakedKeys, loadPublicKey } from "../../bundle/signature.js";
 import { SealiftError } from "../../errors.js";
-import type { InstallJson } from "../../installer/install-json.js";
+import { installJsonSchema } from "../../installer/install-json.js";
 import { install } from "../../installer/install.js";
 import { askYesNo } from "../../installer/prompts.js";
 import { TOOL_VERSION } from "../../version.js";
@@ -123,7 +123,7 @@ ${EXIT_CODES_HELP}`,
           });
           if (flags.json) {
             const m = result.verified.manifest;
-            printJson<InstallJson>({
+            printJson(installJsonSchema, {
               ok: true,
               project: m.project.name,
               release: m.project.release,

@@ -3,6 +3,8 @@ import { Command } from "commander";
 import path from "node:path";
 import { generateKeys } from "../../bundle/signature.js";
 import { SealiftError } from "../../errors.js";
+import { keygenJsonSchema } from "../../packager/pack-json.js";
+import { printJson } from "../options.js";
 import { runMain } from "../run-main.js";
 
 export function keygenCommand(): Command {
@@ -24,9 +26,12 @@ export function keygenCommand(): Command {
           const publicPath = path.resolve(flags.out, `${flags.name}.pub`);
           const id = await generateKeys(privatePath, publicPath);
           if (flags.json)
-            process.stdout.write(
-              JSON.stringify({ ok: true, privateKey: privatePath, publicKey: publicPath, keyId: id }) + "\n",
-            );
+            printJson(keygenJsonSchema, {
+              ok: true,
+              privateKey: privatePath,
+              publicKey: publicPath,
+              keyId: id,
+            });
           else {
             process.stdout.write(
               `private key: ${privatePath} (mode 600: keep it on the build machine)\npublic key:  ${publicPath} (give it to operators: install --trust ${path.basename(publicPath)})\nkey id:      ${id}\n`,

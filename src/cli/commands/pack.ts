@@ -3,9 +3,9 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import path from "node:path";
 import { parseSize } from "../../bundle/parts.js";
 import { pack, type PackResult } from "../../packager/pack.js";
-import type { PackJson } from "../../packager/pack-json.js";
+import { packJsonSchema } from "../../packager/pack-json.js";
 import { formatBytes, formatDuration } from "../../util/format.js";
-import { EXIT_CODES_HELP, projectOptions } from "../options.js";
+import { EXIT_CODES_HELP, printJson, projectOptions } from "../options.js";
 import { Reporter } from "../reporter.js";
 import { runMain } from "../run-main.js";
 
@@ -127,7 +127,7 @@ export function packCommand(): Command {
             signal,
           });
           if (flags.json) {
-            const document: PackJson = {
+            printJson(packJsonSchema, {
               ok: true,
               archive: result.archive,
               sidecar: result.sidecar,
@@ -138,8 +138,7 @@ export function packCommand(): Command {
               images: result.images,
               durationsMs: result.durationsMs,
               warnings: [...reporter.warnings],
-            };
-            process.stdout.write(JSON.stringify(document) + "\n");
+            });
           } else {
             process.stdout.write(packSummary(result));
           }

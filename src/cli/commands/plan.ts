@@ -2,7 +2,8 @@
 import { Command } from "commander";
 import { detectComposeTool } from "../../docker/docker-host.js";
 import { describePlan, plan } from "../../packager/plan.js";
-import { EXIT_CODES_HELP, projectOptions } from "../options.js";
+import { planJsonSchema } from "../../packager/plan-json.js";
+import { EXIT_CODES_HELP, printJson, projectOptions } from "../options.js";
 import { runMain } from "../run-main.js";
 
 export function planCommand(): Command {
@@ -28,7 +29,8 @@ export function planCommand(): Command {
             volumes: flags.volume,
             signal,
           });
-          process.stdout.write(flags.json ? JSON.stringify(result) + "\n" : describePlan(result));
+          if (flags.json) printJson(planJsonSchema, result);
+          else process.stdout.write(describePlan(result));
         },
         { json: () => command.opts().json },
       );

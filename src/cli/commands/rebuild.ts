@@ -1,6 +1,6 @@
 /** `install rebuild`: the images rebuilt from the installed source, offline. */
 import { Command } from "commander";
-import type { RebuildJson } from "../../installer/install-json.js";
+import { rebuildJsonSchema } from "../../installer/install-json.js";
 import { describeRebuild, rebuild } from "../../installer/manage.js";
 import { DIR_HELP, onInstalledApp, printJson, timeoutOption } from "../options.js";
 import { runMain } from "../run-main.js";
@@ -19,7 +19,7 @@ export function rebuildCommand(): Command {
             rebuild(dir, { timeoutMs: flags.timeout * 1000, reporter, signal }),
           );
           if (flags.json)
-            printJson<RebuildJson>({
+            printJson(rebuildJsonSchema, {
               ok: true,
               project: result.record.project,
               services: result.services,

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { rollback } from "../../installer/rollback.js";
 import { serviceRows } from "../install-summary.js";
+import { rollbackJsonSchema } from "../../installer/install-json.js";
 import { DIR_HELP, onInstalledApp, printJson, timeoutOption } from "../options.js";
 import { runMain } from "../run-main.js";
 
@@ -21,7 +22,7 @@ export function rollbackCommand(): Command {
           const { dir, result } = await onInstalledApp(flags, "rollback", (dir, reporter) =>
             rollback(dir, { timeoutMs: flags.timeout * 1000, reporter, signal }),
           );
-          if (flags.json) printJson({ ok: true, dir, ...result });
+          if (flags.json) printJson(rollbackJsonSchema, { ok: true, dir, ...result });
           else
             process.stdout.write(
               [

@@ -15,6 +15,7 @@ import {
 import { checkAnswerInputs, checkVariables, readAnswerInputs } from "../../installer/answers.js";
 import { formatBytes, formatDuration, formatTable } from "../../util/format.js";
 import { answersFromStdin, collect, runMain } from "../run-main.js";
+import { fleetStatusSchema, hostResultSchema, jsonLines } from "../../fleet/rollout-json.js";
 import { EXIT_CODES_HELP, verifyModeOption } from "../options.js";
 import { isSea } from "node:sea";
 import { createLogUpdate } from "log-update";
@@ -227,7 +228,7 @@ export function rolloutCommand(): Command {
             signal,
             onProgress: progress,
           });
-          if (flags.json) process.stdout.write(results.map((r) => JSON.stringify(r)).join("\n") + "\n");
+          if (flags.json) process.stdout.write(jsonLines(hostResultSchema, results));
           else printResults(results);
           if (signal.aborted) {
             process.stderr.write(
@@ -268,7 +269,7 @@ export function rolloutCommand(): Command {
             ssh: sshOptions(flags),
             signal,
           });
-          if (flags.json) process.stdout.write(found.map((r) => JSON.stringify(r)).join("\n") + "\n");
+          if (flags.json) process.stdout.write(jsonLines(fleetStatusSchema, found));
           else
             process.stdout.write(
               formatTable([

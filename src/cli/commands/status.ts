@@ -4,6 +4,7 @@ import { keptInstallerPath } from "../../installer/install-record.js";
 import { resolveDir, status } from "../../installer/manage.js";
 import { formatTable } from "../../util/format.js";
 import { serviceRows } from "../install-summary.js";
+import { statusJsonSchema } from "../../installer/install-json.js";
 import { DIR_HELP, installerSelf, printJson } from "../options.js";
 import { runMain } from "../run-main.js";
 
@@ -17,7 +18,7 @@ export function statusCommand(): Command {
         async ({ signal }) => {
           const dir = resolveDir(flags.dir, installerSelf());
           const report = await status(dir, signal, keptInstallerPath(dir));
-          if (flags.json) printJson({ ok: true, ...report });
+          if (flags.json) printJson(statusJsonSchema, { ok: true, ...report });
           else {
             const r = report.record;
             process.stdout.write(

@@ -1,6 +1,7 @@
 /** `install uninstall`: the app stopped and removed, its data kept unless asked. */
 import { Command } from "commander";
 import { uninstall } from "../../installer/manage.js";
+import { uninstallJsonSchema } from "../../installer/install-json.js";
 import { DIR_HELP, onInstalledApp, onTerminal, printJson } from "../options.js";
 import { runMain } from "../run-main.js";
 
@@ -30,7 +31,12 @@ export function uninstallCommand(): Command {
             }),
           );
           if (flags.json)
-            printJson({ ok: true, project: record.project, dir, volumesRemoved: flags.volumes });
+            printJson(uninstallJsonSchema, {
+              ok: true,
+              project: record.project,
+              dir,
+              volumesRemoved: flags.volumes,
+            });
           else
             process.stdout.write(
               `${record.project} is uninstalled; its files stay in ${dir}${flags.volumes ? "" : " and its volumes are kept"}\n`,
