@@ -3,14 +3,29 @@
  * --mount=type=cache` options exactly as written, and the COPY sources each stage reads from its
  * context. BuildKit is the authority on the syntax; the parsing is dockerfile-ast's.
  */
-import { DockerfileParser, type Arg, type From, type Run } from "dockerfile-ast";
+import {
+  DockerfileParser,
+  type Arg,
+  type Copy,
+  type From,
+  type Instruction as AstInstruction,
+  type Run,
+} from "dockerfile-ast";
 
 export interface Instruction {
   keyword: string;
   /** The arguments without the flags, continuations joined (a heredoc's body on lines of its own). */
   args: string;
-  /** Flags as written: --mount=..., --from=..., --network=... */
-  flags: Array<{ name: string; value: string }>;
+  /**
+   * Flags as written: --mount=..., --from=..., --network=...; a flag's comma-separated key=value
+   * options (--mount's type, id, target...) as dockerfile-ast splits them.
+   */
+  flags: Array<{ name: string; value: string; options: Record<string, string> }>;
+  /**
+   * COPY and ADD: their sources and destination as BuildKit reads them (exec form as JSON, else the
+   * words of the instruction up to any heredoc's body); null for other instructions.
+   */
+  paths: string[] | null;
   /** 1-based line the instruction starts on. */
   line: number;
 }
@@ -79,7 +94,12 @@ export function parseDockerfile(text: string): Dockerfile {
     const instruction: Instruction = {
       keyword,
       args: raw.getArgumentsContent() ?? "",
-      flags: flags.map((f) => ({ name: f.getName(), value: f.getValue() ?? "" })),
+      flags: flags.map((f) => ({
+        name: f.getName(),
+        value: f.getValue() ?? "",
+        options: Object.fromEntries(f.getOptions().map((o) => [o.getName(), o.getValue() ?? ""])),
+      })),
+      paths: keyword === "COPY" || keyword === "ADD" ? copyPaths(raw as Copy) : null,
       line,
     };
     if (stages.length) stages[stages.length - 1]!.instructions.push(instruction);
@@ -91,6 +111,28 @@ export function parseDockerfile(text: string): Dockerfile {
     }
   }
   return { directives, globalArgs, stages };
+}
+
+/**
+ * A COPY's or ADD's words: the exec form is JSON (BuildKit parses it so; dockerfile-ast's own reading
+ * of it splits at spaces inside the strings), the shell form the arguments dockerfile-ast found,
+ * continuations joined, up to the first heredoc's body (its lines are content, not paths).
+ */
+function copyPaths(copy: Copy): string[] {
+  const text = (copy.getArgumentsContent() ?? "").trim();
+  if (text.startsWith("[")) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (Array.isArray(parsed) && parsed.every((p) => typeof p === "string")) return parsed as string[];
+    } catch {
+      // not JSON: BuildKit reads it as the shell form too
+    }
+  }
+  const body = copy.getHeredocs()[0]?.getContentRange()?.start.line;
+  return (copy as AstInstruction)
+    .getArguments()
+    .filter((a) => body === undefined || a.getRange().start.line < body)
+    .map((a) => a.getValue());
 }
 
 /** What a built service's Dockerfile gives the build cache: the stages to cache and the cache mounts. */
@@ -126,12 +168,7 @@ export function dockerfileCache(text: string, target: string | null): Dockerfile
 export function cacheMounts(instruction: Instruction): CacheMount[] {
   if (instruction.keyword !== "RUN") return [];
   const mounts: CacheMount[] = [];
-  for (const flag of instruction.flags.filter((f) => f.name === "mount")) {
-    const options: Record<string, string> = {};
-    for (const pair of flag.value.split(",")) {
-      const [key, value = ""] = pair.split("=", 2);
-      options[key!] = value;
-    }
+  for (const { options } of instruction.flags.filter((f) => f.name === "mount")) {
     if (options.type !== "cache") continue;
     const target = options.target ?? options.dst ?? options.destination;
     if (!target) continue;
@@ -153,21 +190,11 @@ export function runCommandText(instruction: Instruction): string {
 
 /**
  * Sources a COPY/ADD takes from the build context (not --from another stage, not a heredoc): the
- * arguments of its first line but the destination.
+ * paths but the destination.
  */
 export function contextSources(instruction: Instruction): string[] {
-  if (instruction.keyword !== "COPY" && instruction.keyword !== "ADD") return [];
-  if (instruction.flags.some((f) => f.name === "from")) return [];
-  const args = instruction.args.trim();
-  let parts: string[];
-  if (args.startsWith("[")) {
-    try {
-      parts = JSON.parse(args) as string[];
-    } catch {
-      return [];
-    }
-  } else parts = (args.split("\n")[0] ?? "").split(/\s+/).filter(Boolean);
-  return parts.slice(0, -1).filter((p) => !p.startsWith("<<"));
+  if (!instruction.paths || instruction.flags.some((f) => f.name === "from")) return [];
+  return instruction.paths.slice(0, -1).filter((p) => !p.startsWith("<<"));
 }
 
 /** The mount options to write in a helper Dockerfile: as written, less what only made sense there. */

@@ -91,6 +91,33 @@ describe("Dockerfiles as BuildKit reads them", () => {
     const [deps] = parseDockerfile(HEREDOC).stages;
     assert.deepEqual(contextSources(deps!.instructions[1]!), []);
   });
+
+  test("COPY's sources over continuation lines, in the exec form with spaces, and --mount's options", () => {
+    const [stage] = parseDockerfile(
+      [
+        "FROM busybox",
+        "COPY --chown=1:1 a.txt b* \\",
+        "    lib/ /dst/",
+        'COPY ["my file.txt", "other dir/", "/d/"]',
+        "COPY <<EOF /etc/motd",
+        "not/a/path",
+        "EOF",
+        "RUN --mount=type=cache,id=pip,target=/root/.cache,sharing=locked,uid=1000 --network=none true",
+        "",
+      ].join("\n"),
+    ).stages;
+    assert.deepEqual(
+      stage!.instructions.map((i) => contextSources(i)),
+      [["a.txt", "b*", "lib/"], ["my file.txt", "other dir/"], [], []],
+    );
+    assert.deepEqual(
+      dockerfileCache(
+        "FROM busybox\nRUN --mount=type=cache,id=pip,target=/root/.cache,sharing=locked,uid=1000 true\n",
+        null,
+      ).mounts.map((m) => m.mount),
+      [{ id: "pip", target: "/root/.cache", options: { sharing: "locked", uid: "1000" }, line: 2 }],
+    );
+  });
 });
 
 describe(".env values as compose v2 expands them (COMPOSE_FILE and friends)", () => {
