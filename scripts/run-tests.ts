@@ -7,7 +7,11 @@
  *   node --import tsx scripts/run-tests.ts [FILE...]     (scripts/test.sh runs it)
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { SUITES, type Hold, type Suite } from "../test/suites.js";
+import { packSharedExample } from "../test/helpers/shared-example.js";
 
 interface Job {
   files: string[];
@@ -53,7 +57,7 @@ function runJob(job: Job): Promise<Finished> {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...job.files],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...sharedEnv } },
     );
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
@@ -69,8 +73,21 @@ function count(output: string, what: string): number {
   return Number(new RegExp(`^ℹ ${what} (\\d+)$`, "m").exec(output)?.[1] ?? 0);
 }
 
+/** What every suite's process is given: the run's shared example's folder, once packed. */
+const sharedEnv: Record<string, string> = {};
+
 async function main(files: string[]): Promise<number> {
   const jobs = jobsFor(files);
+  if (jobs.some((j) => j.suite.example)) {
+    const shared = mkdtempSync(path.join(os.tmpdir(), "sealift-shared-"));
+    process.on("exit", () => rmSync(shared, { recursive: true, force: true }));
+    const t0 = performance.now();
+    await packSharedExample(shared);
+    sharedEnv.SEALIFT_TEST_SHARED = shared;
+    process.stdout.write(
+      `run-tests: the shared example (releases N and N+1) packed in ${((performance.now() - t0) / 1000).toFixed(0)} s\n\n`,
+    );
+  }
   const parallel = Math.max(1, Number(process.env.SEALIFT_TEST_JOBS ?? 2));
   const running = new Map<Job, Promise<Finished>>();
   const finished: Finished[] = [];

@@ -7,14 +7,23 @@
  * message and hint, and check mode verifies and preflights without changing a host.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exampleProject, type ExampleProject } from "../helpers/example.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
 import { ROLLOUT_HOSTS, fieldHost, fieldHostScript, type FieldHost } from "../helpers/field-host.js";
-import { ROOT, run, sealift } from "../helpers/run.js";
+import { ROOT, run } from "../helpers/run.js";
 import { statusJsonSchema } from "../../src/installer/install-json.js";
-import { parsePackJson } from "../../src/packager/pack-json.js";
 
 const STAGING = "/opt/sealift-bundles";
 
@@ -25,7 +34,9 @@ async function bridgeSentBytes(): Promise<number> {
 }
 
 describe("the Ansible collection sealift.airgap against three offline field hosts", () => {
-  let example: ExampleProject;
+  let example: SharedExample;
+  /** This suite's folder: keys, inventory, playbook, the collection, Ansible's temporary files. */
+  let work: string;
   let archive: string;
   let release: string;
   let hosts: FieldHost[];
@@ -50,22 +61,15 @@ describe("the Ansible collection sealift.airgap against three offline field host
       `sealift-airgap-${JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version}.tar.gz`,
     );
     assert.ok(existsSync(collection), `${collection} (npm run build makes it)`);
-    example = await exampleProject("ans");
-    const packed = await sealift([
-      "pack",
-      example.dir,
-      "--out",
-      path.join(example.workdir, "dist"),
-      "--json",
-    ]);
-    assert.equal(packed.code, 0, packed.stderr);
-    ({ archive, release } = parsePackJson(packed.stdout));
-    const collections = path.join(example.workdir, "collections");
+    example = await sharedExample();
+    ({ archive, release } = example.n);
+    work = mkdtempSync(path.join(os.tmpdir(), "sealift-ans-"));
+    const collections = path.join(work, "collections");
     const installed = await run("ansible-galaxy", ["collection", "install", collection, "-p", collections]);
     assert.equal(installed.code, 0, installed.stderr);
-    const key = path.join(example.workdir, "operator_key");
+    const key = path.join(work, "operator_key");
     assert.equal((await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])).code, 0);
-    const knownHosts = path.join(example.workdir, "known_hosts");
+    const knownHosts = path.join(work, "known_hosts");
     const lines: string[] = [];
     hosts = [];
     for (const h of ROLLOUT_HOSTS) {
@@ -77,7 +81,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
       hosts.push(host);
     }
     writeFileSync(knownHosts, lines.join("\n") + "\n");
-    inventory = path.join(example.workdir, "hosts.ini");
+    inventory = path.join(work, "hosts.ini");
     writeFileSync(
       inventory,
       [
@@ -91,7 +95,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
         "",
       ].join("\n"),
     );
-    playbook = path.join(example.workdir, "rollout.yml");
+    playbook = path.join(work, "rollout.yml");
     writeFileSync(
       playbook,
       [
@@ -112,7 +116,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
     env = {
       ANSIBLE_COLLECTIONS_PATH: collections,
       ANSIBLE_HOST_KEY_CHECKING: "True",
-      ANSIBLE_LOCAL_TEMP: path.join(example.workdir, "ansible-tmp"),
+      ANSIBLE_LOCAL_TEMP: path.join(work, "ansible-tmp"),
       ANSIBLE_NOCOLOR: "1",
       ANSIBLE_FORCE_COLOR: "0",
     };
@@ -123,7 +127,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
       await host.reset();
       await host.exec("rm", ["-rf", STAGING]);
     }
-    await example?.dispose();
+    rmSync(work, { recursive: true, force: true });
   });
 
   test("check mode on fresh hosts: verify and preflight only, reported as would-change, nothing installed", async () => {
@@ -219,7 +223,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
   });
 
   test("rejects-shell-injection: a bundle whose name holds every shell metacharacter runs nothing on a host or here", async () => {
-    const evil = path.join(example.workdir, "evil");
+    const evil = path.join(work, "evil");
     mkdirSync(evil, { recursive: true });
     const name = "x$(touch${IFS}PWNED-ansible)$(echo${IFS}INJECTED-$(id${IFS}-u)>&2)`id`'\";|&<>*?!#.tar.gz";
     const copy = path.join(evil, name);
@@ -256,7 +260,7 @@ describe("the Ansible collection sealift.airgap against three offline field host
       }
     })();
     // In a vars file, as a team keeps secrets (on ansible-playbook's own command line it would show).
-    const vars = path.join(example.workdir, "secret-vars.json");
+    const vars = path.join(work, "secret-vars.json");
     writeFileSync(vars, JSON.stringify({ app_settings: { API_TOKEN: secret } }), { mode: 0o600 });
     const played = await play(["--limit", "n1", "-e", `@${vars}`]);
     watching = false;

@@ -10,13 +10,13 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 import { run } from "../helpers/run.js";
 import { rebuildJsonSchema } from "../../src/installer/install-json.js";
 
 describe("build cache that survives the air gap", () => {
-  let example: ExampleProject;
+  let example: SharedExample;
   let archive: string;
   let bundleDir: string;
   let manifest: Manifest;
@@ -33,8 +33,8 @@ describe("build cache that survives the air gap", () => {
     (await host.exec("docker", ["image", "inspect", "--format", "{{.Id}}", ref])).stdout.trim() || null;
 
   before(async () => {
-    example = await exampleProject("cache");
-    ({ archive, bundleDir, manifest } = await packAndExtract(example));
+    example = await sharedExample();
+    ({ archive, bundleDir, manifest } = example.n);
     host = fieldHost(FIELD_HOSTS.docker20);
     dir = `/opt/${example.name}`;
     here = onHost(dir);
@@ -42,7 +42,6 @@ describe("build cache that survives the air gap", () => {
 
   after(async () => {
     await host?.reset();
-    await example.dispose();
   });
 
   test("pack ships a cache image per intermediate stage and one archive per cache mount id, with its files", async () => {

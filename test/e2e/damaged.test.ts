@@ -7,15 +7,18 @@
  * same damage is refused too.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
-import { BUILD_ENGINE_26, FIELD_HOSTS, engineEnv, fieldHost, type FieldHost } from "../helpers/field-host.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
+import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 
 describe("a byte flipped anywhere in the archive is refused (exit 3) before anything is installed", () => {
-  let example: ExampleProject;
+  let example: SharedExample;
+  /** Where the damaged copies are made. */
+  let work: string;
   let archive: string;
   let manifest: Manifest;
   let host: FieldHost;
@@ -37,15 +40,16 @@ describe("a byte flipped anywhere in the archive is refused (exit 3) before anyt
   };
 
   before(async () => {
-    example = await exampleProject("dmg", engineEnv(BUILD_ENGINE_26));
-    ({ archive, manifest } = await packAndExtract(example));
+    example = await sharedExample();
+    ({ archive, manifest } = example.n);
+    work = mkdtempSync(path.join(os.tmpdir(), "sealift-dmg-"));
     host = fieldHost(FIELD_HOSTS.containerd26);
     await host.reset();
   });
 
   after(async () => {
     await host?.reset();
-    await example?.dispose();
+    rmSync(work, { recursive: true, force: true });
   });
 
   const regions: Array<[string, () => number]> = [
@@ -75,7 +79,7 @@ describe("a byte flipped anywhere in the archive is refused (exit 3) before anyt
         const offset = at < 0 ? bytes.length + at : at;
         bytes[offset]! ^= 0x55;
         const damaged = path.join(
-          example.workdir,
+          work,
           `damaged-${withSidecar}-${region.replace(/\W+/g, "-")}`,
           path.basename(archive),
         );

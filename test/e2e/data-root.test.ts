@@ -6,30 +6,32 @@
  */
 import assert from "node:assert/strict";
 import { formatBytes } from "../../src/util/format.js";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Manifest } from "../../src/bundle/manifest.js";
-import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
+import { sharedExample } from "../helpers/shared-example.js";
 import { freePort, installer, run } from "../helpers/run.js";
 
 describe("a Docker data root that fills during the install", () => {
-  let example: ExampleProject;
+  /** This suite's folder: the second engine's data root, state and log, and the install. */
+  let work: string;
   let bundleDir: string;
   let manifest: Manifest;
   let small: string;
   let exec: string;
   let socket: string;
   let ports: string[];
-  const dir = () => path.join(example.workdir, "opt");
+  const dir = () => path.join(work, "opt");
   const onSecondEngine = () => ({ env: { DOCKER_HOST: `unix://${socket}` } });
   const secondDocker = (args: string[]) => run("docker", args, { env: { DOCKER_HOST: `unix://${socket}` } });
 
   before(async () => {
-    example = await exampleProject("full");
-    ({ bundleDir, manifest } = await packAndExtract(example));
-    small = path.join(example.workdir, "small-root");
-    exec = path.join(example.workdir, "exec");
+    ({ bundleDir, manifest } = (await sharedExample()).n);
+    work = mkdtempSync(path.join(os.tmpdir(), "sealift-root-"));
+    small = path.join(work, "small-root");
+    exec = path.join(work, "exec");
     socket = path.join(exec, "docker.sock");
     mkdirSync(small);
     mkdirSync(exec);
@@ -41,15 +43,11 @@ describe("a Docker data root that fills during the install", () => {
       "-c",
       `setsid unshare -n sh -c 'ip link set lo up && exec dockerd --data-root ${small}/docker ` +
         `--exec-root ${exec} --pidfile ${exec}/dockerd.pid --host unix://${socket}' ` +
-        `> ${example.workdir}/dockerd.log 2>&1 < /dev/null &`,
+        `> ${work}/dockerd.log 2>&1 < /dev/null &`,
     ]);
     for (let i = 0; i < 60 && (await secondDocker(["info"])).code !== 0; i++)
       await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(
-      (await secondDocker(["info"])).code,
-      0,
-      readFileSync(`${example.workdir}/dockerd.log`, "utf8"),
-    );
+    assert.equal((await secondDocker(["info"])).code, 0, readFileSync(`${work}/dockerd.log`, "utf8"));
     ports = ["--set", `FRONTEND_PORT=${await freePort()}`, "--set", `BACKEND_PORT=${await freePort()}`];
   });
 
@@ -67,7 +65,7 @@ describe("a Docker data root that fills during the install", () => {
     }
     await run("sh", ["-c", `grep -o ' ${exec}[^ ]*' /proc/mounts | xargs -r -n1 umount -l`]);
     await run("umount", ["-l", small]);
-    await example.dispose();
+    rmSync(work, { recursive: true, force: true });
   });
 
   test("without --force the preflight refuses first: the data root's need on this store (twice the images), exit 4, nothing loaded", async () => {

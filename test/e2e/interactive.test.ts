@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exampleProject, packed, type ExampleProject } from "../helpers/example.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
 import { FIELD_HOSTS, fieldHost, fieldHostScript, type FieldHost } from "../helpers/field-host.js";
 import { run } from "../helpers/run.js";
 
@@ -55,7 +56,7 @@ class Terminal {
 }
 
 describe("the installer under a real terminal (on an offline Docker 26 host)", () => {
-  let example: ExampleProject;
+  let example: SharedExample;
   let host: FieldHost;
   /** The extracted bundle on the host, as an operator unpacks it from a USB stick. */
   let bundleDir: string;
@@ -66,9 +67,8 @@ describe("the installer under a real terminal (on an offline Docker 26 host)", (
     host = fieldHost(FIELD_HOSTS.docker26);
     await host.reset();
     await host.exec("sh", ["-c", "rm -f /tmp/exit-*"]); // each test waits for its own to appear
-    example = await exampleProject("tty");
-    const { archive } = await packed(example, "dist");
-    const there = host.deliver(archive);
+    example = await sharedExample();
+    const there = host.deliver(example.n.archive);
     const untar = await host.exec("tar", ["xzf", there, "-C", "/tmp/delivered"]);
     assert.equal(untar.code, 0, untar.stderr);
     bundleDir = there.replace(/\.tar\.gz$/, "");
@@ -76,7 +76,6 @@ describe("the installer under a real terminal (on an offline Docker 26 host)", (
 
   after(async () => {
     await host?.reset();
-    await example?.dispose();
   });
 
   /** The terminal's command: on the host (its namespaces, env cleared), ./install from the bundle. */
@@ -87,7 +86,7 @@ describe("the installer under a real terminal (on an offline Docker 26 host)", (
     const dir = "/opt/tty-answered";
     const exitFile = "/tmp/exit-install";
     const [frontendPort, backendPort] = [18080, 18000];
-    const term = await Terminal.start(command(exitFile), example.workdir);
+    const term = await Terminal.start(command(exitFile), os.tmpdir());
     try {
       await term.waitFor(`Install directory (/opt/${example.name})`);
       await term.type(dir);
@@ -144,7 +143,7 @@ describe("the installer under a real terminal (on an offline Docker 26 host)", (
 
   test("Ctrl-C at a question cancels: exit 130, nothing installed", async () => {
     const exitFile = "/tmp/exit-cancel";
-    const term = await Terminal.start(command(exitFile), example.workdir);
+    const term = await Terminal.start(command(exitFile), os.tmpdir());
     try {
       await term.waitFor("Install directory");
       await term.press("C-c");
@@ -162,7 +161,7 @@ describe("the installer under a real terminal (on an offline Docker 26 host)", (
   test("answering no at the confirmation installs nothing", async () => {
     const exitFile = "/tmp/exit-no";
     const dir = "/opt/tty-declined";
-    const term = await Terminal.start(command(exitFile), example.workdir);
+    const term = await Terminal.start(command(exitFile), os.tmpdir());
     try {
       await term.waitFor("Install directory");
       await term.type(dir);

@@ -7,25 +7,23 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exampleProject, packAndExtract, type ExampleProject } from "../helpers/example.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 
 describe("two installs into one folder at once", () => {
-  let example: ExampleProject;
+  let example: SharedExample;
   let host: FieldHost;
   let archive: string;
 
   before(async () => {
-    example = await exampleProject("two");
-    const packed = await packAndExtract(example);
+    example = await sharedExample();
     host = fieldHost(FIELD_HOSTS.containerd26);
     await host.reset();
-    archive = host.deliver(packed.archive);
+    archive = host.deliver(example.n.archive);
   });
 
   after(async () => {
     await host?.reset();
-    await example?.dispose();
   });
 
   test("one installs; the other is refused at once (exit 4, FOLDER_IN_USE naming the first); the app is healthy", async () => {

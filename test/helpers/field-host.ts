@@ -5,7 +5,7 @@
  * compiled installer on it, and look at what its engine and its services say.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { serviceContainerArgs } from "./docker.js";
 import { INSTALLER, ROOT, run, type Outcome } from "./run.js";
@@ -75,11 +75,9 @@ export function fieldHost(name: string): FieldHost {
       const dir = path.join(root, "tmp", "delivered");
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       const target = path.join(dir, path.basename(file));
-      try {
-        linkSync(file, target);
-      } catch {
-        copyFileSync(file, target);
-      }
+      // A copy, never a link: the file may be the run's shared example, which no test may change.
+      rmSync(target, { force: true });
+      copyFileSync(file, target, constants.COPYFILE_FICLONE);
       return path.join("/tmp/delivered", path.basename(file));
     },
     installer() {
