@@ -85,6 +85,21 @@ export function printJson<T>(schema: z.ZodType<T>, value: T): void {
   process.stdout.write(JSON.stringify(schema.parse(value)) + "\n");
 }
 
+/**
+ * The tests' hold (SEALIFT_TEST_HOLD_STAGE=placing): the install waits two minutes once its journal
+ * says that stage, so that a test can cut it with SIGKILL in that very stage as a power cut would.
+ * Never set in use; unset, no hook.
+ */
+export function testHold(reporter: Reporter): ((stage: string) => Promise<void>) | undefined {
+  const held = process.env.SEALIFT_TEST_HOLD_STAGE;
+  if (!held) return undefined;
+  return async (stage) => {
+    if (stage !== held) return;
+    reporter.info(`holding at ${stage} (SEALIFT_TEST_HOLD_STAGE)`);
+    await new Promise((resolve) => setTimeout(resolve, 120_000));
+  };
+}
+
 /** Questions can be asked: stdin and stdout are a terminal (the one place this is decided). */
 export function onTerminal(): boolean {
   return !!process.stdin.isTTY && !!process.stdout.isTTY;

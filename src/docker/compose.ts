@@ -4,6 +4,7 @@
 import { parse as parseYaml } from "yaml";
 import { SealiftError } from "../errors.js";
 import type { DockerHost, ComposeTool } from "./docker-host.js";
+import { settleCutRecreate } from "./docker.js";
 import {
   programEnvironment,
   runCommand,
@@ -42,12 +43,23 @@ export async function compose(
   });
 }
 
-/** `up -d` that never builds and never pulls. On v1 the caller must have checked the images exist. */
-export async function composeUp(host: DockerHost, project: ComposeProject, options: RunOptions = {}) {
+/**
+ * `up -d` that never builds and never pulls, from whatever state an earlier `up` was cut off in
+ * (settleCutRecreate: `onSettled` hears what it put back). On v1 the caller must have checked the
+ * images exist.
+ */
+export async function composeUp(
+  host: DockerHost,
+  project: ComposeProject,
+  options: RunOptions & { onSettled?: (line: string) => void } = {},
+) {
   const tool = requireCompose(host);
+  const { onSettled, ...runOptions } = options;
+  for (const line of await settleCutRecreate(host, project.name, options.signal))
+    onSettled?.(`an earlier start was cut off: ${line}`);
   const args = ["up", "-d", "--no-build", "--remove-orphans"];
   if (tool.flavour === "v2") args.push("--pull", "never");
-  return compose(host, project, args, options);
+  return compose(host, project, args, runOptions);
 }
 
 /** Where and how compose is to read a project: the same flags every compose command gets. */

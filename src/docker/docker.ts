@@ -254,6 +254,45 @@ export async function projectContainers(
   }));
 }
 
+/**
+ * Puts back a state compose can go on from after a `compose up` was cut off mid-recreate (a power
+ * cut, kill -9, the engine restarted); else the next `up` fails: "the container name ... is already
+ * in use". Compose recreates a container under a temporary name, `<12 hex of the old one's id>_NAME`:
+ * v2 creates the new one so, stops and removes the old one, then renames the new one to NAME; v1
+ * renames the old one so, creates and starts the new one as NAME, then removes the old one. Here,
+ * for each container under such a name: when nothing else holds NAME it takes NAME back (compose
+ * then goes on as usual, carrying its anonymous volumes); when something does, the one that never
+ * started goes (a v2 successor, or a v1 successor cut before its start), else the old one. No volume
+ * is removed. Returns what was done, a line each, for the log.
+ */
+export async function settleCutRecreate(
+  host: DockerHost,
+  project: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const done: string[] = [];
+  const remove = async (c: ContainerState, why: string) => {
+    await runCommand(host.docker, ["rm", "-f", c.id], { signal });
+    done.push(`removed ${c.name} (${why})`);
+  };
+  const containers = await projectContainers(host, project, signal);
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  for (const c of containers) {
+    const name = /^[0-9a-f]{12}_(.+)$/.exec(c.name)?.[1];
+    if (!name) continue;
+    const holder = byName.get(name);
+    if (holder && (c.status === "created" || holder.status !== "created")) {
+      await remove(c, `left by a recreate of ${name} that was cut off`);
+      continue;
+    }
+    if (holder) await remove(holder, "created by a recreate that was cut off, never started");
+    await runCommand(host.docker, ["rename", c.id, name], { signal });
+    byName.set(name, c);
+    done.push(`renamed ${c.name} back to ${name}`);
+  }
+  return done;
+}
+
 export async function containerLogs(host: DockerHost, id: string, lines: number, signal?: AbortSignal) {
   const result = await runCommand(host.docker, ["logs", "--tail", String(lines), id], {
     signal,

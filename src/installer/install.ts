@@ -94,7 +94,7 @@ async function installLocked(
   });
   const stage = async (name: JournalStage) => {
     await journal.stage(name);
-    await holdForTest(name, options);
+    await options.onStage?.(name);
   };
   // Back to the release the cut upgrade came from: its files and images first (rollback.ts).
   if (
@@ -159,16 +159,6 @@ async function installLocked(
     await journal.done();
     throw error;
   }
-}
-
-/**
- * A test's hold (SEALIFT_TEST_HOLD_STAGE=placing): the installer waits there, so that a test can
- * cut it with SIGKILL in that very stage as a power cut would. Never set in use.
- */
-async function holdForTest(stage: JournalStage, options: InstallOptions): Promise<void> {
-  if (options.testHoldStage !== stage) return;
-  options.reporter.info(`holding at ${stage} (SEALIFT_TEST_HOLD_STAGE)`);
-  await new Promise((resolve) => setTimeout(resolve, 120_000));
 }
 
 /**

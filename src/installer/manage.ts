@@ -206,7 +206,10 @@ export async function rebuild(
     });
   }
   const project = { name: record.project, dir, files: record.composeFiles, profiles: record.profiles };
-  await composeUp(host, project, { signal: options.signal });
+  await composeUp(host, project, {
+    signal: options.signal,
+    onSettled: (line) => options.reporter.info(line),
+  });
   const containers = await waitHealthy(
     host,
     record.project,

@@ -173,6 +173,7 @@ export async function rollback(
     { name: previous.project, dir, files: previous.composeFiles, profiles: previous.profiles },
     {
       signal,
+      onSettled: (line) => reporter.info(line),
       failureHint: `release ${previous.release}'s compose files are back in ${dir}; see the error above`,
     },
   );

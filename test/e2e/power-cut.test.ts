@@ -7,29 +7,45 @@
  * lasts milliseconds, the installer is held there by SEALIFT_TEST_HOLD_STAGE (a hook for tests).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { commitChange, type ExampleProject, exampleProject, packed } from "../helpers/example.js";
+import { sharedExample, type SharedExample } from "../helpers/shared-example.js";
 import { FIELD_HOSTS, fieldHost, type FieldHost } from "../helpers/field-host.js";
 
 /**
- * Runs the installer on the host and kills it with SIGKILL once its journal says `stage` (held
- * there, or `afterMs` into it when not held). Returns what it printed.
+ * Where the kill lands: a journal stage (the installer held there by the tests' hold), or
+ * inside compose's recreate of a container of the project, once a container holds the temporary
+ * name compose gives it then (`<12 hex>_NAME`: v2 creates the successor so, v1 renames the old one).
  */
-async function cutAt(
-  host: FieldHost,
-  args: string,
-  dir: string,
-  stage: string,
-  how: { hold: boolean; afterMs?: number },
-): Promise<string> {
+type CutPoint = { stage: string } | { recreating: string };
+
+/**
+ * Runs the installer on the host in a session of its own and cuts it as a power cut would: SIGKILL
+ * of the whole session (the installer and the compose it runs) once `point` is reached. Inside a
+ * recreate, the host's engine is frozen (SIGSTOP) from the moment it reports the temporary name
+ * until the session is dead, so that compose cannot take a further step; then it goes on. Returns
+ * what the installer printed.
+ */
+async function cutAt(host: FieldHost, args: string, dir: string, point: CutPoint): Promise<string> {
+  const reached =
+    "stage" in point
+      ? `grep -q '"stage":"${point.stage}"' ${dir}/.sealift/journal.json 2>/dev/null`
+      : "grep -qE ' [0-9a-f]{12}_' /tmp/events";
   const script = [
-    `${how.hold ? `SEALIFT_TEST_HOLD_STAGE=${stage} ` : ""}${host.installer()} ${args} > /tmp/cut.log 2>&1 &`,
+    ": > /tmp/events",
+    ...("recreating" in point
+      ? [
+          // From a time before the installer starts: no event can be missed.
+          `docker events --since "$(date +%s)" --filter type=container --filter event=create --filter event=rename --filter label=com.docker.compose.project=${point.recreating} --format '{{.Action}} {{.Actor.Attributes.name}}' > /tmp/events &`,
+          "events=$!",
+        ]
+      : []),
+    `${"stage" in point ? `SEALIFT_TEST_HOLD_STAGE=${point.stage} ` : ""}setsid ${host.installer()} ${args} > /tmp/cut.log 2>&1 &`,
     "pid=$!",
-    `for i in $(seq 1 1200); do grep -q '"stage":"${stage}"' ${dir}/.sealift/journal.json 2>/dev/null && break; kill -0 $pid 2>/dev/null || { cat /tmp/cut.log; echo NEVER-REACHED; exit 3; }; sleep 0.05; done`,
-    `sleep ${(how.afterMs ?? 300) / 1000}`,
-    "kill -9 $pid; wait $pid 2>/dev/null; cat /tmp/cut.log",
+    `until ${reached}; do kill -0 $pid 2>/dev/null || { cat /tmp/cut.log; echo NEVER-REACHED; exit 3; }; sleep 0.01; done`,
+    ...("recreating" in point ? ["kill -STOP $(cat /var/run/docker.pid)"] : []),
+    "kill -9 -$pid; wait $pid 2>/dev/null",
+    ...("recreating" in point ? ["kill -CONT $(cat /var/run/docker.pid)", "kill $events 2>/dev/null"] : []),
+    "cat /tmp/cut.log",
   ].join("\n");
   const outcome = await host.exec("sh", ["-c", script], { timeoutMs: 300_000 });
   assert.doesNotMatch(outcome.stdout, /NEVER-REACHED/, outcome.stdout + outcome.stderr);
@@ -37,24 +53,20 @@ async function cutAt(
 }
 
 describe("power lost mid-upgrade", () => {
-  let example: ExampleProject;
-  let n: { archive: string; release: string };
-  let next: { archive: string; release: string };
+  let example: SharedExample;
+  let n: SharedExample["n"];
+  let next: SharedExample["n1"];
   const hosts: FieldHost[] = [];
   const dir = () => `/opt/${example.name}`;
 
   before(async () => {
-    example = await exampleProject("cut");
-    n = await packed(example, "dist-n", ["--output-template", "{name}-n-{date}"]);
-    const chat = path.join(example.dir, "backend/app/cgi-bin/chat");
-    await commitChange(example.dir, "backend/app/cgi-bin/chat", readFileSync(chat, "utf8") + "# N+1\n");
-    next = await packed(example, "dist-n1", ["--output-template", "{name}-n1-{date}"]);
+    example = await sharedExample();
+    ({ n, n1: next } = example);
     for (const name of [FIELD_HOSTS.containerd26, FIELD_HOSTS.docker26]) hosts.push(fieldHost(name));
   });
 
   after(async () => {
     for (const host of hosts) await host.reset();
-    await example?.dispose();
   });
 
   /** A fresh host with release N installed and healthy, and a file the app wrote in its volume. */
@@ -71,21 +83,41 @@ describe("power lost mid-upgrade", () => {
     return { archiveN, archiveN1 };
   }
 
+  /** The command after a cut inside a recreate said what it put back before its compose up. */
+  function settledIn(stderr: string) {
+    assert.match(
+      stderr,
+      new RegExp(`an earlier start was cut off: (removed|renamed) [0-9a-f]{12}_${example.name}-`),
+      stderr,
+    );
+  }
+
   async function statusOf(host: FieldHost) {
     return host.exec(`${dir()}/.sealift/install`, ["status", "--dir", dir()]);
   }
 
   for (const [which, stage, how, then] of [
-    [FIELD_HOSTS.containerd26, "placing", { hold: true }, "finish"],
-    [FIELD_HOSTS.containerd26, "starting", { hold: false, afterMs: 1500 }, "finish"],
-    [FIELD_HOSTS.docker26, "loading", { hold: true }, "rollback"],
-    [FIELD_HOSTS.docker26, "starting", { hold: false, afterMs: 1500 }, "rollback"],
-    [FIELD_HOSTS.docker26, "fitting", { hold: true }, "finish"],
+    [FIELD_HOSTS.containerd26, "placing", "held", "finish"],
+    [FIELD_HOSTS.containerd26, "starting", "recreate", "finish"],
+    [FIELD_HOSTS.docker26, "loading", "held", "rollback"],
+    [FIELD_HOSTS.docker26, "starting", "recreate", "rollback"],
+    [FIELD_HOSTS.docker26, "fitting", "held", "finish"],
   ] as const)
-    test(`on ${which}: cut while ${stage}; status says so; ${then === "finish" ? "the next install of N+1 finishes it" : "rollback returns to N, its volume data intact"}`, async () => {
+    test(`on ${which}: cut while ${how === "recreate" ? "compose recreates a container (one under its temporary name)" : stage}; status says so; ${then === "finish" ? "the next install of N+1 finishes it" : "rollback returns to N, its volume data intact"}`, async () => {
       const host = hosts.find((h) => h.name === which)!;
       const { archiveN1 } = await withReleaseN(host);
-      await cutAt(host, `${archiveN1} --yes --dir ${dir()}`, dir(), stage, how);
+      await cutAt(
+        host,
+        `${archiveN1} --yes --dir ${dir()}`,
+        dir(),
+        how === "recreate" ? { recreating: example.name } : { stage },
+      );
+      if (how === "recreate")
+        assert.match(
+          await host.docker(["ps", "-a", "--format", "{{.Names}}"]),
+          new RegExp(`^[0-9a-f]{12}_${example.name}-`, "m"),
+          "compose was cut with a container under its temporary name",
+        );
 
       const said = await statusOf(host);
       assert.equal(said.code, 1, said.stdout + said.stderr);
@@ -114,6 +146,7 @@ describe("power lost mid-upgrade", () => {
           timeoutMs: 300_000,
         });
         assert.equal(again.code, 0, again.stderr);
+        if (how === "recreate") settledIn(again.stderr);
         const done = await statusOf(host);
         assert.equal(done.code, 0, done.stdout);
         assert.match(done.stdout, new RegExp(`release ${next.release}: installed, healthy`));
@@ -127,7 +160,13 @@ describe("power lost mid-upgrade", () => {
           timeoutMs: 300_000,
         });
         assert.equal(back.code, 0, back.stderr);
+        if (how === "recreate") settledIn(back.stderr);
       }
+      assert.doesNotMatch(
+        await host.docker(["ps", "-a", "--format", "{{.Names}}"]),
+        /^[0-9a-f]{12}_/m,
+        "no container left under a temporary name",
+      );
       const final = await statusOf(host);
       assert.equal(final.code, 0, final.stdout);
       assert.match(final.stdout, new RegExp(`release ${n.release}: installed, healthy`));
@@ -143,7 +182,7 @@ describe("power lost mid-upgrade", () => {
     const host = hosts[0]!;
     await host.reset();
     const archive = host.deliver(n.archive);
-    await cutAt(host, `${archive} --yes --dir ${dir()}`, dir(), "loading", { hold: true });
+    await cutAt(host, `${archive} --yes --dir ${dir()}`, dir(), { stage: "loading" });
     const said = await host.exec(host.installer(), ["status", "--dir", dir()]);
     assert.equal(said.code, 1, said.stdout + said.stderr);
     assert.match(

@@ -15,6 +15,7 @@ import {
   installerSelf,
   onTerminal,
   printJson,
+  testHold,
   timeoutOption,
   verifyModeOption,
 } from "../options.js";
@@ -106,9 +107,7 @@ ${EXIT_CODES_HELP}`,
             force: flags.force,
             allowDowngrade: flags.allowDowngrade,
             timeoutMs: flags.timeout * 1000,
-            ...(process.env.SEALIFT_TEST_HOLD_STAGE
-              ? { testHoldStage: process.env.SEALIFT_TEST_HOLD_STAGE }
-              : {}),
+            onStage: testHold(reporter),
             reporter,
             signal,
             io,

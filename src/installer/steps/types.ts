@@ -3,7 +3,7 @@
  * plan preflight makes, what the load and cache steps leave, what extract places. Each step imports
  * these from here, never from the orchestrator.
  */
-import type { Journal } from "../journal.js";
+import type { Journal, JournalStage } from "../journal.js";
 import { type VerifiedBundle, type VerifyOptions } from "../../bundle/verify.js";
 import type { Reporter } from "../../report.js";
 import { type ComposeModel } from "../../compose/compose-project.js";
@@ -19,8 +19,11 @@ import type { InstallerSelf } from "../self.js";
 import type { Check } from "../preflight.js";
 
 export interface InstallOptions extends AnswerFlags {
-  /** Tests only: wait at this journal stage (SEALIFT_TEST_HOLD_STAGE) so that a kill lands in it. */
-  testHoldStage?: string;
+  /**
+   * Called once the journal has recorded each stage, before the stage's work: the install goes on
+   * when it resolves (the command layer's test hold waits there, so that a kill lands in the stage).
+   */
+  onStage?: (stage: JournalStage) => Promise<void>;
   /** The archive or folder; default: the folder this installer binary sits in. */
   bundle?: string;
   verifyOnly: boolean;

@@ -23,6 +23,7 @@ export async function upStep(
   try {
     await composeUp(host, project, {
       signal,
+      onSettled: (line) => options.reporter.info(line),
       failureHint:
         "see the compose error above; fix the settings in .env or the host and run the installer again",
     });
