@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
+import { existsSync } from "node:fs";
 import { isSea } from "node:sea";
 import type { z } from "zod";
 import type { InstallerSelf } from "../installer/self.js";
@@ -86,17 +87,22 @@ export function printJson<T>(schema: z.ZodType<T>, value: T): void {
 }
 
 /**
- * The tests' hold (SEALIFT_TEST_HOLD_STAGE=placing): the install waits two minutes once its journal
- * says that stage, so that a test can cut it with SIGKILL in that very stage as a power cut would.
- * Never set in use; unset, no hook.
+ * The tests' hold (SEALIFT_TEST_HOLD_STAGE=placing): the install waits once its journal says that
+ * stage, so that a test can cut it in that very stage as a power cut would: until the file
+ * SEALIFT_TEST_HOLD_UNTIL exists when that is set (the test changes something, then lets it go on),
+ * else two minutes. Never set in use; unset, no hook.
  */
 export function testHold(reporter: Reporter): ((stage: string) => Promise<void>) | undefined {
   const held = process.env.SEALIFT_TEST_HOLD_STAGE;
+  const until = process.env.SEALIFT_TEST_HOLD_UNTIL;
   if (!held) return undefined;
   return async (stage) => {
     if (stage !== held) return;
     reporter.info(`holding at ${stage} (SEALIFT_TEST_HOLD_STAGE)`);
-    await new Promise((resolve) => setTimeout(resolve, 120_000));
+    for (const started = Date.now(); Date.now() - started < 120_000;) {
+      if (until && existsSync(until)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   };
 }
 

@@ -156,7 +156,13 @@ export class ImageLoader {
       this.held.set(name, Buffer.concat(chunks));
       return;
     }
+    /** The bundle's side failed (a read error, the medium gone mid-file), not docker load's. */
+    let readFailed = false;
     const written = new Promise<void>((resolve, reject) => {
+      const readFailure = (error: unknown) => {
+        readFailed = true;
+        reject(error);
+      };
       if (entry.type === "symlink") {
         this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) =>
           e ? reject(e) : resolve(),
@@ -173,15 +179,24 @@ export class ImageLoader {
       });
       sink.on("drain", () => entry.stream.resume());
       sink.on("error", reject);
-      entry.stream.on("end", () => (sink as unknown as NodeJS.WritableStream).end());
-      entry.stream.on("error", reject);
+      let ended = false;
+      entry.stream.on("end", () => {
+        ended = true;
+        (sink as unknown as NodeJS.WritableStream).end();
+      });
+      entry.stream.on("error", readFailure);
+      // Closed before its end without an error of its own (the read beneath it stopped): a cut.
+      entry.stream.on("close", () => {
+        if (!ended) readFailure(new Error(`the read of ${entry.path} stopped before its end`));
+      });
     });
     try {
       // If docker load dies, stop waiting for it to read.
       await Promise.race([written, this.loading.then(() => written)]);
     } catch (error) {
-      // Our own check failed (a checksum): docker load is still waiting for input; stop it.
-      if (error instanceof SealiftError) {
+      // Our own check failed (a checksum) or our read did: docker load is still waiting for
+      // input; stop it.
+      if (error instanceof SealiftError || readFailed) {
         await this.abort();
         throw error;
       }

@@ -14,6 +14,8 @@ import {
   SOURCE_PATH,
   entryRank,
 } from "../../bundle/layout.js";
+import { damaged } from "../../bundle/bundle-reader.js";
+import { SealiftError } from "../../errors.js";
 import { unsafeEntry } from "../../bundle/entry-path.js";
 import { volumeArchiveProblems } from "../../bundle/volume-archive.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
@@ -145,7 +147,13 @@ export async function loadAndStage(
   } catch (error) {
     // A cut-off input: docker load registers nothing from it.
     if (loader) await loader.abort();
-    throw error;
+    if (error instanceof SealiftError || signal.aborted) throw error;
+    // A read that failed under an entry (a part of a split bundle gone short, the medium removed):
+    // the source names the part when it can, else the bundle is said to be damaged or cut.
+    throw (
+      (await verified.source.explainFailure?.().catch(() => undefined)) ??
+      damaged(verified.source.location, error)
+    );
   }
 }
 
