@@ -21,6 +21,8 @@
 #   field-host.sh authorize NAME PUBKEY_FILE  let that key log in as root over ssh
 #   field-host.sh hostkey NAME                the host's public host key (for a known_hosts line)
 #   field-host.sh stop NAME [--purge]         stop it (and delete its disk with --purge)
+#   field-host.sh reboot NAME                 a power cut (every process of it killed at once) and
+#                                             a boot: started again, its disk as the cut left it
 #   field-host.sh exec NAME -- CMD [ARG...]   run a command on the host (no Node, env cleared)
 #   field-host.sh env NAME                    shell lines to drive the host's engine from outside
 #                                             (DOCKER_HOST, and for Docker 26 PATH and DOCKER_CONFIG)
@@ -274,10 +276,36 @@ stop() {
   log "$name: stopped${purge:+ and removed}"
 }
 
+# A power cut and the boot after it: every process of the host killed at once (its containers'
+# first processes, whose pid namespaces die with them, then all that runs in its mount namespace:
+# the engine, containerd and its shims, sshd, an installer), no shutdown of anything; then the
+# host started again as it was (its disk kept: the engine finds its images, containers and volumes,
+# the containers stopped, as after a boot with no restart policy).
+reboot() {
+  local name=$1 d inode pids profile rest word ip="" gpu=()
+  check_name "$name"
+  d=$(host_dir "$name")
+  [ -f "$d/profile" ] || die "$name is not running (field-host.sh start $name PROFILE)"
+  read -r profile rest <"$d/profile"
+  for word in $rest; do
+    case $word in gpu-standin) gpu=(--gpu-standin) ;; *) ip=$word ;; esac
+  done
+  # Every process found first, then all killed by one kill: none may outlive another and act on it.
+  pids=$(cat "$d"/docker/containers/*/config.v2.json 2>/dev/null | grep -o '"Pid":[1-9][0-9]*' | cut -d: -f2 || true)
+  inode=$(stat -L -c %i "$d/ns/mnt")
+  # (processes end while stat reads /proc: its exit status says nothing here)
+  pids="$pids $({ stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null || true; } | awk -v inode="$inode" '$1 == inode { split($2, p, "/"); print p[3] }')"
+  # shellcheck disable=SC2086 # a list of numbers
+  kill -9 $pids 2>/dev/null || true
+  log "$name: power cut"
+  start "$name" "$profile" ${ip:+--ip "$ip"} "${gpu[@]}"
+}
+
 case ${1:-} in
   fetch) fetch ;;
   start) [ $# -ge 3 ] || die "usage: field-host.sh start NAME PROFILE [--ip ADDR]"; shift; start "$@" ;;
   stop) [ $# -ge 2 ] || die "usage: field-host.sh stop NAME [--purge]"; shift; stop "$@" ;;
+  reboot) [ $# -ge 2 ] || die "usage: field-host.sh reboot NAME"; reboot "$2" ;;
   exec)
     [ $# -ge 4 ] && [ "$3" = -- ] || die "usage: field-host.sh exec NAME -- CMD [ARG...]"
     name=$2
@@ -312,5 +340,5 @@ case ${1:-} in
       printf '%-12s %-22s %s\n' "$n" "$(cat "$d/profile")" "$(engine_answers "$n" && echo up || echo down)"
     done
     ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
