@@ -105,6 +105,12 @@ async function drain(stream: NodeJS.ReadableStream): Promise<void> {
   for await (const chunk of stream) void chunk;
 }
 
+/**
+ * The bundle's read stopped under an image entry (a read error beneath it, the medium gone
+ * mid-file), as opposed to docker load failing: the caller asks the bundle's source what broke.
+ */
+export class EntryReadStopped extends Error {}
+
 export class ImageLoader {
   private readonly pack = tar.pack();
   private readonly loading: Promise<string[]>;
@@ -156,13 +162,14 @@ export class ImageLoader {
       this.held.set(name, Buffer.concat(chunks));
       return;
     }
-    /** The bundle's side failed (a read error, the medium gone mid-file), not docker load's. */
-    let readFailed = false;
     const written = new Promise<void>((resolve, reject) => {
-      const readFailure = (error: unknown) => {
-        readFailed = true;
-        reject(error);
-      };
+      // The bundle's side failed (a read error, the medium gone mid-file), not docker load's.
+      const readFailure = (error: unknown) =>
+        reject(
+          error instanceof SealiftError
+            ? error
+            : new EntryReadStopped(`the bundle's read stopped under ${entry.path}`, { cause: error }),
+        );
       if (entry.type === "symlink") {
         this.pack.entry({ name, type: "symlink", linkname: entry.linkTarget ?? "" }, (e) =>
           e ? reject(e) : resolve(),
@@ -196,7 +203,7 @@ export class ImageLoader {
     } catch (error) {
       // Our own check failed (a checksum) or our read did: docker load is still waiting for
       // input; stop it.
-      if (error instanceof SealiftError || readFailed) {
+      if (error instanceof SealiftError || error instanceof EntryReadStopped) {
         await this.abort();
         throw error;
       }

@@ -15,14 +15,13 @@ import {
   entryRank,
 } from "../../bundle/layout.js";
 import { damaged } from "../../bundle/bundle-reader.js";
-import { SealiftError } from "../../errors.js";
 import { unsafeEntry } from "../../bundle/entry-path.js";
 import { volumeArchiveProblems } from "../../bundle/volume-archive.js";
 import { type VerifiedBundle } from "../../bundle/verify.js";
 import type { Reporter } from "../../report.js";
 import { type DockerHost } from "../../docker/docker-host.js";
 import { formatBytes } from "../../util/format.js";
-import { ImageLoader, layersHostHas } from "../image-loader.js";
+import { EntryReadStopped, ImageLoader, layersHostHas } from "../image-loader.js";
 import { localLayerChains } from "../../docker/docker.js";
 import { RECORD_DIR, readRecord } from "../install-record.js";
 import { extractTarSafely } from "../safe-extract.js";
@@ -147,12 +146,12 @@ export async function loadAndStage(
   } catch (error) {
     // A cut-off input: docker load registers nothing from it.
     if (loader) await loader.abort();
-    if (error instanceof SealiftError || signal.aborted) throw error;
-    // A read that failed under an entry (a part of a split bundle gone short, the medium removed):
-    // the source names the part when it can, else the bundle is said to be damaged or cut.
+    if (!(error instanceof EntryReadStopped) || signal.aborted) throw error;
+    // The read failed under an image entry (a part of a split bundle gone short, the medium
+    // removed): the source names the part when it can, else the bundle is said to be damaged or cut.
     throw (
       (await verified.source.explainFailure?.().catch(() => undefined)) ??
-      damaged(verified.source.location, error)
+      damaged(verified.source.location, error.cause)
     );
   }
 }
