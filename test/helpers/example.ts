@@ -154,12 +154,16 @@ export async function packed(
 }
 
 /**
- * `sealift pack` of the example into WORKDIR/dist, extracted into WORKDIR/usb (with a label:
- * dist-LABEL and usb-LABEL, for several releases of one day); throws on any failure.
+ * `sealift pack` of the example (with more ARGS) into WORKDIR/dist, extracted into WORKDIR/usb
+ * (with a label: dist-LABEL and usb-LABEL, for several releases of one day); throws on any failure.
  */
-export async function packAndExtract(example: ExampleProject, label?: string): Promise<PackedExample> {
+export async function packAndExtract(
+  example: ExampleProject,
+  label?: string,
+  args: string[] = [],
+): Promise<PackedExample> {
   const suffix = label ? `-${label}` : "";
-  const { archive } = await packed(example, `dist${suffix}`);
+  const { archive } = await packed(example, `dist${suffix}`, args);
   const usb = path.join(example.workdir, `usb${suffix}`);
   mkdirSync(usb, { recursive: true });
   const untar = await run("tar", ["xzf", archive, "-C", usb]);

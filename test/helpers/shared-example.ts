@@ -13,8 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Manifest } from "../../src/bundle/manifest.js";
 import { projectImages, removeImages, removeProject } from "./docker.js";
-import { commitChange, exampleProject, packed } from "./example.js";
-import { run } from "./run.js";
+import { commitChange, exampleProject, packAndExtract } from "./example.js";
 
 export interface SharedRelease {
   archive: string;
@@ -40,22 +39,17 @@ export async function packSharedExample(dir: string): Promise<SharedExample> {
   try {
     // Each under a name of its own (NAME-n-DATE, NAME-n1-DATE): a host may be delivered both.
     const release = async (label: string): Promise<SharedRelease> => {
+      const made = await packAndExtract(example, label, ["--output-template", `{name}-${label}-{date}`]);
+      // The archive's folder (with its .sha256) and the extracted one move into `dir`.
       const into = path.join(dir, label);
-      const { archive, release, manifest } = await packed(example, `dist-${label}`, [
-        "--output-template",
-        `{name}-${label}-{date}`,
-      ]);
-      mkdirSync(into, { recursive: true });
-      for (const file of [archive, `${archive}.sha256`])
-        renameSync(file, path.join(into, path.basename(file)));
-      const moved = path.join(into, path.basename(archive));
-      const untar = await run("tar", ["xzf", moved, "-C", into]);
-      if (untar.code !== 0) throw new Error(`tar xzf ${moved}: ${untar.stderr}`);
+      mkdirSync(into);
+      renameSync(path.dirname(made.archive), path.join(into, "dist"));
+      renameSync(path.dirname(made.bundleDir), path.join(into, "usb"));
       return {
-        archive: moved,
-        bundleDir: path.join(into, path.basename(archive, ".tar.gz")),
-        release,
-        manifest,
+        archive: path.join(into, "dist", path.basename(made.archive)),
+        bundleDir: path.join(into, "usb", path.basename(made.bundleDir)),
+        release: made.manifest.project.release,
+        manifest: made.manifest,
       };
     };
     const n = await release("n");
